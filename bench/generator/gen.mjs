@@ -1,0 +1,384 @@
+// The load generator: `node gen.mjs CONFIG.json` runs one workload against
+// one server and prints one JSON object (the result) on stdout. Progress goes
+// to stderr. Every phase is bounded in time; the process exits by itself.
+//
+// Config keys (all workloads): mode, host, port, dialect ("parley" or
+// "socketio"), users [{login, token}], serverPids [int], plus the keys read by
+// each mode below.
+
+import fs from 'node:fs';
+import { Client, pool } from './client.mjs';
+import { dialects } from './dialects.mjs';
+import { Meter, nowUs, rssBytes, usageDelta, usageSample } from './meter.mjs';
+import { pngWithText } from './png.mjs';
+import { encodeText } from './wsclient.mjs';
+
+const config = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
+const dialect = dialects[config.dialect];
+const CONNECT_CONCURRENCY = config.connectConcurrency ?? 200;
+const HARD_LIMIT_S = config.hardLimitSeconds ?? 600;
+
+function log(...args) {
+  process.stderr.write(`[gen ${config.mode}] ${args.join(' ')}\n`);
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function userFor(index) {
+  const users = config.users;
+  return users[index % users.length];
+}
+
+/** Opens `count` logged-in clients numbered from `first`. */
+async function openClients(count, first = 0) {
+  return pool(Array.from({ length: count }, (_, i) => first + i), CONNECT_CONCURRENCY, async (i) => {
+    const client = new Client(i, userFor(i), dialect, config.host, config.port);
+    await client.open();
+    await dialect.login(client, client.user);
+    return client;
+  });
+}
+
+/** Creates `rooms` from one short-lived client, before the members log in. */
+async function createRooms(rooms) {
+  if (dialect.name !== 'parley') return;
+  const [admin] = await openClients(1, 0);
+  for (const room of rooms) await dialect.create(admin, room);
+  admin.close();
+}
+
+async function joinRooms(clients, roomOf) {
+  await pool(clients, CONNECT_CONCURRENCY, (client) =>
+    dialect.join(client, roomOf(client.index), client.user),
+  );
+}
+
+function closeAll(clients) {
+  for (const client of clients) client.close();
+}
+
+/** Counts error answers and hands them to the meter; ignores pushes. */
+function otherFrames(meter) {
+  return (client, buf, start, end) => {
+    const message = dialect.decode(buf, start, end);
+    const error = dialect.messageError(message);
+    if (error !== null) {
+      meter.recordError(error);
+      if (meter.onError) meter.onError(client);
+    }
+  };
+}
+
+function stepReport(step, usage) {
+  const lost = step.expected - step.delivered;
+  return {
+    label: step.label,
+    sent: step.sent,
+    expected: step.expected,
+    delivered: step.delivered,
+    lost,
+    duplicates: step.duplicates,
+    errors: step.errors,
+    error_count: step.errorCount,
+    latency: step.hist.summary(),
+    ...usage,
+    deliveries_per_s: usage.wall_s > 0 ? step.delivered / usage.send_s : 0,
+    server_cpu_ms_per_1000: step.delivered > 0 ? (usage.server_cpu_s * 1e6) / step.delivered : null,
+    generator_saturated: usage.generator_cpu >= config.generatorCpuLimit,
+  };
+}
+
+/**
+ * Sends messages at `msgRate` per second for `seconds`, picking the sender of
+ * message k with `senderOf(k)`, then waits until every delivery arrived or
+ * `drainMs` passed. Returns the step and its usage.
+ */
+async function offeredStep(meter, label, msgRate, seconds, expectedPerMessage, senderOf) {
+  const step = meter.beginStep(label, expectedPerMessage);
+  const before = usageSample(config.serverPids);
+  const startUs = nowUs();
+  const total = Math.max(1, Math.round(msgRate * seconds));
+  const intervalUs = 1e6 / msgRate;
+  let k = 0;
+  await new Promise((resolve) => {
+    const timer = setInterval(() => {
+      const due = Math.min(total, Math.floor((nowUs() - startUs) / intervalUs) + 1);
+      while (k < due) {
+        const client = senderOf(k);
+        const text = meter.nextText(client, Math.round(startUs + k * intervalUs));
+        if (text === null) {
+          k = total;
+          break;
+        }
+        client.sendText(dialect.messageText(text));
+        k++;
+      }
+      if (k >= total) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, 1);
+  });
+  const sendS = (nowUs() - startUs) / 1e6;
+  const drainEnd = performance.now() + config.drainMs;
+  while (step.delivered < step.expected && performance.now() < drainEnd) await sleep(10);
+  const usage = usageDelta(before, usageSample(config.serverPids));
+  usage.send_s = sendS;
+  usage.offered_msgs_per_s = msgRate;
+  usage.offered_deliveries_per_s = msgRate * expectedPerMessage;
+  return stepReport(step, usage);
+}
+
+function passes(report) {
+  return (
+    report.lost === 0 &&
+    report.error_count === 0 &&
+    report.latency.p99_ms !== null &&
+    report.latency.p99_ms <= config.p99LimitMs
+  );
+}
+
+// fan-out: one room of `receivers` sockets; `senders` of them send; the
+// offered delivery rate steps up by `factor` until a step fails, then the gap
+// between the last pass and the first failure is halved `refine` times.
+async function fanout() {
+  const room = config.room;
+  const clients = await openClients(config.receivers);
+  await createRooms([room]);
+  await joinRooms(clients, () => room);
+  log(`${clients.length} clients in ${room}`);
+  const meter = new Meter(config.maxMessages, config.textBytes);
+  for (const client of clients) client.sink = meter.sink(otherFrames(meter));
+  await sleep(300);
+  const n = clients.length;
+  const senders = Math.min(config.senders, n);
+  const steps = [];
+  let best = null;
+  let failed = null;
+  const run = async (rate) => {
+    const perMessage = n * (config.repeat ?? 1);
+    const report = await offeredStep(meter, `${Math.round(rate)}`, rate / perMessage, config.stepSeconds, perMessage, (k) => clients[k % senders]);
+    report.pass = passes(report);
+    steps.push(report);
+    log(
+      `offered ${Math.round(rate)}/s: got ${Math.round(report.deliveries_per_s)}/s`,
+      `p99 ${report.latency.p99_ms} ms lost ${report.lost} err ${report.error_count}`,
+      `gen ${(report.generator_cpu * 100).toFixed(0)}% srv ${(report.server_cpu * 100).toFixed(0)}%`,
+    );
+    await sleep(config.pauseMs);
+    return report;
+  };
+  const deadline = performance.now() + config.maxSeconds * 1000;
+  let rate = config.startRate;
+  for (let i = 0; i < config.maxSteps && performance.now() < deadline; i++) {
+    const report = await run(rate);
+    if (!report.pass || report.generator_saturated) {
+      failed = report;
+      break;
+    }
+    best = report;
+    rate *= config.factor;
+  }
+  if (failed !== null && !failed.generator_saturated) {
+    let low = best === null ? 0 : best.offered_deliveries_per_s;
+    let high = failed.offered_deliveries_per_s;
+    for (let i = 0; i < config.refine && performance.now() < deadline && low > 0; i++) {
+      const mid = (low + high) / 2;
+      const report = await run(mid);
+      if (report.pass && !report.generator_saturated) {
+        low = mid;
+        if (best === null || report.deliveries_per_s > best.deliveries_per_s) best = report;
+      } else {
+        high = mid;
+      }
+    }
+  }
+  closeAll(clients);
+  return {
+    connections: n,
+    senders,
+    steps,
+    best,
+    max_deliveries_per_s: best === null ? 0 : best.deliveries_per_s,
+    limited_by_generator: failed !== null && failed.generator_saturated,
+    unmatched: meter.unmatched,
+  };
+}
+
+// many rooms: `rooms` rooms of `roomSize`; message k goes to room k % rooms,
+// sent by its members in turn; one step at `rate` deliveries per second.
+async function manyRooms() {
+  const roomCount = config.rooms;
+  const size = config.roomSize;
+  const names = Array.from({ length: roomCount }, (_, r) => `${config.room}-${r}`);
+  await createRooms(names);
+  const clients = await openClients(roomCount * size);
+  await joinRooms(clients, (i) => names[Math.floor(i / size)]);
+  log(`${clients.length} clients in ${roomCount} rooms`);
+  const meter = new Meter(config.maxMessages, config.textBytes);
+  for (const client of clients) client.sink = meter.sink(otherFrames(meter));
+  await sleep(500);
+  const senderOf = (k) => clients[(k % roomCount) * size + (Math.floor(k / roomCount) % size)];
+  const report = await offeredStep(meter, 'rooms', config.rate / size, config.stepSeconds, size, senderOf);
+  report.pass = passes(report);
+  log(
+    `offered ${Math.round(config.rate)}/s: got ${Math.round(report.deliveries_per_s)}/s`,
+    `p50 ${report.latency.p50_ms} p99 ${report.latency.p99_ms} ms lost ${report.lost}`,
+    `gen ${(report.generator_cpu * 100).toFixed(0)}% srv ${(report.server_cpu * 100).toFixed(0)}%`,
+  );
+  closeAll(clients);
+  return { connections: clients.length, rooms: roomCount, room_size: size, step: report };
+}
+
+// idle: `connections` clients logged in, in rooms of `roomSize`; memory delta.
+async function idle() {
+  const size = config.roomSize;
+  const n = config.connections;
+  const roomCount = Math.ceil(n / size);
+  const names = Array.from({ length: roomCount }, (_, r) => `${config.room}-${r}`);
+  await sleep(500);
+  const rssBefore = rssBytes(config.serverPids);
+  await createRooms(names);
+  const started = performance.now();
+  const clients = await openClients(n);
+  await joinRooms(clients, (i) => names[Math.floor(i / size)]);
+  const setupS = (performance.now() - started) / 1000;
+  log(`${clients.length} clients in ${roomCount} rooms after ${setupS.toFixed(1)} s`);
+  const before = usageSample(config.serverPids);
+  await sleep(config.settleMs);
+  const usage = usageDelta(before, usageSample(config.serverPids));
+  const rssAfter = rssBytes(config.serverPids);
+  const alive = clients.filter((c) => !c.ws.closed).length;
+  closeAll(clients);
+  return {
+    connections: n,
+    alive,
+    rooms: roomCount,
+    setup_s: setupS,
+    rss_before: rssBefore,
+    rss_after: rssAfter,
+    bytes_per_connection: (rssAfter - rssBefore) / n,
+    idle_server_cpu: usage.server_cpu,
+  };
+}
+
+/**
+ * Closed loop: each sender keeps `window` messages in flight (an answer or its
+ * own copy frees a slot) for `seconds`; `makeFrame(client, text)` builds the request.
+ */
+async function closedLoop(meter, clients, senders, expectedPerMessage, makeFrame) {
+  const step = meter.beginStep('closed-loop', expectedPerMessage);
+  let sending = true;
+  const sendOne = (client) => {
+    if (!sending) return;
+    const text = meter.nextText(client, nowUs());
+    if (text === null) return;
+    client.outstanding++;
+    client.sendFrame(makeFrame(client, text));
+  };
+  const free = (client) => {
+    client.outstanding--;
+    sendOne(client);
+  };
+  meter.onAck = free;
+  meter.onError = free;
+  const before = usageSample(config.serverPids);
+  const startUs = nowUs();
+  for (const client of senders) for (let w = 0; w < config.window; w++) sendOne(client);
+  await sleep(config.stepSeconds * 1000);
+  sending = false;
+  const ackedInWindow = step.acked;
+  const sendS = (nowUs() - startUs) / 1e6;
+  const drainEnd = performance.now() + config.drainMs;
+  while (step.delivered < step.expected && performance.now() < drainEnd) await sleep(10);
+  const usage = usageDelta(before, usageSample(config.serverPids));
+  usage.send_s = sendS;
+  const report = stepReport(step, usage);
+  report.acked = step.acked;
+  report.acked_per_s = ackedInWindow / sendS;
+  report.ack_latency = step.ackHist.summary();
+  report.pass = report.lost === 0 && report.error_count === 0;
+  log(
+    `acked ${Math.round(report.acked_per_s)}/s deliveries ${Math.round(report.deliveries_per_s)}/s`,
+    `p99 ${report.latency.p99_ms} ms lost ${report.lost} err ${report.error_count}`,
+    `gen ${(report.generator_cpu * 100).toFixed(0)}% srv ${(report.server_cpu * 100).toFixed(0)}%`,
+  );
+  return report;
+}
+
+// store: `senders` clients, each alone in its own room, closed loop.
+async function store() {
+  const n = config.senders;
+  const names = Array.from({ length: n }, (_, r) => `${config.room}-${r}`);
+  await createRooms(names);
+  const clients = await openClients(n);
+  await joinRooms(clients, (i) => names[i]);
+  const meter = new Meter(config.maxMessages, config.textBytes);
+  for (const client of clients) client.sink = meter.sink(otherFrames(meter));
+  await sleep(300);
+  const report = await closedLoop(meter, clients, clients, 1, (_client, text) =>
+    encodeText(dialect.messageText(text)),
+  );
+  closeAll(clients);
+  return { connections: n, window: config.window, step: report };
+}
+
+// images: one room of `receivers`; `senders` of them send PNG images of about
+// `imageBytes` (each one different), closed loop.
+async function images() {
+  const room = config.room;
+  const clients = await openClients(config.receivers);
+  await createRooms([room]);
+  await joinRooms(clients, () => room);
+  const meter = new Meter(config.maxMessages, config.textBytes);
+  for (const client of clients) client.sink = meter.sink(otherFrames(meter));
+  await sleep(300);
+  const senders = clients.slice(0, Math.min(config.senders, clients.length));
+  const report = await closedLoop(meter, clients, senders, clients.length, (_client, text) => {
+    const png = pngWithText(config.imageBytes, text).toString('base64');
+    return encodeText(dialect.imageMessage(text, png));
+  });
+  closeAll(clients);
+  return { connections: clients.length, senders: senders.length, image_bytes: config.imageBytes, step: report };
+}
+
+// register: creates `count` users and prints their tokens (Parley only).
+async function register() {
+  const indexes = Array.from({ length: config.count }, (_, i) => i);
+  const started = performance.now();
+  const users = await pool(indexes, config.concurrency, async (i) => {
+    const login = `${config.prefix}${i}`;
+    const client = new Client(i, null, dialect, config.host, config.port);
+    await client.open();
+    let answer = await dialect.register(client, login, config.password);
+    if (answer.Status !== 'success') {
+      answer = await dialect.login(client, { login, password: config.password });
+    }
+    client.close();
+    return { login, token: answer.Token };
+  });
+  return { users, seconds: (performance.now() - started) / 1000 };
+}
+
+const modes = { fanout, rooms: manyRooms, idle, store, images, register };
+
+async function main() {
+  const hardStop = setTimeout(() => {
+    log(`hard limit of ${HARD_LIMIT_S} s reached`);
+    process.stdout.write(`${JSON.stringify({ mode: config.mode, error: 'time limit' })}\n`);
+    process.exit(3);
+  }, HARD_LIMIT_S * 1000);
+  hardStop.unref();
+  const mode = modes[config.mode];
+  if (mode === undefined) throw new Error(`unknown mode ${config.mode}`);
+  const result = await mode();
+  process.stdout.write(`${JSON.stringify({ mode: config.mode, ...result })}\n`);
+  // Sockets may linger in closing; the result is out, so leave now.
+  setTimeout(() => process.exit(0), 200);
+}
+
+main().catch((err) => {
+  log(`failed: ${err.stack ?? err}`);
+  process.stdout.write(`${JSON.stringify({ mode: config.mode, error: String(err.message ?? err) })}\n`);
+  setTimeout(() => process.exit(2), 200);
+});

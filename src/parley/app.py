@@ -1,0 +1,148 @@
+"""The aiohttp application: routes, and every resource's life in one place.
+
+:func:`lifespan` opens the resources in order (store, images, broker, hub,
+service, writer) and closes them in reverse; routes find them on the app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from importlib import resources
+from pathlib import Path
+
+from aiohttp import WSCloseCode, web
+
+from .broker import Broker, MemoryBroker
+from .config import Settings
+from .connection import serve_socket
+from .errors import Unavailable
+from .hub import Hub
+from .images import CONTENT_TYPES, FILE_NAME, FileImageStore
+from .metrics import CONTENT_TYPE_LATEST, Metrics
+from .outbox import Flusher
+from .passwords import Hasher
+from .service import Service
+from .store import SqlStore
+
+log = logging.getLogger(__name__)
+
+SETTINGS = web.AppKey("settings", Settings)
+SERVICE = web.AppKey("service", Service)
+FLUSHER = web.AppKey("flusher", Flusher)
+STATIC = Path(str(resources.files("parley") / "static"))
+
+
+def make_app(settings: Settings) -> web.Application:
+    app = web.Application(client_max_size=settings.max_frame)
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(lifespan)
+    app.on_shutdown.append(_close_sockets)
+    app.router.add_get("/ws", websocket)
+    app.router.add_get("/", index)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/images/{chat}/{name}", image)
+    app.router.add_static("/static/", STATIC, follow_symlinks=False)
+    return app
+
+
+async def lifespan(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = await SqlStore.open(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous)
+    try:
+        images = FileImageStore(settings.image_dir)
+        broker = _broker(settings)
+        hub = Hub()
+        metrics = Metrics()
+        metrics.count_deliveries(lambda: hub.deliveries)
+        hasher = await asyncio.to_thread(Hasher, settings.argon2_profile)
+        service = Service(settings, store, images, broker, hub, hasher, metrics)
+        await broker.start(hub.deliver)
+        try:
+            service.writer.start()
+            app[SERVICE] = service
+            app[FLUSHER] = Flusher(asyncio.get_running_loop())
+            yield
+            await service.writer.close()
+        finally:
+            await broker.close()
+    finally:
+        await store.close()
+
+
+def _broker(settings: Settings) -> Broker:
+    if settings.redis_url:
+        from .redis_broker import RedisBroker
+
+        return RedisBroker(settings.redis_url)
+    return MemoryBroker()
+
+
+async def _close_sockets(app: web.Application) -> None:
+    """On shutdown: everything queued goes out, then every socket is closed with 1001."""
+    if FLUSHER not in app:
+        return
+    app[FLUSHER].flush()
+    hub = app[SERVICE].hub
+    sockets = {peer for room in hub.rooms.values() for peer in room.peers} | set(hub.logged_in)
+    await asyncio.gather(
+        *(peer.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")  # type: ignore[attr-defined]
+          for peer in sockets),
+        return_exceptions=True,
+    )
+
+
+def _is_upgrade(request: web.Request) -> bool:
+    return request.headers.get("Upgrade", "").lower() == "websocket"
+
+
+async def websocket(request: web.Request) -> web.StreamResponse:
+    app = request.app
+    return await serve_socket(request, app[SERVICE], app[FLUSHER])
+
+
+async def index(request: web.Request) -> web.StreamResponse:
+    if _is_upgrade(request):
+        return await websocket(request)
+    page = STATIC / "index.html"
+    if not page.is_file():
+        return web.Response(text="<!doctype html><title>Parley</title><p>Parley is running.",
+                            content_type="text/html")
+    return web.FileResponse(page, headers={"Cache-Control": "no-cache"})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    try:
+        await request.app[SERVICE].store.ping()
+    except Unavailable:
+        return web.Response(status=503, text="database unreachable\n")
+    return web.Response(text="ok\n")
+
+
+async def metrics(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    return web.Response(body=service.metrics.render(),
+                        headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def image(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    if not FILE_NAME.fullmatch(name):
+        raise web.HTTPNotFound()
+    service = request.app[SERVICE]
+    try:
+        chat = await service.store.find_chat(request.match_info["chat"])
+    except Unavailable:
+        raise web.HTTPServiceUnavailable() from None
+    path = None if chat is None else service.images.path(chat.id, name)
+    if path is None:
+        raise web.HTTPNotFound()
+    return web.FileResponse(path, headers={
+        "Content-Type": CONTENT_TYPES[name.rsplit(".", 1)[1]],
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+        "Cache-Control": "public, max-age=31536000, immutable",
+    })

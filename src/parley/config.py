@@ -1,0 +1,124 @@
+"""Settings: one dataclass, filled from flags, then ``PARLEY_*`` variables, then defaults."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = field(default="127.0.0.1", metadata={"help": "address to listen on"})
+    port: int = field(default=8080, metadata={"help": "port to listen on (0: any free port)"})
+    data_dir: Path = field(
+        default=Path("data"), metadata={"help": "where the SQLite database and images live"}
+    )
+    database_url: str | None = field(
+        default=None,
+        metadata={"help": "database URL (default: SQLite file in the data dir); "
+                  "postgresql://user@host/db is accepted"},
+    )
+    redis_url: str | None = field(
+        default=None, metadata={"help": "Redis URL for fan-out between processes"}
+    )
+    workers: int = field(default=1, metadata={"help": "server processes sharing the port"})
+    max_frame: int = field(default=8 * MiB, metadata={"help": "largest WebSocket frame, bytes"})
+    max_image_bytes: int = field(
+        default=5 * MiB, metadata={"help": "largest decoded image, bytes"}
+    )
+    max_image_pixels: int = field(
+        default=40_000_000, metadata={"help": "largest image, width x height"}
+    )
+    rate_limit: float = field(
+        default=10.0, metadata={"help": "messages a second a user may send, sustained"}
+    )
+    rate_burst: float = field(
+        default=30.0, metadata={"help": "messages a user may send at once"}
+    )
+    outbox_limit: int = field(
+        default=4 * MiB,
+        metadata={"help": "bytes queued for one socket before it is dropped as too slow"},
+    )
+    heartbeat: float = field(
+        default=30.0, metadata={"help": "seconds between pings; a socket silent for two is dropped"}
+    )
+    token_days: float = field(default=30.0, metadata={"help": "days a login token stays valid"})
+    argon2_profile: str = field(
+        default="default",
+        metadata={"help": "password hashing cost: 'default' (RFC 9106 low-memory) or 'test'"},
+    )
+    sqlite_synchronous: str = field(
+        default="FULL", metadata={"help": "SQLite synchronous pragma: FULL or NORMAL"}
+    )
+    log_format: str = field(default="text", metadata={"help": "'text' or 'json'"})
+    log_level: str = field(default="INFO", metadata={"help": "logging level"})
+
+    @property
+    def db_url(self) -> str:
+        """The SQLAlchemy async URL of the database."""
+        if not self.database_url:
+            return f"sqlite+aiosqlite:///{(self.data_dir / 'parley.db').resolve()}"
+        return normalize_database_url(self.database_url)
+
+    @property
+    def image_dir(self) -> Path:
+        return self.data_dir / "images"
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept the plain URLs people write and give SQLAlchemy its async driver."""
+    for plain, driver in (
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("postgres://", "postgresql+asyncpg://"),
+        ("sqlite://", "sqlite+aiosqlite://"),
+    ):
+        if url.startswith(plain):
+            return driver + url[len(plain):]
+    return url
+
+
+def _env_name(name: str) -> str:
+    return "PARLEY_" + name.upper()
+
+
+def _convert(kind: Any, raw: str) -> Any:
+    if kind in (int, "int"):
+        return int(raw)
+    if kind in (float, "float"):
+        return float(raw)
+    if kind in (Path, "Path"):
+        return Path(raw)
+    return raw
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """One ``--flag`` per setting; each also read from ``PARLEY_<NAME>``."""
+    for f in dataclasses.fields(Settings):
+        flag = "--" + f.name.replace("_", "-")
+        parser.add_argument(
+            flag,
+            dest=f.name,
+            default=None,
+            metavar=f.name.upper(),
+            help=f"{f.metadata.get('help', '')} [env {_env_name(f.name)}; default {f.default}]",
+        )
+
+
+def settings_from(args: argparse.Namespace | None = None, **overrides: Any) -> Settings:
+    """Flags win over environment variables, which win over defaults."""
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(Settings):
+        raw = getattr(args, f.name, None) if args is not None else None
+        if raw is None:
+            raw = os.environ.get(_env_name(f.name))
+        if raw is not None and raw != "":
+            kind = str(f.type).replace(" | None", "")
+            values[f.name] = _convert(kind, raw)
+    values.update(overrides)
+    return Settings(**values)

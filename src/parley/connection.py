@@ -1,0 +1,116 @@
+"""The WebSocket adapter: frames in, :class:`~parley.service.Service` calls, frames out.
+
+Requests from one socket are handled one after another, in order. Answers and
+broadcasts go through the socket's :class:`~parley.outbox.Outbox`, so nothing
+here ever waits on a slow reader.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from .errors import BadRequest
+from .messages import encode
+from .outbox import CLOSE_TOO_SLOW, Flusher, Outbox, text_frame
+from .session import Session
+
+if TYPE_CHECKING:
+    from .service import Service
+
+log = logging.getLogger(__name__)
+
+
+class Conn:
+    """One socket: its session, its outbox, and frames held back during ``choice``."""
+
+    __slots__ = ("_held", "_tasks", "outbox", "session", "ws")
+
+    def __init__(self, ws: web.WebSocketResponse, outbox: Outbox) -> None:
+        self.ws = ws
+        self.outbox = outbox
+        self.session = Session()
+        self._held: list[tuple[bytes, int | None]] | None = None
+        self._tasks: set[asyncio.Task[object]] = set()
+
+    @property
+    def login(self) -> str | None:
+        user = self.session.user
+        return None if user is None else user.login
+
+    def send(self, answer: object) -> None:
+        """Queue an answer to this socket alone (never held back)."""
+        self.outbox.push(text_frame(encode(answer)))  # type: ignore[arg-type]
+
+    def push(self, frame: bytes, message_id: int | None = None) -> None:
+        """Queue a broadcast frame."""
+        if self._held is not None:
+            self._held.append((frame, message_id))
+        else:
+            self.outbox.push(frame)
+
+    def hold(self) -> None:
+        """Keep broadcast frames back until :meth:`release`."""
+        if self._held is None:
+            self._held = []
+
+    def release(self, newest_sent: int | None) -> None:
+        """Send the held frames, but not messages up to ``newest_sent`` (already sent)."""
+        held, self._held = self._held or [], None
+        for frame, message_id in held:
+            if message_id is None or newest_sent is None or message_id > newest_sent:
+                self.outbox.push(frame)
+
+    def chat_deleted(self, chat_id: int) -> None:
+        place = self.session.chat
+        if place is not None and place.id == chat_id:
+            self.session.chat_gone = True
+
+    def too_slow(self) -> None:
+        """The outbox gave up: close the socket with :data:`CLOSE_TOO_SLOW`."""
+        task = asyncio.get_running_loop().create_task(
+            self.ws.close(code=CLOSE_TOO_SLOW, message=b"too slow")
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+async def serve_socket(request: web.Request, service: Service, flusher: Flusher) -> web.StreamResponse:
+    settings = service.settings
+    ws: web.WebSocketResponse = web.WebSocketResponse(
+        max_msg_size=settings.max_frame,
+        compress=False,
+        heartbeat=settings.heartbeat if settings.heartbeat > 0 else None,
+        decode_text=False,
+    )
+    await ws.prepare(request)
+    transport = request.transport
+    if transport is None:
+        return ws
+    conn: Conn
+    outbox = Outbox(transport, flusher, limit=settings.outbox_limit,  # type: ignore[arg-type]
+                    on_overflow=lambda: _drop(conn, service))
+    conn = Conn(ws, outbox)
+    service.connected_socket(conn)
+    try:
+        async for msg in ws:
+            if msg.type is WSMsgType.TEXT:
+                await service.receive(conn, msg.data)
+            elif msg.type is WSMsgType.BINARY:
+                conn.send(BadRequest("binary frames are not accepted").answer("error", None))
+    finally:
+        outbox.closed = True
+        service.disconnected(conn)
+    return ws
+
+
+def _drop(conn: Conn, service: Service) -> None:
+    service.metrics.slow_drops.inc()
+    log.warning("dropping a socket that fell behind (user %s)", conn.login)
+    conn.too_slow()
+
+
+GOING_AWAY = WSCloseCode.GOING_AWAY

@@ -1,0 +1,225 @@
+"""The wire format: one class per request and per answer.
+
+Requests are a msgspec tagged union on ``Command`` (every command name is
+unique across types, so one decode picks the class; ``Type`` is then checked
+against the class). Fields a command may go without are optional here and
+checked by the session, so that a missing value gets the command's own answer
+while a value of the wrong JSON type is a malformed request.
+
+Answers are Structs encoded with ``omit_defaults``: an optional key that is
+``None`` is left out, as the protocol wants (``text``/``image`` in a message,
+``Detail`` in an error). Keys that are always present have no default.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar
+
+import msgspec
+from msgspec import Meta, Struct
+
+from .errors import BadRequest
+
+Id = Annotated[int, Meta(ge=0, le=2**63 - 1)]
+
+
+# --------------------------------------------------------------------------- requests
+
+
+class Request(Struct, tag_field="Command", forbid_unknown_fields=False):
+    """Base of every request; ``TYPE`` is the ``Type`` it must carry."""
+
+    Type: str
+
+    TYPE: ClassVar[str] = ""
+
+
+class Registration(Request, tag="registration"):
+    TYPE = "account"
+    Login: str | None = None
+    Password: str | None = None
+
+
+class Login(Request, tag="login"):
+    TYPE = "account"
+    Login: str | None = None
+    Password: str | None = None
+    Token: str | None = None
+
+
+class Logout(Request, tag="logout"):
+    TYPE = "account"
+
+
+class ListChats(Request, tag="list"):
+    TYPE = "chat"
+
+
+class Create(Request, tag="create"):
+    TYPE = "chat"
+    Chat: str | None = None
+    Password: str | None = None
+
+
+class Choice(Request, tag="choice"):
+    TYPE = "chat"
+    Chat: str | None = None
+    Password: str | None = None
+    After: Id | None = None
+
+
+class Earlier(Request, tag="earlier"):
+    TYPE = "chat"
+    Before: Id | None = None
+
+
+class Connected(Request, tag="connected"):
+    TYPE = "chat"
+
+
+class Delete(Request, tag="delete"):
+    TYPE = "chat"
+    Chat: str | None = None
+
+
+class Send(Request, tag="message"):
+    TYPE = "chat"
+    Text: str | None = None
+    Image: str | None = None
+    Nonce: str | None = None
+
+
+AnyRequest = (
+    Registration | Login | Logout | ListChats | Create | Choice | Earlier | Connected | Delete | Send
+)
+
+_decoder = msgspec.json.Decoder(AnyRequest)
+
+
+def decode_request(frame: str | bytes) -> AnyRequest:
+    """Decode one frame into its request class, or raise :class:`BadRequest`."""
+    try:
+        request = _decoder.decode(frame)
+    except msgspec.ValidationError as exc:
+        raise BadRequest(_validation_detail(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise BadRequest(f"malformed JSON: {exc}") from None
+    if request.Type != request.TYPE:
+        raise BadRequest(f"unknown Type/Command: {request.Type!r}/{_command_of(request)!r}")
+    return request
+
+
+def _command_of(request: Request) -> str:
+    info = msgspec.inspect.type_info(type(request))
+    assert isinstance(info, msgspec.inspect.StructType)
+    return str(info.tag)
+
+
+def _validation_detail(exc: msgspec.ValidationError) -> str:
+    text = str(exc)
+    if text.startswith("Expected `object`"):
+        return "a request must be a JSON object"
+    if "at `$.Command`" in text and text.startswith("Invalid value"):
+        return f"unknown Type/Command: {text}"
+    return text
+
+
+# --------------------------------------------------------------------------- answers
+
+
+class Answer(Struct, kw_only=True, omit_defaults=True):
+    """A status answer: ``{"Type", "Command"?, "Status", "Detail"?}``."""
+
+    Type: str
+    Command: str | None = None
+    Status: str
+    Detail: str | None = None
+
+
+class AccountAnswer(Struct, kw_only=True, omit_defaults=True):
+    Type: str
+    Command: str
+    Status: str
+    User: str | None = None
+    Token: str | None = None
+
+
+class ChatInfo(Struct):
+    name: str
+    closed: bool
+    owner: str | None
+
+
+class ChatList(Struct, kw_only=True):
+    Type: str
+    Command: str
+    Chats: list[ChatInfo]
+
+
+class ChatAnswer(Struct, kw_only=True, omit_defaults=True):
+    """``create`` and ``delete`` answers and the ``deleted`` notice."""
+
+    Type: str
+    Command: str
+    Status: str
+    Chat: str
+
+
+class MessageOut(Struct, kw_only=True, omit_defaults=True):
+    """A stored message as clients see it."""
+
+    id: int
+    user: str
+    date: str
+    text: str | None = None
+    image: str | None = None
+
+
+class History(Struct, kw_only=True):
+    """``choice`` and ``earlier`` answers: a page of messages, oldest first."""
+
+    Type: str
+    Command: str
+    Chat: str
+    Messages: list[MessageOut]
+
+
+class MessageEvent(Struct, kw_only=True):
+    Type: str
+    Command: str
+    Message: MessageOut
+
+
+class Presence(Struct, kw_only=True, omit_defaults=True):
+    """``connected``: the whole list on request, a delta when pushed."""
+
+    Type: str
+    Command: str
+    Chat: str
+    Online: list[str] | None = None
+    Joined: str | None = None
+    Left: str | None = None
+
+
+_encoder = msgspec.json.Encoder()
+
+
+def encode(answer: Struct | dict[str, Any]) -> bytes:
+    """Encode an answer to the bytes of one text frame."""
+    return _encoder.encode(answer)
+
+
+def chat_list(chats: list[ChatInfo]) -> ChatList:
+    return ChatList(Type="chat", Command="list", Chats=chats)
+
+
+def message_event(message: MessageOut) -> MessageEvent:
+    return MessageEvent(Type="chat", Command="message", Message=message)
+
+
+def joined(chat: str, login: str) -> Presence:
+    return Presence(Type="chat", Command="connected", Chat=chat, Joined=login)
+
+
+def left(chat: str, login: str) -> Presence:
+    return Presence(Type="chat", Command="connected", Chat=chat, Left=login)

@@ -1,0 +1,86 @@
+"""The database tables, in SQLAlchemy Core. Alembic migrations create them.
+
+Times are integers of milliseconds since the epoch, so that SQLite and
+PostgreSQL store and compare them alike. A chat's ``last_id`` is the id of its
+newest message: a writer raises it in the same transaction that inserts the
+messages, which takes the chat's row lock and so keeps ids in commit order
+even with several writer processes.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("login", String(32), nullable=False),
+    Column("login_key", String(128), nullable=False, unique=True),
+    Column("password_hash", Text, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("expires_ms", BigInteger, nullable=False),
+)
+
+chats = Table(
+    "chats",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("owner_id", Integer, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Column("password_hash", Text, nullable=True),
+    Column("last_id", BigInteger, nullable=False, server_default="0"),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+members = Table(
+    "members",
+    metadata,
+    Column("chat_id", Integer, ForeignKey("chats.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("chat_id", Integer, ForeignKey("chats.id", ondelete="CASCADE"), primary_key=True),
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("user_id", Integer, nullable=False),
+    Column("login", String(32), nullable=False),
+    Column("text", Text, nullable=True),
+    Column("image", String(48), nullable=True),
+    Column("nonce", String(64), nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Index("messages_nonce", "chat_id", "user_id", "nonce", unique=True),
+)
+
+images = Table(
+    "images",
+    metadata,
+    Column("chat_id", Integer, ForeignKey("chats.id", ondelete="CASCADE"), primary_key=True),
+    Column("name", String(48), primary_key=True),
+    Column("size", Integer, nullable=False),
+    # The bytes, when the image store is the database (shared by all processes);
+    # NULL when the bytes live in the data dir.
+    Column("data", LargeBinary, nullable=True),
+)

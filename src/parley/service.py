@@ -1,0 +1,417 @@
+"""What each request does: the session's rules, then storage, then the answers.
+
+One method per command. A method either sends its answers through the
+connection or raises a :class:`~parley.errors.ParleyError`, which
+:meth:`Service.receive` (the chokepoint) answers; anything else is logged and
+answered with a bare ``"Status": "error"``.
+
+Ordering rules kept here:
+
+- a message is published only after its transaction committed (the
+  :class:`~parley.writer.MessageWriter` calls :meth:`_published` after commit);
+- a connection choosing a chat is put in the chat *before* its history is
+  read, with live frames held back until the history answer is sent, so no
+  message falls between the page and the live stream, and none comes twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
+
+from . import rules
+from .broker import Broker, Event
+from .config import Settings
+from .errors import (
+    AccessDenied,
+    BadRequest,
+    ChatMissing,
+    Conflict,
+    ImageRejected,
+    Invalid,
+    LoginFailed,
+    NotAllowed,
+    ParleyError,
+)
+from .hub import Hub
+from .images import ImageStore, decode_image
+from .messages import (
+    AccountAnswer,
+    AnyRequest,
+    Answer,
+    ChatAnswer,
+    Choice,
+    Connected,
+    Create,
+    Delete,
+    Earlier,
+    History,
+    ListChats,
+    Login,
+    Logout,
+    MessageOut,
+    Presence,
+    Registration,
+    Send,
+    chat_list,
+    decode_request,
+    encode,
+    joined,
+    left,
+    message_event,
+)
+from .metrics import Metrics
+from .outbox import text_frame
+from .passwords import Hasher, new_token, token_digest
+from .rules import TokenBucket
+from .session import Session
+from .store import Chat, Draft, Store, Stored, User, now_ms
+from .writer import MessageWriter
+
+log = logging.getLogger(__name__)
+
+PAGE = 30
+#: ``choice`` with ``After`` sends at most this many; the client asks again from the last.
+AFTER_PAGE = 1000
+
+
+class Connection(Protocol):
+    """What the service needs of a socket (see :class:`parley.connection.Conn`)."""
+
+    session: Session
+
+    @property
+    def login(self) -> str | None: ...
+
+    def send(self, answer: object) -> None: ...
+
+    def push(self, frame: bytes, message_id: int | None = None) -> None: ...
+
+    def hold(self) -> None: ...
+
+    def release(self, newest_sent: int | None) -> None: ...
+
+    def chat_deleted(self, chat_id: int) -> None: ...
+
+
+class Service:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        images: ImageStore,
+        broker: Broker,
+        hub: Hub,
+        hasher: Hasher,
+        metrics: Metrics,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.images = images
+        self.broker = broker
+        self.hub = hub
+        self.hasher = hasher
+        self.metrics = metrics
+        self.writer = MessageWriter(store, self._published)
+        self._buckets: dict[int, TokenBucket] = {}
+        self._handlers: dict[type, Callable[[Connection, AnyRequest], Awaitable[None]]] = {
+            Registration: self.registration,  # type: ignore[dict-item]
+            Login: self.login,  # type: ignore[dict-item]
+            Logout: self.logout,  # type: ignore[dict-item]
+            ListChats: self.list,  # type: ignore[dict-item]
+            Create: self.create,  # type: ignore[dict-item]
+            Choice: self.choice,  # type: ignore[dict-item]
+            Earlier: self.earlier,  # type: ignore[dict-item]
+            Connected: self.connected,  # type: ignore[dict-item]
+            Delete: self.delete,  # type: ignore[dict-item]
+            Send: self.message,  # type: ignore[dict-item]
+        }
+
+    # -- the chokepoint -------------------------------------------------------------
+
+    async def receive(self, conn: Connection, frame: bytes | str) -> None:
+        """Handle one frame from ``conn``: every outcome is an answer, never an exception."""
+        try:
+            request = decode_request(frame)
+        except BadRequest as exc:
+            self._fail(conn, exc, "error", None)
+            return
+        command = _command(request)
+        try:
+            await self._handlers[type(request)](conn, request)
+        except ParleyError as exc:
+            self._fail(conn, exc, request.Type, command)
+        except Exception:
+            log.exception("request %s/%s failed", request.Type, command)
+            self.metrics.errors.labels("error").inc()
+            conn.send(Answer(Type=request.Type, Command=command, Status="error"))
+
+    def _fail(self, conn: Connection, exc: ParleyError, type_: str, command: str | None) -> None:
+        self.metrics.errors.labels(exc.answer_status).inc()
+        conn.send(exc.answer(type_, command))
+
+    def connected_socket(self, conn: Connection) -> None:
+        self.metrics.connections.inc()
+
+    def disconnected(self, conn: Connection) -> None:
+        """The socket is gone: it leaves its chat and the logged-in set."""
+        self.metrics.connections.dec()
+        self._leave_chat(conn)
+        self.hub.logged_in.discard(conn)  # type: ignore[arg-type]
+
+    # -- accounts ---------------------------------------------------------------------
+
+    async def registration(self, conn: Connection, r: Registration) -> None:
+        problem = rules.login_problem(r.Login) or rules.password_problem(r.Password)
+        if problem:
+            raise Invalid(problem)
+        assert r.Login is not None and r.Password is not None
+        key = rules.login_key(r.Login)
+        if await self.store.find_user(key) is not None:
+            raise Conflict(status="user exist")
+        password_hash = await asyncio.to_thread(self.hasher.hash, r.Password)
+        user = await self.store.create_user(r.Login, key, password_hash)
+        if user is None:
+            raise Conflict(status="user exist")
+        token = await self._new_token(user)
+        self._become(conn, user, token_digest(token))
+        conn.send(AccountAnswer(Type="account", Command="registration", Status="success",
+                                User=user.login, Token=token))
+
+    async def login(self, conn: Connection, r: Login) -> None:
+        if r.Token is not None:
+            token = r.Token
+            user = await self.store.user_by_token(token_digest(token))
+        elif r.Login is not None and r.Password is not None:
+            user = await self._check_password(r.Login, r.Password)
+            token = await self._new_token(user) if user else ""
+        else:
+            user = None
+        if user is None:
+            raise LoginFailed()
+        self._become(conn, user, token_digest(token))
+        conn.send(AccountAnswer(Type="account", Command="login", Status="success",
+                                User=user.login, Token=token))
+        conn.send(chat_list(await self.store.list_chats()))
+
+    async def _check_password(self, login: str, password: str) -> User | None:
+        if rules.login_problem(login) or len(password) > rules.MAX_PASSWORD:
+            return None
+        found = await self.store.find_user(rules.login_key(login))
+        user, stored = found if found else (None, None)
+        ok = await asyncio.to_thread(self.hasher.verify, stored, password)
+        return user if ok else None
+
+    async def _new_token(self, user: User) -> str:
+        token = new_token()
+        expires = now_ms() + int(self.settings.token_days * 86_400_000)
+        await self.store.add_token(token_digest(token), user.id, expires)
+        return token
+
+    def _become(self, conn: Connection, user: User, digest: str) -> None:
+        self._leave_chat(conn)
+        conn.session.logged_in(user, digest)
+        self.hub.logged_in.add(conn)  # type: ignore[arg-type]
+
+    async def logout(self, conn: Connection, r: Logout) -> None:
+        session = conn.session
+        if session.user is None:
+            raise ParleyError()
+        if session.token_digest:
+            await self.store.revoke_token(session.token_digest)
+        self._leave_chat(conn)
+        session.logged_out()
+        self.hub.logged_in.discard(conn)  # type: ignore[arg-type]
+        conn.send(Answer(Type="account", Command="logout", Status="success"))
+
+    # -- chats ------------------------------------------------------------------------
+
+    async def list(self, conn: Connection, r: ListChats) -> None:
+        conn.session.need_user()
+        conn.send(chat_list(await self.store.list_chats()))
+
+    async def create(self, conn: Connection, r: Create) -> None:
+        user = conn.session.need_user()
+        problem = rules.chat_name_problem(r.Chat)
+        if problem:
+            raise Invalid(problem)
+        assert r.Chat is not None
+        if r.Password is not None and len(r.Password) > rules.MAX_PASSWORD:
+            raise Invalid(f"Password must be at most {rules.MAX_PASSWORD} characters")
+        if await self.store.find_chat(r.Chat) is not None:
+            raise Conflict(status="chat exist")
+        password_hash = (
+            await asyncio.to_thread(self.hasher.hash, r.Password) if r.Password else None
+        )
+        chat = await self.store.create_chat(r.Chat, user.id, password_hash)
+        if chat is None:
+            raise Conflict(status="chat exist")
+        self._leave_chat(conn)
+        first = self.hub.enter(conn, chat.id, user.login)  # type: ignore[arg-type]
+        conn.session.chose(chat, None, 0)
+        conn.send(ChatAnswer(Type="chat", Command="create", Status="success", Chat=chat.name))
+        await self._publish_list()
+        if first:
+            self._publish_chat(chat.id, joined(chat.name, user.login))
+
+    async def choice(self, conn: Connection, r: Choice) -> None:
+        user = conn.session.need_user()
+        chat = await self.store.find_chat(r.Chat) if r.Chat else None
+        if chat is None:
+            raise ChatMissing()
+        if chat.closed and chat.owner_id != user.id:
+            await self._admit(chat, user, r.Password)
+        current = conn.session.chat
+        if current is None or current.id != chat.id or conn.session.chat_gone:
+            self._leave_chat(conn)
+            first = self.hub.enter(conn, chat.id, user.login)  # type: ignore[arg-type]
+        else:
+            first = False
+        conn.hold()
+        try:
+            if r.After is not None:
+                page = await self.store.history(chat.id, chat.name, after=r.After,
+                                                limit=AFTER_PAGE)
+                last = r.After
+            else:
+                page = await self.store.history(chat.id, chat.name, limit=PAGE)
+                last = 0 if page else (await self.store.last_id(chat.id) or 0)
+        except BaseException:
+            conn.release(None)
+            self._leave_chat(conn)
+            raise
+        conn.session.chose(chat, page[0].id if page else None, last)
+        conn.send(History(Type="chat", Command="choice", Chat=chat.name, Messages=page))
+        conn.release(page[-1].id if page else r.After)
+        if first:
+            self._publish_chat(chat.id, joined(chat.name, user.login))
+
+    async def _admit(self, chat: Chat, user: User, password: str | None) -> None:
+        """Let ``user`` into the closed ``chat``: a member already, or the right password."""
+        if await self.store.is_member(chat.id, user.id):
+            return
+        if not password or len(password) > rules.MAX_PASSWORD:
+            raise AccessDenied()
+        if not await asyncio.to_thread(self.hasher.verify, chat.password_hash, password):
+            raise AccessDenied()
+        await self.store.add_member(chat.id, user.id)
+
+    async def earlier(self, conn: Connection, r: Earlier) -> None:
+        _, place = conn.session.need_chat()
+        before = r.Before if r.Before is not None else conn.session.cursor
+        page = await self.store.history(place.id, place.name, before=before, limit=PAGE)
+        if page and (conn.session.cursor is None or page[0].id < conn.session.cursor):
+            conn.session.cursor = page[0].id
+        conn.send(History(Type="chat", Command="earlier", Chat=place.name, Messages=page))
+
+    async def connected(self, conn: Connection, r: Connected) -> None:
+        _, place = conn.session.need_chat()
+        conn.send(Presence(Type="chat", Command="connected", Chat=place.name,
+                           Online=self.hub.online(place.id)))
+
+    async def delete(self, conn: Connection, r: Delete) -> None:
+        user = conn.session.need_user()
+        name = r.Chat
+        if name is None:
+            if conn.session.chat is None:
+                raise NotAllowed()
+            name = conn.session.chat.name
+        chat = await self.store.find_chat(name)
+        if chat is None or chat.name == rules.GENERAL or chat.owner_id != user.id:
+            raise ParleyError()
+        if not await self.store.delete_chat(chat.id):
+            raise ParleyError()
+        await asyncio.to_thread(self.images.drop_chat, chat.id)
+        place = conn.session.chat
+        if place is not None and place.id == chat.id:
+            self.hub.leave(conn, chat.id, user.login)  # type: ignore[arg-type]
+            conn.session.left_chat()
+        conn.send(ChatAnswer(Type="chat", Command="delete", Status="success", Chat=chat.name))
+        notice = ChatAnswer(Type="chat", Command="delete", Status="deleted", Chat=chat.name)
+        self.broker.publish(Event("deleted", chat.id, text_frame(encode(notice))))
+        await self._publish_list()
+
+    # -- messages -----------------------------------------------------------------------
+
+    async def message(self, conn: Connection, r: Send) -> None:
+        user, place = conn.session.check_message(r, self._may_send)
+        image = None
+        created = False
+        if r.Image:
+            s = self.settings
+            image = await asyncio.to_thread(
+                decode_image, r.Image, max_bytes=s.max_image_bytes, max_pixels=s.max_image_pixels
+            )
+            try:
+                created = await asyncio.to_thread(self.images.put, place.id, image)
+            except OSError as exc:
+                raise ImageRejected() from exc
+        draft = Draft(
+            chat_id=place.id, chat=place.name, user_id=user.id, login=user.login,
+            text=r.Text or None, image=image.name if image else None,
+            image_size=image.size if image else 0, nonce=r.Nonce, created_ms=now_ms(),
+        )
+        try:
+            stored = await self.writer.submit(draft)
+        except BaseException:
+            if created and image is not None:
+                self.images.discard(place.id, image.name)
+            raise
+        if stored.message is None:
+            if created and image is not None:
+                self.images.discard(place.id, image.name)
+            conn.chat_deleted(place.id)
+            raise ChatMissing()
+        if stored.duplicate:
+            conn.send(message_event(stored.message))
+
+    def _may_send(self, user_id: int) -> bool:
+        bucket = self._buckets.get(user_id)
+        if bucket is None:
+            s = self.settings
+            bucket = self._buckets[user_id] = TokenBucket(s.rate_limit, s.rate_burst)
+        return bucket.take(time.monotonic())
+
+    def _published(self, drafts: Sequence[Draft], results: Sequence[Stored]) -> None:
+        """Called by the writer right after a batch committed, in commit order."""
+        stored = 0
+        for draft, result in zip(drafts, results, strict=True):
+            message = result.message
+            if message is None or result.duplicate:
+                continue
+            stored += 1
+            self._publish_message(draft.chat_id, message)
+        if stored:
+            self.metrics.messages_stored.inc(stored)
+
+    def _publish_message(self, chat_id: int, message: MessageOut) -> None:
+        frame = text_frame(encode(message_event(message)))
+        self.broker.publish(Event("chat", chat_id, frame, message.id))
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _publish_chat(self, chat_id: int, answer: object) -> None:
+        self.broker.publish(Event("chat", chat_id, text_frame(encode(answer))))  # type: ignore[arg-type]
+
+    async def _publish_list(self) -> None:
+        frame = text_frame(encode(chat_list(await self.store.list_chats())))
+        self.broker.publish(Event("all", 0, frame))
+
+    def _leave_chat(self, conn: Connection) -> None:
+        """Take ``conn`` out of its chat, telling the others if its user is gone from it."""
+        session = conn.session
+        place = session.chat
+        if place is None or session.user is None:
+            session.left_chat()
+            return
+        last = self.hub.leave(conn, place.id, session.user.login)  # type: ignore[arg-type]
+        session.left_chat()
+        if last:
+            self._publish_chat(place.id, left(place.name, session.user.login))
+
+
+def _command(request: AnyRequest) -> str:
+    return type(request).__struct_config__.tag  # type: ignore[return-value]

@@ -1,0 +1,542 @@
+// Parley web client: state and protocol handling. See PROTOCOL.md for the frames.
+
+import { Connection, defaultSocketUrl } from "./connection.js";
+import { Composer, readAsBase64 } from "./composer.js";
+import { MessageView } from "./messages.js";
+import * as S from "./statuses.js";
+import {
+  $, OnlineView, hideBanner, renderChatList, sameUser, setupDialogs, showBanner, showView, toast,
+} from "./ui.js";
+
+const TOKEN_KEY = "parley.token";
+const CHAT_KEY = "parley.chat";
+
+const store = {
+  get(key) {
+    try { return localStorage.getItem(key); } catch { return null; }
+  },
+  set(key, value) {
+    try {
+      if (value === null) localStorage.removeItem(key);
+      else localStorage.setItem(key, value);
+    } catch { /* storage disabled: stay logged in for this page only */ }
+  },
+};
+
+const state = {
+  me: null,               // logged-in user name
+  token: store.get(TOKEN_KEY),
+  loggedIn: false,        // this socket is logged in
+  authMode: "login",      // "login" | "registration" (the auth form's tab)
+  chats: [],
+  chat: null,             // the chosen chat
+  choices: [],            // unanswered choice requests, oldest first: {chat, password, resume, restore}
+  passwords: new Map(),   // chat -> password typed this session (only kept in memory)
+  outbox: [],             // sent messages not yet confirmed: {nonce, payload, text, file}
+  everConnected: false,
+  tokenLogin: false,      // a login by the saved token is unanswered
+  creating: null,         // an unanswered create: {chat, password}
+  pendingPasswordChat: null,
+};
+
+const conn = new Connection(defaultSocketUrl());
+const messages = new MessageView((before) => requestEarlier(before));
+const online = new OnlineView();
+const composer = new Composer((draft) => sendMessage(draft));
+
+// ---- connection -------------------------------------------------------------
+
+conn.addEventListener("open", () => {
+  state.everConnected = true;
+  state.loggedIn = false;
+  if (state.token) {
+    state.tokenLogin = conn.send({ Type: "account", Command: "login", Token: state.token });
+  } else {
+    hideBanner();
+    showAuth();
+  }
+});
+
+conn.addEventListener("close", (event) => {
+  const { code, retryInMs } = event.detail;
+  state.loggedIn = false;
+  state.tokenLogin = false;
+  state.choices = [];
+  state.creating = null;
+  messages.cancelEarlier();
+  const reason = S.closeReason(code);
+  if (code === 1009) failOldestSend(reason);
+  if (retryInMs === null) return;
+  const seconds = Math.max(1, Math.round(retryInMs / 1000));
+  if (!state.everConnected) {
+    showView("loading");
+    $("loading-text").textContent = `Cannot reach the server. Trying again in ${seconds} s…`;
+    return;
+  }
+  const offline = navigator.onLine === false;
+  const text = offline
+    ? "You are offline. Parley will reconnect as soon as the network is back."
+    : `${reason ? `${reason} ` : ""}Connection lost. Reconnecting in ${seconds} s…`;
+  showBanner(text, { kind: "error", action: offline ? null : { label: "Retry now", onClick: () => conn.retryNow() } });
+  document.body.classList.add("offline");
+});
+
+conn.addEventListener("retry", () => {
+  if (state.everConnected && !$("banner").hidden) showBanner("Reconnecting…", { kind: "warn" });
+});
+
+conn.addEventListener("frame", (event) => {
+  const frame = event.detail;
+  try {
+    handleFrame(frame);
+  } catch (err) {
+    console.error("parley: failed to handle a frame", frame, err);
+  }
+});
+
+function handleFrame(frame) {
+  if (frame.Type === "account") return handleAccount(frame);
+  if (frame.Type === "chat") return handleChat(frame);
+  if (frame.Type === "error") return toast(S.protocolError(frame), "error");
+  console.warn("parley: unexpected frame", frame);
+}
+
+// ---- accounts ---------------------------------------------------------------
+
+function handleAccount(frame) {
+  const ok = frame.Status === "success";
+  switch (frame.Command) {
+    case "registration":
+      if (ok) return loggedIn(frame.User, frame.Token, { fresh: true });
+      return authError(S.registrationError(frame));
+    case "login": {
+      const byToken = state.tokenLogin;
+      state.tokenLogin = false;
+      if (ok) return loggedIn(frame.User, frame.Token, { fresh: false });
+      if (byToken) {
+        // The saved token was refused (revoked, or the account is gone).
+        setToken(null);
+        state.me = null;
+        leaveChat();
+        hideBanner();
+        showAuth();
+        return authError(S.SESSION_EXPIRED);
+      }
+      return authError(S.loginError());
+    }
+    case "logout":
+      return undefined; // the page has already forgotten the session
+    default:
+      console.warn("parley: unexpected account frame", frame);
+  }
+  return undefined;
+}
+
+function loggedIn(user, token, { fresh }) {
+  const reconnect = state.chat !== null && state.me !== null && sameUser(state.me, user);
+  state.me = user;
+  state.loggedIn = true;
+  setToken(token ?? state.token);
+  $("me-name").textContent = user;
+  $("auth-password").value = "";
+  document.body.classList.remove("offline");
+  if (!$("banner").hidden) {
+    hideBanner();
+    if (state.chat === null) toast("Connected again.", "ok", 2500);
+  }
+  showView("app");
+  if (fresh) conn.send({ Type: "chat", Command: "list" });
+  if (reconnect) {
+    resumeChat();
+  } else {
+    const saved = store.get(CHAT_KEY);
+    if (state.chat === null && saved) choose(saved, { restore: true });
+  }
+  composer.enable(state.chat !== null);
+}
+
+function setToken(token) {
+  state.token = token;
+  store.set(TOKEN_KEY, token);
+}
+
+function showAuth() {
+  showView("auth");
+  setAuthMode(state.authMode === "registration" ? "registration" : "login");
+  $("auth-login").focus();
+}
+
+function setAuthMode(mode) {
+  state.authMode = mode;
+  const register = mode === "registration";
+  $("tab-login").setAttribute("aria-selected", String(!register));
+  $("tab-register").setAttribute("aria-selected", String(register));
+  $("auth-submit").textContent = register ? "Create account" : "Log in";
+  $("auth-password").autocomplete = register ? "new-password" : "current-password";
+  $("auth-hint").hidden = !register;
+  authError("");
+}
+
+function authError(text) {
+  $("auth-error").textContent = text;
+  $("auth-submit").disabled = false;
+}
+
+$("tab-login").addEventListener("click", () => setAuthMode("login"));
+$("tab-register").addEventListener("click", () => setAuthMode("registration"));
+
+$("auth-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const login = $("auth-login").value.trim();
+  const password = $("auth-password").value;
+  if (login === "" || password === "") return authError("Enter a name and a password.");
+  if (state.authMode === "registration" && password.length < 8) {
+    return authError("The password must be at least 8 characters long.");
+  }
+  if (!conn.send({ Type: "account", Command: state.authMode, Login: login, Password: password })) {
+    return authError("Not connected to the server. Trying again…");
+  }
+  authError("");
+  $("auth-submit").disabled = true;
+  return undefined;
+});
+
+$("logout").addEventListener("click", () => {
+  conn.send({ Type: "account", Command: "logout" });
+  setToken(null);
+  store.set(CHAT_KEY, null);
+  state.me = null;
+  state.loggedIn = false;
+  state.passwords.clear();
+  state.outbox = [];
+  leaveChat();
+  renderChatList([], null, null, () => {});
+  showAuth();
+});
+
+// ---- chats ------------------------------------------------------------------
+
+function handleChat(frame) {
+  // Frames without a Command are the seed's answers to a choice or a message.
+  if (frame.Command === undefined) return handleBareStatus(frame);
+  switch (frame.Command) {
+    case "list": return onList(frame);
+    case "create": return onCreate(frame);
+    case "choice": return onChoice(frame);
+    case "earlier": return onEarlier(frame);
+    case "connected": return onConnected(frame);
+    case "message": return onMessage(frame);
+    case "delete": return onDelete(frame);
+    default:
+      console.warn("parley: unexpected chat frame", frame);
+  }
+  return undefined;
+}
+
+function onList(frame) {
+  state.chats = Array.isArray(frame.Chats) ? frame.Chats.filter((c) => c && typeof c.name === "string") : [];
+  drawChatList();
+  if (state.chat !== null && !state.chats.some((c) => c.name === state.chat)) {
+    leaveChat();
+    toast(S.NO_SUCH_CHAT, "warn");
+  }
+  updateChatHeader();
+}
+
+function drawChatList() {
+  renderChatList(state.chats, state.chat, state.me, (name) => {
+    if (name === state.chat && state.choices.length === 0) {
+      document.body.classList.add("in-chat");
+      return;
+    }
+    choose(name);
+  });
+}
+
+function choose(chat, { password = null, restore = false } = {}) {
+  const pass = password ?? state.passwords.get(chat) ?? null;
+  const request = { Type: "chat", Command: "choice", Chat: chat };
+  if (pass !== null) request.Password = pass;
+  if (!conn.send(request)) {
+    if (!restore) toast("Not connected to the server. Try again when the connection is back.", "error");
+    return;
+  }
+  state.choices.push({ chat, password: pass, resume: false, restore });
+}
+
+function resumeChat() {
+  const chat = state.chat;
+  const request = { Type: "chat", Command: "choice", Chat: chat };
+  const after = messages.newestId;
+  if (after !== null) request.After = after;
+  const pass = state.passwords.get(chat);
+  if (pass !== undefined) request.Password = pass;
+  conn.send(request);
+  state.choices.push({ chat, password: pass ?? null, resume: true, restore: false });
+}
+
+function onChoice(frame) {
+  const pending = state.choices.shift() ?? { chat: frame.Chat, password: null, resume: false };
+  const list = Array.isArray(frame.Messages) ? frame.Messages : [];
+  if (state.choices.length > 0) return; // another choice follows; its answer decides
+  if (pending.password !== null) state.passwords.set(frame.Chat, pending.password);
+  if (pending.resume && frame.Chat === state.chat) {
+    messages.append(list);
+    resendOutbox();
+  } else {
+    enterChat(frame.Chat, list);
+  }
+  conn.send({ Type: "chat", Command: "connected" });
+}
+
+function enterChat(chat, list) {
+  state.chat = chat;
+  store.set(CHAT_KEY, chat);
+  $("password-dialog").close();
+  messages.reset(chat, state.me, list);
+  online.reset();
+  $("online-panel").hidden = !window.matchMedia("(min-width: 1100px)").matches;
+  composer.clear();
+  composer.showError(null);
+  composer.enable(true);
+  document.body.classList.add("in-chat");
+  updateChatHeader();
+  drawChatList();
+  if (window.matchMedia("(pointer: fine)").matches) composer.focus();
+}
+
+function leaveChat() {
+  state.chat = null;
+  store.set(CHAT_KEY, null);
+  messages.clear();
+  online.hide();
+  composer.clear();
+  composer.showError(null);
+  composer.enable(false);
+  document.body.classList.remove("in-chat");
+  updateChatHeader();
+  drawChatList();
+}
+
+function updateChatHeader() {
+  $("chat-name").textContent = state.chat ?? "Choose a chat";
+  const info = state.chats.find((c) => c.name === state.chat);
+  $("delete-chat").hidden = !(info && info.owner && sameUser(info.owner, state.me) && info.name !== "general");
+  document.title = state.chat ? `${state.chat} · Parley` : "Parley";
+}
+
+/** {"Type":"chat","Status":...} with no Command: a refused choice, or a message to a chat that is gone. */
+function handleBareStatus(frame) {
+  const pending = state.choices.shift();
+  if (pending === undefined) {
+    if (frame.Status === "error") {
+      failOldestSend(S.NO_SUCH_CHAT);
+      if (state.chat !== null) leaveChat();
+      toast(S.NO_SUCH_CHAT, "error");
+    }
+    return;
+  }
+  if (state.choices.length > 0) return;
+  if (pending.resume) {
+    // The chat we were in is gone or closed to us now.
+    leaveChat();
+    toast(frame.Status === "access denied" ? "You no longer have access to this chat." : S.NO_SUCH_CHAT, "error");
+    return;
+  }
+  if (frame.Status === "access denied") {
+    if (pending.restore) return;
+    state.passwords.delete(pending.chat);
+    askPassword(pending.chat, pending.password !== null ? S.WRONG_PASSWORD : "");
+    return;
+  }
+  if (pending.restore) {
+    store.set(CHAT_KEY, null);
+    return;
+  }
+  toast(S.NO_SUCH_CHAT, "error");
+}
+
+function askPassword(chat, error) {
+  state.pendingPasswordChat = chat;
+  $("password-title").textContent = `“${chat}” is closed`;
+  $("password-error").textContent = error;
+  $("password-submit").disabled = false;
+  const input = $("password-input");
+  input.value = "";
+  const dialog = $("password-dialog");
+  if (!dialog.open) dialog.showModal();
+  input.focus();
+}
+
+$("password-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const password = $("password-input").value;
+  if (password === "") {
+    $("password-error").textContent = "Enter the chat's password.";
+    return;
+  }
+  $("password-error").textContent = "";
+  choose(state.pendingPasswordChat, { password });
+});
+
+function requestEarlier(before) {
+  if (!state.loggedIn || state.choices.length > 0) return false;
+  return conn.send({ Type: "chat", Command: "earlier", Before: before });
+}
+
+function onEarlier(frame) {
+  if (frame.Status !== undefined) {
+    messages.cancelEarlier();
+    return;
+  }
+  if (frame.Chat !== state.chat) return;
+  messages.prepend(Array.isArray(frame.Messages) ? frame.Messages : []);
+}
+
+function onConnected(frame) {
+  if (frame.Status !== undefined || frame.Chat !== state.chat) return;
+  if (Array.isArray(frame.Online)) online.reset(frame.Online);
+  if (typeof frame.Joined === "string") online.add(frame.Joined);
+  if (typeof frame.Left === "string") online.remove(frame.Left);
+}
+
+// ---- creating and deleting --------------------------------------------------
+
+$("new-chat").addEventListener("click", () => {
+  $("create-name").value = "";
+  $("create-password").value = "";
+  $("create-error").textContent = "";
+  $("create-submit").disabled = false;
+  $("create-dialog").showModal();
+  $("create-name").focus();
+});
+
+$("create-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const name = $("create-name").value.trim();
+  const password = $("create-password").value;
+  if (name === "") {
+    $("create-error").textContent = "Give the chat a name.";
+    return;
+  }
+  const request = { Type: "chat", Command: "create", Chat: name };
+  if (password !== "") request.Password = password;
+  if (!conn.send(request)) {
+    $("create-error").textContent = "Not connected to the server. Try again when the connection is back.";
+    return;
+  }
+  state.creating = { chat: name, password: password || null };
+  $("create-error").textContent = "";
+  $("create-submit").disabled = true;
+});
+
+function onCreate(frame) {
+  const pending = state.creating;
+  state.creating = null;
+  $("create-submit").disabled = false;
+  if (frame.Status !== "success") {
+    $("create-error").textContent = S.createError(frame);
+    if (!$("create-dialog").open) toast(S.createError(frame), "error");
+    return;
+  }
+  $("create-dialog").close();
+  if (pending && pending.password) state.passwords.set(frame.Chat, pending.password);
+  // The server has chosen the new chat for this connection.
+  state.choices = [];
+  enterChat(frame.Chat, []);
+  conn.send({ Type: "chat", Command: "connected" });
+}
+
+$("delete-chat").addEventListener("click", () => {
+  const chat = state.chat;
+  if (chat === null) return;
+  if (!window.confirm(`Delete “${chat}” with all its messages and images? This cannot be undone.`)) return;
+  if (!conn.send({ Type: "chat", Command: "delete", Chat: chat })) {
+    toast("Not connected to the server. Try again when the connection is back.", "error");
+  }
+});
+
+function onDelete(frame) {
+  if (frame.Status === "success") {
+    if (frame.Chat === state.chat) leaveChat();
+    toast(`Chat “${frame.Chat}” was deleted.`, "ok");
+  } else if (frame.Status === "deleted") {
+    if (frame.Chat === state.chat) {
+      leaveChat();
+      toast(S.CHAT_DELETED, "warn", 10000);
+    }
+  } else {
+    toast(S.deleteError(), "error");
+  }
+}
+
+// ---- messages ---------------------------------------------------------------
+
+function newNonce() {
+  const bytes = new Uint8Array(12);
+  crypto.getRandomValues(bytes);
+  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+async function sendMessage({ text, file }) {
+  if (state.chat === null) {
+    composer.showError("Choose a chat first.");
+    return false;
+  }
+  if (!conn.isOpen || !state.loggedIn || state.choices.length > 0) {
+    composer.showError("Not connected right now. Your message is kept here; send it when the connection is back.");
+    return false;
+  }
+  const payload = { Type: "chat", Command: "message", Nonce: newNonce() };
+  if (text !== "") payload.Text = text;
+  if (file !== null) {
+    try {
+      payload.Image = await readAsBase64(file);
+    } catch {
+      composer.showError("Could not read the image file.");
+      return false;
+    }
+  }
+  if (!conn.send(payload)) {
+    composer.showError("Not connected right now. Your message is kept here; send it when the connection is back.");
+    return false;
+  }
+  state.outbox.push({ payload, text, file });
+  return true;
+}
+
+function onMessage(frame) {
+  if (frame.Message && typeof frame.Message === "object") {
+    if (state.choices.length > 0 || state.chat === null) return; // belongs to a chat being left
+    const mine = sameUser(frame.Message.user, state.me);
+    if (mine) state.outbox.shift();
+    messages.append([frame.Message], { mine });
+    return;
+  }
+  if (frame.Status !== undefined) failOldestSend(S.messageError(frame));
+}
+
+/** The oldest unconfirmed message was refused: say why and give it back to the person. */
+function failOldestSend(reason) {
+  const entry = state.outbox.shift();
+  composer.showError(reason);
+  if (entry) composer.restore(entry);
+}
+
+/** After a reconnect, send again what was not confirmed; the nonce keeps it from being stored twice. */
+function resendOutbox() {
+  for (const entry of state.outbox) conn.send(entry.payload);
+}
+
+// ---- mobile navigation ------------------------------------------------------
+
+$("back").addEventListener("click", () => document.body.classList.remove("in-chat"));
+
+// ---- start --------------------------------------------------------------------
+
+setupDialogs();
+window.addEventListener("offline", () => {
+  if (state.everConnected) showBanner("You are offline. Parley will reconnect as soon as the network is back.", { kind: "error" });
+});
+showView("loading");
+conn.start();

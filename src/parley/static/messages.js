@@ -1,0 +1,182 @@
+// The history of the chosen chat: ordered by id, each message shown once.
+
+import { $, openLightbox, sameUser } from "./ui.js";
+import { daySeparator, messageNode, parseDate } from "./render.js";
+
+const NEAR_BOTTOM_PX = 120;
+const NEAR_TOP_PX = 150;
+
+export class MessageView {
+  /** onNeedEarlier(): called when the person scrolls near the top. */
+  constructor(onNeedEarlier) {
+    this.scroller = $("messages");
+    this.list = $("message-list");
+    this.status = $("history-status");
+    this.jump = $("jump-bottom");
+    this.onNeedEarlier = onNeedEarlier;
+    this.ids = new Set();
+    this.me = null;
+    this.chat = null;
+    this.atStart = false;
+    this.loadingEarlier = false;
+
+    this.scroller.addEventListener("scroll", () => this.onScroll(), { passive: true });
+    this.jump.addEventListener("click", () => this.scrollToBottom());
+    this.list.addEventListener("click", (event) => {
+      const button = event.target.closest(".msg-image-button");
+      if (!button) return;
+      const img = button.querySelector("img");
+      openLightbox(img.src, img.alt);
+    });
+  }
+
+  /** Start showing `chat` with its newest page of messages. */
+  reset(chat, me, messages) {
+    this.chat = chat;
+    this.me = me;
+    this.ids.clear();
+    this.atStart = false;
+    this.loadingEarlier = false;
+    this.list.replaceChildren();
+    this.setStatus(null);
+    this.jump.hidden = true;
+    $("empty-state").hidden = true;
+    this.insert(messages);
+    this.scrollToBottom();
+    this.fillScreen();
+  }
+
+  clear() {
+    this.chat = null;
+    this.ids.clear();
+    this.list.replaceChildren();
+    this.setStatus(null);
+    this.jump.hidden = true;
+    $("empty-state").hidden = false;
+  }
+
+  get newestId() {
+    const nodes = this.list.querySelectorAll(".msg");
+    return nodes.length > 0 ? Number(nodes[nodes.length - 1].dataset.id) : null;
+  }
+
+  get oldestId() {
+    const first = this.list.querySelector(".msg");
+    return first ? Number(first.dataset.id) : null;
+  }
+
+  has(id) {
+    return this.ids.has(id);
+  }
+
+  /** New messages at the bottom (live, or missed while disconnected). */
+  append(messages, { mine = false } = {}) {
+    const stick = mine || this.isNearBottom();
+    const added = this.insert(messages);
+    if (added === 0) return;
+    if (stick) this.scrollToBottom();
+    else this.jump.hidden = false;
+  }
+
+  /** An older page, keeping what the person is looking at in place. */
+  prepend(messages) {
+    this.loadingEarlier = false;
+    if (messages.length === 0) {
+      this.atStart = true;
+      this.setStatus(`This is the beginning of “${this.chat}”.`);
+      return;
+    }
+    this.setStatus(null);
+    const before = this.scroller.scrollHeight - this.scroller.scrollTop;
+    this.insert(messages);
+    this.scroller.scrollTop = this.scroller.scrollHeight - before;
+    this.fillScreen();
+  }
+
+  /** Insert messages in id order, skipping ones already shown; returns how many were new. */
+  insert(messages) {
+    let added = 0;
+    const fresh = messages
+      .filter((m) => m && Number.isInteger(m.id) && !this.ids.has(m.id))
+      .sort((a, b) => a.id - b.id);
+    for (const message of fresh) {
+      this.ids.add(message.id);
+      const node = messageNode(message, sameUser(message.user, this.me));
+      const next = this.firstAfter(message.id);
+      this.list.insertBefore(node, next);
+      added += 1;
+    }
+    if (added > 0) this.fixDaySeparators();
+    return added;
+  }
+
+  firstAfter(id) {
+    // Common cases first: appending at the end or prepending at the start.
+    const nodes = this.list.querySelectorAll(".msg");
+    if (nodes.length === 0) return null;
+    if (Number(nodes[nodes.length - 1].dataset.id) < id) return null;
+    for (const node of nodes) {
+      if (Number(node.dataset.id) > id) return node;
+    }
+    return null;
+  }
+
+  fixDaySeparators() {
+    for (const sep of this.list.querySelectorAll(".day-separator")) sep.remove();
+    let previousDay = null;
+    for (const node of [...this.list.querySelectorAll(".msg")]) {
+      const day = node.dataset.day;
+      if (day && day !== previousDay) {
+        const date = parseDate(node.querySelector("time")?.getAttribute("datetime"));
+        if (date) this.list.insertBefore(daySeparator(date), node);
+      }
+      if (day) previousDay = day;
+    }
+  }
+
+  setStatus(text) {
+    this.status.hidden = text === null;
+    this.status.textContent = text ?? "";
+  }
+
+  isNearBottom() {
+    const s = this.scroller;
+    return s.scrollHeight - s.scrollTop - s.clientHeight < NEAR_BOTTOM_PX;
+  }
+
+  scrollToBottom() {
+    this.scroller.scrollTop = this.scroller.scrollHeight;
+    this.jump.hidden = true;
+  }
+
+  onScroll() {
+    if (this.isNearBottom()) this.jump.hidden = true;
+    if (this.scroller.scrollTop < NEAR_TOP_PX) this.requestEarlier();
+  }
+
+  /** Load older pages until the list overflows (so there is something to scroll). */
+  fillScreen() {
+    if (this.scroller.scrollHeight <= this.scroller.clientHeight + NEAR_TOP_PX) this.requestEarlier();
+  }
+
+  requestEarlier() {
+    if (this.chat === null || this.atStart || this.loadingEarlier) return;
+    if (this.oldestId === null) {
+      this.prepend([]);
+      return;
+    }
+    if (this.onNeedEarlier(this.oldestId)) {
+      this.loadingEarlier = true;
+      this.setStatus("Loading earlier messages…");
+    }
+  }
+
+  /** Forget an unanswered `earlier` request (e.g. the connection dropped). */
+  cancelEarlier() {
+    if (this.loadingEarlier) {
+      this.loadingEarlier = false;
+      this.setStatus(null);
+    }
+  }
+}
+

@@ -1,0 +1,73 @@
+// What each protocol status means, in words for the person using the chat.
+
+export const MAX_IMAGE_BYTES = 5 * 1024 * 1024;
+export const ACCEPTED_IMAGE_TYPES = ["image/png", "image/jpeg", "image/gif", "image/webp"];
+
+function withDetail(text, detail) {
+  return typeof detail === "string" && detail.trim() !== "" ? `${text} (${detail.trim()})` : text;
+}
+
+export function registrationError(frame) {
+  if (frame.Status === "user exist") return "That name is already taken. Please choose another one.";
+  return withDetail("Could not sign up: the name or password is not allowed.", frame.Detail);
+}
+
+export function loginError() {
+  return "Wrong name or password.";
+}
+
+export const SESSION_EXPIRED = "Your session has ended. Please log in again.";
+
+export function createError(frame) {
+  if (frame.Status === "chat exist") return "A chat with this name already exists.";
+  if (frame.Status === "error in chat or user") return "You need to be logged in to create a chat.";
+  return withDetail("Could not create the chat: the name is not allowed.", frame.Detail);
+}
+
+export const WRONG_PASSWORD = "Wrong password. Please try again.";
+export const NO_SUCH_CHAT = "This chat does not exist any more.";
+export const CHAT_DELETED = "This chat was deleted by its owner.";
+
+export function messageError(frame) {
+  switch (frame.Status) {
+    case "failed to attach image":
+      return "The server refused the attachment: it is not an image it accepts (PNG, JPEG, GIF or WebP), or it is too large. Nothing was sent.";
+    case "rate limited":
+      return "You are sending messages too fast. Wait a moment, then send again.";
+    case "error in chat or user":
+      return "Your message was not sent: you are not in a chat right now. Choose a chat and try again.";
+    case "error":
+      if (typeof frame.Detail === "string" && frame.Detail !== "") {
+        return withDetail("Your message was not sent", frame.Detail);
+      }
+      return "The server could not save your message. Please try again in a moment.";
+    default:
+      return withDetail(`Your message was not sent (${frame.Status}).`, frame.Detail);
+  }
+}
+
+export function deleteError() {
+  return "Could not delete the chat: only its owner can delete it, and “general” can never be deleted.";
+}
+
+export function protocolError(frame) {
+  return withDetail("The server did not understand a request from this page", frame.Detail);
+}
+
+export function closeReason(code) {
+  if (code === 1009) return "The last message was too large for the server.";
+  if (code === 1008) return "The server closed the connection (policy).";
+  if (code === 1013) return "The server is busy.";
+  return "";
+}
+
+export function imageRefusal(file) {
+  if (!file.type || !ACCEPTED_IMAGE_TYPES.includes(file.type)) {
+    return `“${file.name || "This file"}” is not an image that can be sent. Use PNG, JPEG, GIF or WebP.`;
+  }
+  if (file.size > MAX_IMAGE_BYTES) {
+    const mb = (file.size / 1024 / 1024).toFixed(1);
+    return `This image is too large (${mb} MB). Images can be at most 5 MB.`;
+  }
+  return null;
+}

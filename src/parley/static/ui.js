@@ -1,0 +1,142 @@
+// Page-level pieces: views, banner, toasts, dialogs, chat list, online list.
+
+import { el } from "./render.js";
+
+export const $ = (id) => document.getElementById(id);
+
+const VIEWS = ["loading", "auth", "app"];
+
+export function showView(name) {
+  for (const view of VIEWS) $(`view-${view}`).hidden = view !== name;
+  document.body.dataset.view = name;
+}
+
+// ---- connection banner -------------------------------------------------
+
+export function showBanner(text, { kind = "warn", action = null } = {}) {
+  const banner = $("banner");
+  banner.replaceChildren(el("span", { className: "banner-text" }, text));
+  if (action) {
+    const button = el("button", { type: "button", className: "banner-action" }, action.label);
+    button.addEventListener("click", action.onClick);
+    banner.append(button);
+  }
+  banner.className = `banner banner-${kind}`;
+  banner.hidden = false;
+}
+
+export function hideBanner() {
+  $("banner").hidden = true;
+}
+
+// ---- toasts ---------------------------------------------------------------
+
+export function toast(text, kind = "info", ms = 6000) {
+  const node = el("div", { className: `toast toast-${kind}`, role: kind === "error" ? "alert" : "status" }, text);
+  const close = el("button", { type: "button", className: "toast-close", "aria-label": "Dismiss" }, "×");
+  close.addEventListener("click", () => node.remove());
+  node.append(close);
+  $("toasts").append(node);
+  setTimeout(() => node.remove(), ms);
+  return node;
+}
+
+// ---- dialogs -------------------------------------------------------------
+
+export function setupDialogs() {
+  for (const dialog of document.querySelectorAll("dialog")) {
+    for (const button of dialog.querySelectorAll("[data-close]")) {
+      button.addEventListener("click", () => dialog.close());
+    }
+    // A click on the backdrop (outside the content box) closes the dialog.
+    dialog.addEventListener("click", (event) => {
+      if (event.target === dialog) dialog.close();
+    });
+  }
+}
+
+export function openLightbox(src, alt) {
+  const img = $("lightbox-img");
+  img.src = src;
+  img.alt = alt;
+  $("lightbox").showModal();
+}
+
+// ---- chat list -----------------------------------------------------------
+
+/**
+ * chats: [{name, closed, owner}], current: chosen chat name or null,
+ * me: the logged-in user, onPick(name): called when a chat is clicked.
+ */
+export function renderChatList(chats, current, me, onPick) {
+  const list = $("chat-list");
+  const items = chats.map((chat) => {
+    const mine = chat.owner !== null && chat.owner !== undefined && sameUser(chat.owner, me);
+    const button = el("button", {
+      type: "button",
+      className: "chat-item",
+      "aria-current": chat.name === current ? "true" : null,
+      dataset: { chat: chat.name },
+    },
+    el("span", { className: "chat-avatar", "aria-hidden": "true" }, initial(chat.name)),
+    el("span", { className: "chat-item-name" }, chat.name),
+    chat.closed ? el("span", { className: "chat-lock", title: "Closed: needs a password" }, "🔒") : null,
+    mine ? el("span", { className: "chat-owner", title: "You own this chat" }, "owner") : null);
+    button.addEventListener("click", () => onPick(chat.name));
+    return el("li", {}, button);
+  });
+  if (items.length === 0) items.push(el("li", { className: "muted chat-list-empty" }, "No chats yet."));
+  list.replaceChildren(...items);
+}
+
+export function sameUser(a, b) {
+  return typeof a === "string" && typeof b === "string" && a.toLowerCase() === b.toLowerCase();
+}
+
+function initial(name) {
+  const first = [...name.trim()][0];
+  return first ? first.toUpperCase() : "#";
+}
+
+// ---- who is online -------------------------------------------------------
+
+export class OnlineView {
+  constructor() {
+    this.names = new Set();
+    $("online-toggle").addEventListener("click", () => {
+      const panel = $("online-panel");
+      panel.hidden = !panel.hidden;
+      $("online-toggle").setAttribute("aria-expanded", String(!panel.hidden));
+    });
+  }
+
+  reset(names = null) {
+    this.names = new Set(names ?? []);
+    this.render();
+  }
+
+  add(name) {
+    this.names.add(name);
+    this.render();
+  }
+
+  remove(name) {
+    this.names.delete(name);
+    this.render();
+  }
+
+  hide() {
+    this.names.clear();
+    $("online-toggle").hidden = true;
+    $("online-panel").hidden = true;
+  }
+
+  render() {
+    const sorted = [...this.names].sort((a, b) => a.localeCompare(b));
+    $("online-list").replaceChildren(...sorted.map((name) =>
+      el("li", { className: "online-user" }, el("span", { className: "dot", "aria-hidden": "true" }), name)));
+    const toggle = $("online-toggle");
+    toggle.textContent = `${sorted.length} online`;
+    toggle.hidden = false;
+  }
+}

@@ -1,0 +1,434 @@
+"""Storage: the :class:`Store` interface and its SQLAlchemy engine (SQLite or PostgreSQL).
+
+Every method is one transaction. Database failures come out as
+:class:`~parley.errors.Unavailable` so that callers answer ``"Status": "error"``
+and carry on; the engine's pool reconnects by itself once the database is back.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+from urllib.parse import quote
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from . import migrations
+from .errors import Unavailable
+from .messages import ChatInfo, MessageOut
+from .schema import chats, images, members, messages, tokens, users
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def iso_date(ms: int) -> str:
+    """``2026-11-24T15:37:42.123Z``: ISO-8601, UTC, milliseconds."""
+    moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def image_url(chat: str, name: str) -> str:
+    return f"/images/{quote(chat, safe='')}/{name}"
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    login: str
+
+
+@dataclass(frozen=True, slots=True)
+class Chat:
+    id: int
+    name: str
+    owner_id: int | None
+    password_hash: str | None
+
+    @property
+    def closed(self) -> bool:
+        return self.password_hash is not None
+
+
+@dataclass(slots=True)
+class Draft:
+    """A message on its way to the database."""
+
+    chat_id: int
+    chat: str
+    user_id: int
+    login: str
+    text: str | None
+    image: str | None  # "md5.ext" in the chat's image store
+    image_size: int
+    nonce: str | None
+    created_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What became of a draft: the message, or ``None`` when its chat is gone."""
+
+    message: MessageOut | None
+    duplicate: bool = False
+
+
+class Store(Protocol):
+    """What the server needs from a database."""
+
+    async def ping(self) -> None: ...
+    async def create_user(self, login: str, key: str, password_hash: str) -> User | None: ...
+    async def find_user(self, key: str) -> tuple[User, str] | None: ...
+    async def add_token(self, digest: str, user_id: int, expires_ms: int) -> None: ...
+    async def user_by_token(self, digest: str) -> User | None: ...
+    async def revoke_token(self, digest: str) -> None: ...
+    async def list_chats(self) -> list[ChatInfo]: ...
+    async def create_chat(self, name: str, owner_id: int, password_hash: str | None) -> Chat | None: ...
+    async def find_chat(self, name: str) -> Chat | None: ...
+    async def chat_exists(self, chat_id: int) -> bool: ...
+    async def is_member(self, chat_id: int, user_id: int) -> bool: ...
+    async def add_member(self, chat_id: int, user_id: int) -> None: ...
+    async def delete_chat(self, chat_id: int) -> bool: ...
+    async def last_id(self, chat_id: int) -> int | None: ...
+    async def history(
+        self, chat_id: int, chat: str, *, before: int | None = None,
+        after: int | None = None, limit: int,
+    ) -> list[MessageOut]: ...
+    async def insert_messages(self, drafts: Sequence[Draft]) -> list[Stored]: ...
+    async def has_image(self, chat_id: int, name: str) -> bool: ...
+    async def close(self) -> None: ...
+
+
+class SqlStore:
+    """:class:`Store` on SQLAlchemy's async engine: SQLite (aiosqlite) or PostgreSQL (asyncpg)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+
+    @classmethod
+    async def open(cls, url: str, *, sqlite_synchronous: str = "FULL") -> SqlStore:
+        """Connect, apply migrations, and return the store."""
+        kwargs: dict[str, Any] = {}
+        if url.startswith("postgresql"):
+            kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True, pool_timeout=5)
+        engine = create_async_engine(url, **kwargs)
+        if engine.dialect.name == "sqlite":
+            _sqlite_pragmas(engine, sqlite_synchronous)
+        await migrations.upgrade(engine)
+        return cls(engine)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    @asynccontextmanager
+    async def _tx(self) -> AsyncIterator[AsyncConnection]:
+        try:
+            async with self.engine.begin() as conn:
+                yield conn
+        except IntegrityError:
+            raise
+        except (DBAPIError, SQLAlchemyError, OSError, MemoryError) as exc:
+            raise Unavailable() from exc
+
+    async def ping(self) -> None:
+        async with self._tx() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+
+    # -- users and tokens ----------------------------------------------------------
+
+    async def create_user(self, login: str, key: str, password_hash: str) -> User | None:
+        """The new user, or None when the login is taken."""
+        try:
+            async with self._tx() as conn:
+                result = await conn.execute(
+                    users.insert()
+                    .values(login=login, login_key=key, password_hash=password_hash,
+                            created_ms=now_ms())
+                    .returning(users.c.id)
+                )
+                return User(result.scalar_one(), login)
+        except IntegrityError:
+            return None
+
+    async def find_user(self, key: str) -> tuple[User, str] | None:
+        async with self._tx() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(users.c.id, users.c.login, users.c.password_hash).where(
+                        users.c.login_key == key
+                    )
+                )
+            ).first()
+        return None if row is None else (User(row.id, row.login), row.password_hash)
+
+    async def add_token(self, digest: str, user_id: int, expires_ms: int) -> None:
+        async with self._tx() as conn:
+            await conn.execute(
+                tokens.insert().values(digest=digest, user_id=user_id, expires_ms=expires_ms)
+            )
+
+    async def user_by_token(self, digest: str) -> User | None:
+        async with self._tx() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(users.c.id, users.c.login)
+                    .join(tokens, tokens.c.user_id == users.c.id)
+                    .where(tokens.c.digest == digest, tokens.c.expires_ms > now_ms())
+                )
+            ).first()
+        return None if row is None else User(row.id, row.login)
+
+    async def revoke_token(self, digest: str) -> None:
+        async with self._tx() as conn:
+            await conn.execute(tokens.delete().where(tokens.c.digest == digest))
+
+    # -- chats --------------------------------------------------------------------
+
+    async def list_chats(self) -> list[ChatInfo]:
+        async with self._tx() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(chats.c.name, chats.c.password_hash, users.c.login)
+                    .select_from(chats.outerjoin(users, users.c.id == chats.c.owner_id))
+                    .order_by(chats.c.id)
+                )
+            ).all()
+        return [ChatInfo(r.name, r.password_hash is not None, r.login) for r in rows]
+
+    async def create_chat(
+        self, name: str, owner_id: int, password_hash: str | None
+    ) -> Chat | None:
+        """The new chat (its owner a member), or None when the name is taken."""
+        try:
+            async with self._tx() as conn:
+                result = await conn.execute(
+                    chats.insert()
+                    .values(name=name, owner_id=owner_id, password_hash=password_hash,
+                            last_id=0, created_ms=now_ms())
+                    .returning(chats.c.id)
+                )
+                chat_id = result.scalar_one()
+                await conn.execute(members.insert().values(chat_id=chat_id, user_id=owner_id))
+                return Chat(chat_id, name, owner_id, password_hash)
+        except IntegrityError:
+            return None
+
+    async def find_chat(self, name: str) -> Chat | None:
+        async with self._tx() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(chats.c.id, chats.c.name, chats.c.owner_id, chats.c.password_hash)
+                    .where(chats.c.name == name)
+                )
+            ).first()
+        return None if row is None else Chat(row.id, row.name, row.owner_id, row.password_hash)
+
+    async def chat_exists(self, chat_id: int) -> bool:
+        return await self.last_id(chat_id) is not None
+
+    async def is_member(self, chat_id: int, user_id: int) -> bool:
+        async with self._tx() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(members.c.chat_id).where(
+                        members.c.chat_id == chat_id, members.c.user_id == user_id
+                    )
+                )
+            ).first()
+        return row is not None
+
+    async def add_member(self, chat_id: int, user_id: int) -> None:
+        try:
+            async with self._tx() as conn:
+                await conn.execute(members.insert().values(chat_id=chat_id, user_id=user_id))
+        except IntegrityError:
+            pass  # already a member, or the chat was deleted meanwhile
+
+    async def delete_chat(self, chat_id: int) -> bool:
+        """Delete the chat with its messages, members and images; False if it was gone."""
+        async with self._tx() as conn:
+            for table in (messages, images, members):
+                await conn.execute(table.delete().where(table.c.chat_id == chat_id))
+            result = await conn.execute(chats.delete().where(chats.c.id == chat_id))
+            return bool(result.rowcount)
+
+    # -- messages -----------------------------------------------------------------
+
+    async def last_id(self, chat_id: int) -> int | None:
+        async with self._tx() as conn:
+            row = (
+                await conn.execute(sa.select(chats.c.last_id).where(chats.c.id == chat_id))
+            ).first()
+        return None if row is None else int(row.last_id)
+
+    async def history(
+        self,
+        chat_id: int,
+        chat: str,
+        *,
+        before: int | None = None,
+        after: int | None = None,
+        limit: int,
+    ) -> list[MessageOut]:
+        """A page of messages, oldest first: the newest ``limit`` before ``before``,
+        or the oldest ``limit`` after ``after``."""
+        query = sa.select(
+            messages.c.id, messages.c.login, messages.c.text, messages.c.image,
+            messages.c.created_ms,
+        ).where(messages.c.chat_id == chat_id)
+        if after is not None:
+            query = query.where(messages.c.id > after).order_by(messages.c.id).limit(limit)
+        else:
+            if before is not None:
+                query = query.where(messages.c.id < before)
+            query = query.order_by(messages.c.id.desc()).limit(limit)
+        async with self._tx() as conn:
+            rows = (await conn.execute(query)).all()
+        if after is None:
+            rows.reverse()
+        return [_message(chat, r.id, r.login, r.text, r.image, r.created_ms) for r in rows]
+
+    async def insert_messages(self, drafts: Sequence[Draft]) -> list[Stored]:
+        """Store a batch of messages in one transaction, in order.
+
+        Ids come from each chat's ``last_id``, raised first thing in the
+        transaction (so the write lock is taken before anything is read). A
+        draft whose ``nonce`` was stored before (or earlier in the batch) is
+        not stored again: its result is the stored message, ``duplicate``.
+        """
+        by_chat: dict[int, list[int]] = {}
+        for index, draft in enumerate(drafts):
+            by_chat.setdefault(draft.chat_id, []).append(index)
+        results: list[Stored | None] = [None] * len(drafts)
+        rows: list[dict[str, Any]] = []
+        image_rows: list[dict[str, Any]] = []
+        async with self._tx() as conn:
+            for chat_id, indexes in by_chat.items():
+                top = (
+                    await conn.execute(
+                        chats.update()
+                        .where(chats.c.id == chat_id)
+                        .values(last_id=chats.c.last_id + len(indexes))
+                        .returning(chats.c.last_id)
+                    )
+                ).scalar_one_or_none()
+                if top is None:
+                    for index in indexes:
+                        results[index] = Stored(None)
+                    continue
+                base = int(top) - len(indexes)
+                seen = await self._known_nonces(conn, chat_id, [drafts[i] for i in indexes])
+                fresh = 0
+                for index in indexes:
+                    draft = drafts[index]
+                    key = (draft.user_id, draft.nonce)
+                    if draft.nonce is not None and key in seen:
+                        results[index] = Stored(seen[key], duplicate=True)
+                        continue
+                    fresh += 1
+                    message = _message(draft.chat, base + fresh, draft.login, draft.text,
+                                       draft.image, draft.created_ms)
+                    results[index] = Stored(message)
+                    if draft.nonce is not None:
+                        seen[key] = message
+                    rows.append({
+                        "chat_id": chat_id, "id": base + fresh, "user_id": draft.user_id,
+                        "login": draft.login, "text": draft.text, "image": draft.image,
+                        "nonce": draft.nonce, "created_ms": draft.created_ms,
+                    })
+                    if draft.image is not None:
+                        image_rows.append(
+                            {"chat_id": chat_id, "name": draft.image, "size": draft.image_size}
+                        )
+                if fresh != len(indexes):
+                    await conn.execute(
+                        chats.update().where(chats.c.id == chat_id).values(last_id=base + fresh)
+                    )
+            if rows:
+                await conn.execute(messages.insert(), rows)
+            if image_rows:
+                await self._add_images(conn, image_rows)
+        return [r if r is not None else Stored(None) for r in results]
+
+    async def _known_nonces(
+        self, conn: AsyncConnection, chat_id: int, drafts: list[Draft]
+    ) -> dict[tuple[int, str | None], MessageOut]:
+        wanted = {(d.user_id, d.nonce) for d in drafts if d.nonce is not None}
+        if not wanted:
+            return {}
+        chat = drafts[0].chat
+        rows = (
+            await conn.execute(
+                sa.select(
+                    messages.c.id, messages.c.user_id, messages.c.login, messages.c.text,
+                    messages.c.image, messages.c.nonce, messages.c.created_ms,
+                ).where(
+                    messages.c.chat_id == chat_id,
+                    sa.tuple_(messages.c.user_id, messages.c.nonce).in_(list(wanted)),
+                )
+            )
+        ).all()
+        return {
+            (r.user_id, r.nonce): _message(chat, r.id, r.login, r.text, r.image, r.created_ms)
+            for r in rows
+        }
+
+    async def _add_images(self, conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+        unique = {(r["chat_id"], r["name"]): r for r in rows}
+        existing = (
+            await conn.execute(
+                sa.select(images.c.chat_id, images.c.name).where(
+                    sa.tuple_(images.c.chat_id, images.c.name).in_(list(unique))
+                )
+            )
+        ).all()
+        for row in existing:
+            unique.pop((row.chat_id, row.name), None)
+        if unique:
+            await conn.execute(images.insert(), list(unique.values()))
+
+    async def has_image(self, chat_id: int, name: str) -> bool:
+        async with self._tx() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(images.c.size).where(
+                        images.c.chat_id == chat_id, images.c.name == name
+                    )
+                )
+            ).first()
+        return row is not None
+
+
+def _message(
+    chat: str, id_: int, login: str, text: str | None, image: str | None, created_ms: int
+) -> MessageOut:
+    return MessageOut(
+        id=id_,
+        user=login,
+        date=iso_date(created_ms),
+        text=text,
+        image=None if image is None else image_url(chat, image),
+    )
+
+
+def _sqlite_pragmas(engine: AsyncEngine, synchronous: str) -> None:
+    if synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
+        raise ValueError(f"sqlite_synchronous must be FULL, NORMAL or EXTRA, not {synchronous!r}")
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous.upper()}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()
