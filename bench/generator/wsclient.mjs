@@ -17,6 +17,9 @@ const OP_BINARY = 0x2;
 const OP_CLOSE = 0x8;
 const OP_PING = 0x9;
 
+// Reads land here; a frame cut by the end of a read is copied out (`pending`).
+const READ_BUFFER = Buffer.allocUnsafe(256 * 1024);
+
 function frameHeader(opcode, length) {
   let header;
   if (length < 126) {
@@ -71,34 +74,44 @@ export class RawWebSocket {
   connect(timeoutMs = 10000) {
     return new Promise((resolve, reject) => {
       const key = crypto.randomBytes(16).toString('base64');
-      const socket = net.connect({ host: this.host, port: this.port });
-      this.socket = socket;
-      socket.setNoDelay(true);
       let head = Buffer.alloc(0);
       let upgraded = false;
-      const timer = setTimeout(() => {
-        socket.destroy();
-        reject(new Error('WebSocket handshake timed out'));
-      }, timeoutMs);
       const onHandshakeData = (chunk) => {
         head = Buffer.concat([head, chunk]);
         const endOfHead = head.indexOf('\r\n\r\n');
         if (endOfHead < 0) return;
         const statusLine = head.toString('latin1', 0, head.indexOf('\r\n'));
         clearTimeout(timer);
-        socket.removeListener('data', onHandshakeData);
         if (!/^HTTP\/1\.1 101/.test(statusLine)) {
           socket.destroy();
           reject(new Error(`upgrade refused: ${statusLine}`));
           return;
         }
         upgraded = true;
-        socket.on('data', (data) => this._onData(data));
         const rest = head.subarray(endOfHead + 4);
         resolve(this);
         if (rest.length > 0) this._onData(rest);
       };
-      socket.on('data', onHandshakeData);
+      // `onread` hands every read to us in one shared buffer, without the
+      // stream machinery and without allocating a Buffer per read.
+      const socket = net.connect({
+        host: this.host,
+        port: this.port,
+        onread: {
+          buffer: READ_BUFFER,
+          callback: (nread, buf) => {
+            const chunk = buf.subarray(0, nread);
+            if (upgraded) this._onData(chunk);
+            else onHandshakeData(Buffer.from(chunk));
+          },
+        },
+      });
+      this.socket = socket;
+      socket.setNoDelay(true);
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new Error('WebSocket handshake timed out'));
+      }, timeoutMs);
       socket.on('error', (err) => {
         clearTimeout(timer);
         if (!upgraded) reject(err);
