@@ -51,7 +51,11 @@ def make_app(settings: Settings) -> web.Application:
 async def lifespan(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = await SqlStore.open(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous)
+    store = await SqlStore.open(
+        settings.db_url,
+        sqlite_synchronous=settings.sqlite_synchronous,
+        sqlite_busy_ms=settings.sqlite_busy_ms,
+    )
     try:
         images = FileImageStore(settings.image_dir)
         broker = _broker(settings)

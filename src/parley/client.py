@@ -38,6 +38,11 @@ class Client:
     def __init__(self, session: aiohttp.ClientSession, ws: aiohttp.ClientWebSocketResponse):
         self._session = session
         self.ws = ws
+        #: set by a successful :meth:`register` or :meth:`login`
+        self.user: str | None = None
+        self.token: str | None = None
+        #: the chat list that followed the last successful :meth:`login`
+        self.chats: list[Frame] = []
 
     @classmethod
     async def connect(cls, url: str, *, max_msg_size: int = 64 * 1024 * 1024) -> Client:
@@ -108,9 +113,12 @@ class Client:
     # -- requests ----------------------------------------------------------------------
 
     async def register(self, login: str, password: str) -> Frame:
-        return await self.request(
+        answer = await self.request(
             {"Type": "account", "Command": "registration", "Login": login, "Password": password}
         )
+        if answer.get("Status") == "success":
+            self.user, self.token = answer["User"], answer["Token"]
+        return answer
 
     async def login(self, login: str | None = None, password: str | None = None, *,
                     token: str | None = None) -> Frame:
@@ -123,6 +131,7 @@ class Client:
             request.update(Login=login, Password=password)
         answer = await self.request(request)
         if answer.get("Status") == "success":
+            self.user, self.token = answer["User"], answer["Token"]
             self.chats = (await self.recv())["Chats"]
         return answer
 

@@ -56,6 +56,9 @@ class Settings:
     sqlite_synchronous: str = field(
         default="FULL", metadata={"help": "SQLite synchronous pragma: FULL or NORMAL"}
     )
+    sqlite_busy_ms: int = field(
+        default=5000, metadata={"help": "how long a SQLite write waits for a lock, ms"}
+    )
     log_format: str = field(default="text", metadata={"help": "'text' or 'json'"})
     log_level: str = field(default="INFO", metadata={"help": "logging level"})
 

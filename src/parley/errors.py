@@ -116,9 +116,16 @@ class LoginFailed(ParleyError):
 
 
 class ImageRejected(ParleyError):
-    """The Image is not base64 of an accepted image within the limits."""
+    """The Image is not base64 of an accepted image within the limits.
+
+    The answer is the seed's, with no Detail; ``reason`` is for the log.
+    """
 
     status = "failed to attach image"
+
+    def __init__(self, *, reason: str = "") -> None:
+        super().__init__()
+        self.reason = reason
 
 
 class RateLimited(ParleyError):

@@ -55,16 +55,16 @@ def decode_image(b64: str, *, max_bytes: int, max_pixels: int) -> DecodedImage:
         b64 = b64[prefix.end():]
     # Four base64 characters carry three bytes: refuse early what cannot fit.
     if len(b64) > (max_bytes + 2) // 3 * 4 + 1024:
-        raise ImageRejected("image too large")
+        raise ImageRejected(reason="image too large")
     try:
         data = base64.b64decode(b64, validate=True)
     except (binascii.Error, ValueError):
         try:
             data = base64.b64decode(_WHITESPACE.sub("", b64), validate=True)
         except (binascii.Error, ValueError):
-            raise ImageRejected("not base64") from None
+            raise ImageRejected(reason="not base64") from None
     if not data or len(data) > max_bytes:
-        raise ImageRejected("image empty or too large")
+        raise ImageRejected(reason="image empty or too large")
     ext = _verify(data, max_pixels)
     return DecodedImage(data, f"{hashlib.md5(data).hexdigest()}.{ext}")
 
@@ -77,16 +77,16 @@ def _verify(data: bytes, max_pixels: int) -> str:
             with Image.open(io.BytesIO(data), formats=list(FORMATS)) as img:
                 width, height = img.size
                 if width < 1 or height < 1 or width * height > max_pixels:
-                    raise ImageRejected("too many pixels")
+                    raise ImageRejected(reason="too many pixels")
                 fmt = img.format
                 img.load()
     except ImageRejected:
         raise
     except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError,
             Image.DecompressionBombWarning, MemoryError, TypeError, IndexError):
-        raise ImageRejected("not an image") from None
+        raise ImageRejected(reason="not an image") from None
     if fmt not in FORMATS:
-        raise ImageRejected("not an accepted format")
+        raise ImageRejected(reason="not an accepted format")
     return FORMATS[fmt][0]
 
 

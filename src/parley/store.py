@@ -115,14 +115,16 @@ class SqlStore:
         self.dialect = engine.dialect.name
 
     @classmethod
-    async def open(cls, url: str, *, sqlite_synchronous: str = "FULL") -> SqlStore:
+    async def open(
+        cls, url: str, *, sqlite_synchronous: str = "FULL", sqlite_busy_ms: int = 5000
+    ) -> SqlStore:
         """Connect, apply migrations, and return the store."""
         kwargs: dict[str, Any] = {}
         if url.startswith("postgresql"):
             kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True, pool_timeout=5)
         engine = create_async_engine(url, **kwargs)
         if engine.dialect.name == "sqlite":
-            _sqlite_pragmas(engine, sqlite_synchronous)
+            _sqlite_pragmas(engine, sqlite_synchronous, sqlite_busy_ms)
         await migrations.upgrade(engine)
         return cls(engine)
 
@@ -420,7 +422,7 @@ def _message(
     )
 
 
-def _sqlite_pragmas(engine: AsyncEngine, synchronous: str) -> None:
+def _sqlite_pragmas(engine: AsyncEngine, synchronous: str, busy_ms: int) -> None:
     if synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
         raise ValueError(f"sqlite_synchronous must be FULL, NORMAL or EXTRA, not {synchronous!r}")
 
@@ -430,5 +432,5 @@ def _sqlite_pragmas(engine: AsyncEngine, synchronous: str) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA synchronous={synchronous.upper()}")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
         cursor.close()
