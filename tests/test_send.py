@@ -18,7 +18,8 @@ DATE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 def message(frame: dict, *, user: str, text: str | None = None,
             image: str | None = None) -> None:
     """``frame`` is the broadcast of a message with exactly these fields."""
-    assert frame["Type"] == "chat" and frame["Command"] == "message", frame
+    assert frame["Type"] == "chat", frame
+    assert frame["Command"] == "message", frame
     assert set(frame) == {"Type", "Command", "Message"}, frame
     body = frame["Message"]
     expected_keys = {"id", "user", "date"} | ({"text"} if text else set()) | (
@@ -26,7 +27,8 @@ def message(frame: dict, *, user: str, text: str | None = None,
     assert set(body) == expected_keys, body
     assert body["user"] == user
     assert DATE.fullmatch(body["date"]), body["date"]
-    assert isinstance(body["id"], int) and body["id"] > 0
+    assert isinstance(body["id"], int)
+    assert body["id"] > 0
     if text:
         assert body["text"] == text
     if image:
@@ -213,11 +215,12 @@ async def test_nonce_makes_a_retry_safe(connect: Connect, server: ServerProcess)
 
 
 async def test_ids_grow_within_a_chat_under_concurrent_senders(connect: Connect) -> None:
-    name, clients = await room(connect, 4)
+    _name, clients = await room(connect, 4)
     await asyncio.gather(*(c.say(f"{i}-{k}") for i, c in enumerate(clients) for k in range(5)))
     seen = [[(await c.recv())["Message"] for _ in range(20)] for c in clients]
     ids = [m["id"] for m in seen[0]]
-    assert ids == sorted(ids) and len(set(ids)) == 20
+    assert ids == sorted(ids)
+    assert len(set(ids)) == 20
     assert all(s == seen[0] for s in seen)  # every socket, the same order
 
 

@@ -60,12 +60,12 @@ async def _serve(settings: Settings) -> int:
 
 
 def _bound(site: web.TCPSite) -> tuple[str, int]:
-    server = site._server  # noqa: SLF001 - the only way to learn the port bound for --port 0
+    server = site._server
     sockets = getattr(server, "sockets", None) or []
     for sock in sockets:
         host, port = sock.getsockname()[:2]
         return (f"[{host}]" if ":" in host else host), port
-    return site._host or "127.0.0.1", site._port  # noqa: SLF001
+    return site._host or "127.0.0.1", site._port
 
 
 class _JsonFormatter(logging.Formatter):

@@ -78,7 +78,9 @@ class Conn:
         task.add_done_callback(self._tasks.discard)
 
 
-async def serve_socket(request: web.Request, service: Service, flusher: Flusher) -> web.StreamResponse:
+async def serve_socket(
+    request: web.Request, service: Service, flusher: Flusher
+) -> web.StreamResponse:
     settings = service.settings
     ws: web.WebSocketResponse = web.WebSocketResponse(
         max_msg_size=settings.max_frame,
@@ -91,7 +93,7 @@ async def serve_socket(request: web.Request, service: Service, flusher: Flusher)
     if transport is None:
         return ws
     conn: Conn
-    outbox = Outbox(transport, flusher, limit=settings.outbox_limit,  # type: ignore[arg-type]
+    outbox = Outbox(transport, flusher, limit=settings.outbox_limit,
                     on_overflow=lambda: _drop(conn, service))
     conn = Conn(ws, outbox)
     service.connected_socket(conn)

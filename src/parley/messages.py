@@ -90,10 +90,11 @@ class Send(Request, tag="message"):
 
 
 AnyRequest = (
-    Registration | Login | Logout | ListChats | Create | Choice | Earlier | Connected | Delete | Send
+    Registration | Login | Logout | ListChats | Create | Choice | Earlier | Connected | Delete
+    | Send
 )
 
-_decoder = msgspec.json.Decoder(AnyRequest)
+_decoder: msgspec.json.Decoder[AnyRequest] = msgspec.json.Decoder(AnyRequest)
 
 
 def decode_request(frame: str | bytes) -> AnyRequest:

@@ -40,8 +40,8 @@ from .hub import Hub
 from .images import ImageStore, decode_image
 from .messages import (
     AccountAnswer,
-    AnyRequest,
     Answer,
+    AnyRequest,
     ChatAnswer,
     Choice,
     Connected,
@@ -160,7 +160,7 @@ class Service:
         """The socket is gone: it leaves its chat and the logged-in set."""
         self.metrics.connections.dec()
         self._leave_chat(conn)
-        self.hub.logged_in.discard(conn)  # type: ignore[arg-type]
+        self.hub.logged_in.discard(conn)
 
     # -- accounts ---------------------------------------------------------------------
 
@@ -168,7 +168,8 @@ class Service:
         problem = rules.login_problem(r.Login) or rules.password_problem(r.Password)
         if problem:
             raise Invalid(problem)
-        assert r.Login is not None and r.Password is not None
+        assert r.Login is not None
+        assert r.Password is not None
         key = rules.login_key(r.Login)
         if await self.store.find_user(key) is not None:
             raise Conflict(status="user exist")
@@ -224,7 +225,7 @@ class Service:
             await self.store.revoke_token(session.token_digest)
         self._leave_chat(conn)
         session.logged_out()
-        self.hub.logged_in.discard(conn)  # type: ignore[arg-type]
+        self.hub.logged_in.discard(conn)
         conn.send(Answer(Type="account", Command="logout", Status="success"))
 
     # -- chats ------------------------------------------------------------------------

@@ -149,8 +149,8 @@ function loggedIn(user, token, { fresh }) {
   if (reconnect) {
     resumeChat();
   } else {
-    const saved = store.get(CHAT_KEY);
-    if (state.chat === null && saved) choose(saved, { restore: true });
+    // Back to the chat open last time, or to "general", which always exists.
+    if (state.chat === null) choose(store.get(CHAT_KEY) ?? "general", { restore: true });
   }
   composer.enable(state.chat !== null);
 }
@@ -537,6 +537,10 @@ $("back").addEventListener("click", () => document.body.classList.remove("in-cha
 setupDialogs();
 window.addEventListener("offline", () => {
   if (state.everConnected) showBanner("You are offline. Parley will reconnect as soon as the network is back.", { kind: "error" });
+});
+window.addEventListener("online", () => {
+  // The socket may have survived a short outage; otherwise the connection retries at once.
+  if (conn.isOpen && (state.loggedIn || !state.token)) hideBanner();
 });
 showView("loading");
 conn.start();
