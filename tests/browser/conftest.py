@@ -34,11 +34,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-REPO = Path(__file__).resolve().parents[2]
-SCREENSHOTS = REPO / "artifacts" / "screenshots"
 READY = re.compile(r"parley: listening on (http://\S+)")
 STARTUP_TIMEOUT_S = 60
-PASSWORD = "correct horse battery"
 
 # Keeps a handle on every WebSocket the page opens, so a test can cut one off
 # the way a network failure would (the page's own code never sees this list).
@@ -151,96 +148,13 @@ def unique() -> Callable[[str], str]:
     return lambda base: f"{base}_{run}_{next(_names)}"
 
 
-class Person:
-    """One person at one browser page, with the few steps every test repeats."""
-
-    def __init__(self, page: Any, base_url: str) -> None:
-        self.page = page
-        self.base_url = base_url
-        self.errors: list[str] = []
-        page.on("pageerror", lambda exc: self.errors.append(str(exc)))
-
-    def open(self) -> Person:
-        self.page.goto(self.base_url + "/")
-        return self
-
-    def register(self, name: str, password: str = PASSWORD) -> Person:
-        from playwright.sync_api import expect
-
-        page = self.page
-        page.get_by_role("tab", name="Sign up").click()
-        page.fill("#auth-login", name)
-        page.fill("#auth-password", password)
-        page.get_by_role("button", name="Create account").click()
-        expect(page.locator("#me-name")).to_have_text(name)
-        return self
-
-    def log_in(self, name: str, password: str = PASSWORD) -> Person:
-        from playwright.sync_api import expect
-
-        page = self.page
-        page.get_by_role("tab", name="Log in").click()
-        page.fill("#auth-login", name)
-        page.fill("#auth-password", password)
-        page.locator("#auth-submit").click()
-        expect(page.locator("#me-name")).to_have_text(name)
-        return self
-
-    def create_chat(self, name: str, password: str | None = None) -> Person:
-        from playwright.sync_api import expect
-
-        page = self.page
-        page.get_by_role("button", name="+ New chat").click()
-        page.fill("#create-name", name)
-        if password is not None:
-            page.fill("#create-password", password)
-        page.locator("#create-submit").click()
-        expect(page.locator("#chat-name")).to_have_text(name)
-        return self
-
-    def chat_button(self, name: str) -> Any:
-        return self.page.locator(f'#chat-list .chat-item[data-chat="{name}"]')
-
-    def enter_chat(self, name: str) -> Person:
-        from playwright.sync_api import expect
-
-        self.chat_button(name).click()
-        expect(self.page.locator("#chat-name")).to_have_text(name)
-        expect(self.page.locator("#composer")).to_be_visible()
-        return self
-
-    def say(self, text: str) -> Person:
-        box = self.page.locator("#text-input")
-        box.fill(text)
-        box.press("Enter")
-        return self
-
-    def messages(self) -> Any:
-        return self.page.locator("#message-list .msg")
-
-    def message_with_text(self, text: str) -> Any:
-        return self.page.locator("#message-list .msg").filter(
-            has=self.page.locator(".msg-text", has_text=re.compile("^" + re.escape(text) + "$"))
-        )
-
-    def cut_connection(self) -> None:
-        """Close the page's live WebSocket as a network failure would."""
-        self.page.evaluate(
-            "() => { for (const s of window.__sockets) if (s.readyState <= 1) s.close(); }"
-        )
-
-    def screenshot(self, name: str) -> Path:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        path = SCREENSHOTS / f"{name}.png"
-        self.page.screenshot(path=str(path))
-        return path
-
-
 @pytest.fixture
-def people(browser: Any, server_url: str) -> Iterator[Callable[..., Person]]:
+def people(browser: Any, server_url: str) -> Iterator[Callable[..., Any]]:
     """people() opens a fresh browser context (its own storage) on the client."""
     contexts: list[Any] = []
-    persons: list[Person] = []
+    persons: list[Any] = []
+
+    from browser_support import Person
 
     def open_person(viewport: dict[str, int] | None = None) -> Person:
         context = browser.new_context(viewport=viewport or {"width": 1280, "height": 800})

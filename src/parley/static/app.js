@@ -343,14 +343,15 @@ function handleBareStatus(frame) {
     toast(frame.Status === "access denied" ? "You no longer have access to this chat." : S.NO_SUCH_CHAT, "error");
     return;
   }
-  if (frame.Status === "access denied") {
-    if (pending.restore) return;
-    state.passwords.delete(pending.chat);
-    askPassword(pending.chat, pending.password !== null ? S.WRONG_PASSWORD : "");
+  if (pending.restore) {
+    // The chat open last time is gone or closed to us: fall back to "general".
+    store.set(CHAT_KEY, null);
+    if (pending.chat !== "general") choose("general", { restore: true });
     return;
   }
-  if (pending.restore) {
-    store.set(CHAT_KEY, null);
+  if (frame.Status === "access denied") {
+    state.passwords.delete(pending.chat);
+    askPassword(pending.chat, pending.password !== null ? S.WRONG_PASSWORD : "");
     return;
   }
   toast(S.NO_SUCH_CHAT, "error");
@@ -519,8 +520,8 @@ function onMessage(frame) {
 /** The oldest unconfirmed message was refused: say why and give it back to the person. */
 function failOldestSend(reason) {
   const entry = state.outbox.shift();
-  composer.showError(reason);
   if (entry) composer.restore(entry);
+  composer.showError(reason);
 }
 
 /** After a reconnect, send again what was not confirmed; the nonce keeps it from being stored twice. */
