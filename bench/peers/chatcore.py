@@ -68,7 +68,11 @@ class Hub:
         name = request.get("Chat")
         if command == "create" and isinstance(name, str):
             if name in self.rooms:
-                return _encode({"Type": "chat", "Command": "create", "Status": "chat exist"}), None, b""
+                return (
+                    _encode({"Type": "chat", "Command": "create", "Status": "chat exist"}),
+                    None,
+                    b"",
+                )
             room = self.rooms[name] = Room(name)
             self._enter(conn, room)
             answer = {"Type": "chat", "Command": "create", "Status": "success", "Chat": name}

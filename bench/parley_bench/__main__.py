@@ -1,0 +1,153 @@
+"""`python -m parley_bench [--quick]`: the whole comparison, one server at a time.
+
+Usually started by `bash bench/run`, which installs what it needs, raises the
+file-descriptor limit and pins this process to the generator core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from . import report, workloads
+from .machine import describe
+from .plots import write_plots
+from .profiles import PROFILES
+from .servers import BENCH, SERVERS, firehose
+from .workloads import Bench, log
+
+REPORT_DIR = BENCH / "report"
+DOCS = BENCH.parent / "docs" / "benchmarks.md"
+BEGIN = "<!-- results:begin (written by bench/run) -->"
+END = "<!-- results:end -->"
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="bench/run", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes, short steps (< 3 min)")
+    parser.add_argument(
+        "--servers",
+        default=",".join(s.name for s in SERVERS),
+        help="comma-separated servers to run (default: all): " + ", ".join(s.name for s in SERVERS),
+    )
+    parser.add_argument("--no-calibration", action="store_true", help="skip the generator ceiling")
+    parser.add_argument(
+        "--publish",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="write bench/report/ and docs/benchmarks.md (default: on in full mode)",
+    )
+    parser.add_argument("--out", type=Path, help="result folder (default bench/results/<time>)")
+    return parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
+    profile = PROFILES["quick" if args.quick else "full"]
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out_dir: Path = args.out or BENCH / "results" / f"{stamp}-{profile.name}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    wanted = [name.strip() for name in args.servers.split(",") if name.strip()]
+    specs = [spec for spec in SERVERS if spec.name in wanted]
+    unknown = set(wanted) - {spec.name for spec in specs}
+    if unknown:
+        raise SystemExit(f"unknown servers: {', '.join(sorted(unknown))}")
+    started = time.monotonic()
+    results: dict[str, Any] = {
+        "command": command,
+        "profile": profile.name,
+        "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": describe(),
+        "sizes": {
+            "users": profile.users,
+            "fanout": profile.fanout,
+            "rooms": profile.rooms,
+            "idle": profile.idle,
+            "store": profile.store,
+            "images": profile.images,
+        },
+        "labels": {spec.name: spec.label for spec in specs},
+        "servers": {},
+        "calibration": [],
+        "duration_s": 0.0,
+    }
+    bench = Bench(profile, out_dir)
+
+    def save() -> None:
+        results["duration_s"] = time.monotonic() - started
+        (out_dir / "results.json").write_text(json.dumps(results, indent=1))
+
+    if not args.no_calibration:
+        for repeat in profile.calibrate_repeats:
+            results["calibration"].append(workloads.calibrate(bench, firehose(repeat)))
+            save()
+    for spec in specs:
+        entry: dict[str, Any] = {}
+        results["servers"][spec.name] = entry
+        if spec.stores:
+            try:
+                bench.register(spec)
+            except (RuntimeError, OSError, KeyError) as exc:
+                log(f"{spec.label}: registration failed: {exc}")
+                entry["fanout"] = {"error": f"registration failed: {exc}"}
+                save()
+                continue
+        entry["fanout"] = workloads.fanout(bench, spec)
+        save()
+        fanout_max = entry["fanout"].get("max_deliveries_per_s") or 0.0
+        entry["rooms"] = workloads.rooms(bench, spec, fanout_max)
+        save()
+        entry["idle"] = workloads.idle(bench, spec)
+        save()
+        if spec.stores:
+            entry["store"] = workloads.store(bench, spec)
+            save()
+            entry["images"] = workloads.images(bench, spec)
+            save()
+    shutil.rmtree(out_dir / "data", ignore_errors=True)
+    save()
+    return results
+
+
+def publish(results: dict[str, Any], out_dir: Path, to_docs: bool) -> None:
+    plots = write_plots(results, out_dir)
+    (out_dir / "results.md").write_text(report.markdown(results, plots))
+    results["ratios"] = report.ratios(results)
+    (out_dir / "results.json").write_text(json.dumps(results, indent=1))
+    if not to_docs:
+        return
+    REPORT_DIR.mkdir(exist_ok=True)
+    for name in [*plots, "results.json", "results.md"]:
+        shutil.copy(out_dir / name, REPORT_DIR / name)
+    generated = report.markdown(results, [f"../bench/report/{p}" for p in plots])
+    text = DOCS.read_text() if DOCS.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
+    if BEGIN not in text or END not in text:
+        text = f"{text.rstrip()}\n\n{BEGIN}\n{END}\n"
+    head, rest = text.split(BEGIN, 1)
+    tail = rest.split(END, 1)[1]
+    DOCS.write_text(f"{head}{BEGIN}\n\n{generated}\n{END}{tail}")
+    log(f"wrote {REPORT_DIR} and {DOCS}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    command = shlex.join(["bash", "bench/run", *argv])
+    results = run(args, command)
+    out_dir = Path(args.out) if args.out else None
+    if out_dir is None:
+        out_dir = sorted((BENCH / "results").glob(f"*-{results['profile']}"))[-1]
+    to_docs = args.publish if args.publish is not None else not args.quick
+    publish(results, out_dir, to_docs)
+    print((out_dir / "results.md").read_text())
+    log(f"results in {out_dir} after {results['duration_s'] / 60:.1f} min")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""PNG plots of latency against offered rate (matplotlib, no display)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+
+def _fanout_plot(series: dict[str, list[dict[str, Any]]], title: str, path: Path) -> None:
+    fig, (ax_lat, ax_got) = plt.subplots(1, 2, figsize=(13, 5))
+    for label, steps in series.items():
+        points = sorted((s for s in steps if s["p99_ms"] is not None), key=lambda s: s["offered"])
+        if not points:
+            continue
+        offered = [s["offered"] / 1000 for s in points]
+        (line,) = ax_lat.plot(
+            offered, [s["p99_ms"] for s in points], marker="o", label=f"{label} p99"
+        )
+        ax_lat.plot(
+            offered, [s["p50_ms"] for s in points], linestyle="--", color=line.get_color(),
+            alpha=0.6, label=f"{label} p50",
+        )  # fmt: skip
+        ax_got.plot(offered, [s["achieved"] / 1000 for s in points], marker="o", label=label)
+    ax_lat.axhline(100, color="grey", linewidth=0.8, linestyle=":")
+    ax_lat.set_yscale("log")
+    ax_lat.set_xlabel("offered deliveries/s (thousands)")
+    ax_lat.set_ylabel("send-to-receipt latency, ms (log)")
+    ax_lat.set_title(f"{title}: latency")
+    ax_lat.legend(fontsize=7, ncol=2)
+    ax_got.plot([0, ax_got.get_xlim()[1]], [0, ax_got.get_xlim()[1]], color="grey", linewidth=0.8)
+    ax_got.set_xlabel("offered deliveries/s (thousands)")
+    ax_got.set_ylabel("delivered/s (thousands)")
+    ax_got.set_title(f"{title}: throughput")
+    ax_got.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def write_plots(results: dict[str, Any], out_dir: Path) -> list[str]:
+    """Writes the plots into `out_dir`; returns their file names."""
+    names = []
+    series = {}
+    for name, label in results["labels"].items():
+        entry = results["servers"].get(name, {}).get("fanout")
+        if isinstance(entry, dict) and "steps" in entry:
+            series[label] = entry["steps"]
+    if series:
+        _fanout_plot(series, "Fan-out, one room", out_dir / "fanout_latency.png")
+        names.append("fanout_latency.png")
+    calibration = {
+        f"reference x{c['repeat']}": c["steps"]
+        for c in results.get("calibration", [])
+        if "steps" in c
+    }
+    if calibration:
+        _fanout_plot(calibration, "Generator alone", out_dir / "generator_ceiling.png")
+        names.append("generator_ceiling.png")
+    return names

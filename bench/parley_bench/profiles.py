@@ -1,0 +1,64 @@
+"""Workload sizes for the quick and the full run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    users: int  # registered Parley users; sockets are spread over them
+    fanout: dict[str, Any]
+    rooms: dict[str, Any]
+    idle: dict[str, Any]
+    store: dict[str, Any]
+    images: dict[str, Any]
+    calibrate_repeats: tuple[int, ...]
+
+
+COMMON: dict[str, Any] = {
+    "textBytes": 64,
+    "generatorCpuLimit": 0.9,
+    "p99LimitMs": 100,
+    "maxMessages": 4_000_000,
+}
+
+QUICK = Profile(
+    name="quick",
+    users=20,
+    fanout={
+        "receivers": 200, "senders": 10, "stepSeconds": 1.0, "startRate": 10_000,
+        "factor": 1.6, "refine": 1, "maxSteps": 12, "maxSeconds": 20, "drainMs": 1500,
+        "pauseMs": 200,
+    },
+    rooms={"rooms": 50, "roomSize": 10, "stepSeconds": 2.0, "drainMs": 1500},
+    idle={"connections": 1000, "roomSize": 100, "settleMs": 1000},
+    store={"senders": 20, "window": 8, "stepSeconds": 2.0, "drainMs": 2000},
+    images={
+        "receivers": 20, "senders": 2, "window": 2, "stepSeconds": 2.0, "drainMs": 3000,
+        "imageBytes": 100_000,
+    },
+    calibrate_repeats=(20,),
+)  # fmt: skip
+
+FULL = Profile(
+    name="full",
+    users=100,
+    fanout={
+        "receivers": 1000, "senders": 20, "stepSeconds": 4.0, "startRate": 10_000,
+        "factor": 1.25, "refine": 2, "maxSteps": 30, "maxSeconds": 150, "drainMs": 3000,
+        "pauseMs": 500,
+    },
+    rooms={"rooms": 500, "roomSize": 10, "stepSeconds": 10.0, "drainMs": 3000},
+    idle={"connections": 10_000, "roomSize": 100, "settleMs": 3000},
+    store={"senders": 50, "window": 8, "stepSeconds": 10.0, "drainMs": 3000},
+    images={
+        "receivers": 100, "senders": 4, "window": 2, "stepSeconds": 10.0, "drainMs": 5000,
+        "imageBytes": 100_000,
+    },
+    calibrate_repeats=(1, 20),
+)  # fmt: skip
+
+PROFILES = {"quick": QUICK, "full": FULL}

@@ -1,0 +1,240 @@
+"""The five workloads, each on a freshly started server, and their summaries."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .generator import GeneratorError, run_generator
+from .profiles import COMMON, Profile
+from .servers import RunningServer, ServerSpec
+
+SERVER_CORE = 0
+GENERATOR_CORE = 1
+PASSWORD = "bench-password-1"
+MIN_ROOMS_RATE = 1000.0
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Bench:
+    """One run: where it writes, its sizes, and the Parley users it registered."""
+
+    profile: Profile
+    out_dir: Path
+    users: list[dict[str, str]] = field(default_factory=list)
+    template: Path | None = None
+    counter: int = 0
+
+    def _data_dir(self, spec: ServerSpec, name: str) -> Path | None:
+        if spec.kind != "parley":
+            return None
+        data_dir = self.out_dir / "data" / name
+        if data_dir.exists():
+            shutil.rmtree(data_dir)
+        if self.template is not None:
+            shutil.copytree(self.template, data_dir)
+        else:
+            data_dir.mkdir(parents=True)
+        return data_dir
+
+    def _users_for(self, spec: ServerSpec) -> list[dict[str, str]]:
+        if spec.kind == "parley":
+            return self.users
+        return [{"login": f"peer{i}", "token": f"peer{i}"} for i in range(self.profile.users)]
+
+    def run(self, spec: ServerSpec, workload: str, config: dict[str, Any]) -> dict[str, Any]:
+        """Starts `spec` afresh, runs one generator workload against it, stops it."""
+        self.counter += 1
+        name = f"{spec.name}.{workload}"
+        data_dir = self._data_dir(spec, name)
+        server = RunningServer(spec, SERVER_CORE, self.out_dir / f"{name}.server.log", data_dir)
+        try:
+            full = {
+                **COMMON,
+                **config,
+                "mode": config.get("mode", workload),
+                "host": "127.0.0.1",
+                "port": server.port,
+                "dialect": spec.dialect,
+                "users": self._users_for(spec),
+                "serverPids": server.pids,
+                "room": f"{workload}{self.counter}",
+            }
+            result = run_generator(full, GENERATOR_CORE, self.out_dir, name)
+            if not server.alive():
+                result["server_exited"] = True
+            return result
+        finally:
+            server.stop()
+            if data_dir is not None and workload != "register":
+                shutil.rmtree(data_dir, ignore_errors=True)
+
+    def register(self, spec: ServerSpec) -> None:
+        """Registers the benchmark users once; later workloads copy this data dir."""
+        log(f"registering {self.profile.users} users on {spec.label}")
+        config = {
+            "count": self.profile.users,
+            "concurrency": 8,
+            "prefix": "bench",
+            "password": PASSWORD,
+            "hardLimitSeconds": 900,
+        }
+        result = self.run(spec, "register", config)
+        self.users = result["users"]
+        self.template = self.out_dir / "data" / f"{spec.name}.register"
+        log(f"registered in {result['seconds']:.1f} s")
+
+
+def _attempt(label: str, action: Any) -> dict[str, Any]:
+    try:
+        result: dict[str, Any] = action()
+        return result
+    except (GeneratorError, RuntimeError, OSError, KeyError) as exc:
+        log(f"{label} failed: {exc}")
+        return {"error": str(exc)}
+
+
+def fanout(bench: Bench, spec: ServerSpec) -> dict[str, Any]:
+    def go() -> dict[str, Any]:
+        result = bench.run(spec, "fanout", bench.profile.fanout)
+        best = result.get("best") or {}
+        return {
+            "max_deliveries_per_s": result["max_deliveries_per_s"],
+            "p50_ms": (best.get("latency") or {}).get("p50_ms"),
+            "p99_ms": (best.get("latency") or {}).get("p99_ms"),
+            "server_cpu_ms_per_1000": best.get("server_cpu_ms_per_1000"),
+            "limited_by_generator": result["limited_by_generator"],
+            "connections": result["connections"],
+            "steps": [_step_point(step) for step in result["steps"]],
+        }
+
+    log(f"{spec.label}: fan-out")
+    return _attempt(f"{spec.name} fan-out", go)
+
+
+def _step_point(step: dict[str, Any]) -> dict[str, Any]:
+    latency = step["latency"]
+    return {
+        "offered": step.get("offered_deliveries_per_s"),
+        "achieved": step["deliveries_per_s"],
+        "p50_ms": latency["p50_ms"],
+        "p99_ms": latency["p99_ms"],
+        "max_ms": latency["max_ms"],
+        "lost": step["lost"],
+        "errors": step["error_count"],
+        "pass": step.get("pass", False),
+        "generator_cpu": step["generator_cpu"],
+        "server_cpu": step["server_cpu"],
+    }
+
+
+def rooms(bench: Bench, spec: ServerSpec, fanout_max: float) -> dict[str, Any]:
+    rate = max(MIN_ROOMS_RATE, fanout_max / 2)
+
+    def go() -> dict[str, Any]:
+        result = bench.run(spec, "rooms", {**bench.profile.rooms, "rate": rate})
+        step = result["step"]
+        return {
+            "offered_deliveries_per_s": rate,
+            "deliveries_per_s": step["deliveries_per_s"],
+            "p50_ms": step["latency"]["p50_ms"],
+            "p99_ms": step["latency"]["p99_ms"],
+            "server_cpu_ms_per_1000": step["server_cpu_ms_per_1000"],
+            "server_cpu": step["server_cpu"],
+            "lost": step["lost"],
+            "errors": step["error_count"],
+            "valid": not step["generator_saturated"],
+            "generator_cpu": step["generator_cpu"],
+            "connections": result["connections"],
+        }
+
+    log(f"{spec.label}: many rooms at {rate:,.0f} deliveries/s")
+    return _attempt(f"{spec.name} rooms", go)
+
+
+def idle(bench: Bench, spec: ServerSpec) -> dict[str, Any]:
+    def go() -> dict[str, Any]:
+        result = bench.run(spec, "idle", {**bench.profile.idle, "hardLimitSeconds": 900})
+        return {
+            "connections": result["connections"],
+            "alive": result["alive"],
+            "bytes_per_connection": result["bytes_per_connection"],
+            "rss_before": result["rss_before"],
+            "rss_after": result["rss_after"],
+            "setup_s": result["setup_s"],
+        }
+
+    log(f"{spec.label}: idle")
+    return _attempt(f"{spec.name} idle", go)
+
+
+def _closed_loop_summary(result: dict[str, Any]) -> dict[str, Any]:
+    step = result["step"]
+    return {
+        "acked_per_s": step["acked_per_s"],
+        "deliveries_per_s": step["deliveries_per_s"],
+        "ack_p50_ms": step["ack_latency"]["p50_ms"],
+        "ack_p99_ms": step["ack_latency"]["p99_ms"],
+        "p99_ms": step["latency"]["p99_ms"],
+        "lost": step["lost"],
+        "errors": step["error_count"],
+        "error_kinds": step["errors"],
+        "server_cpu": step["server_cpu"],
+        "valid": not step["generator_saturated"],
+        "generator_cpu": step["generator_cpu"],
+        "connections": result["connections"],
+    }
+
+
+def store(bench: Bench, spec: ServerSpec) -> dict[str, Any]:
+    log(f"{spec.label}: store")
+    return _attempt(
+        f"{spec.name} store",
+        lambda: _closed_loop_summary(bench.run(spec, "store", bench.profile.store)),
+    )
+
+
+def images(bench: Bench, spec: ServerSpec) -> dict[str, Any]:
+    log(f"{spec.label}: images")
+    return _attempt(
+        f"{spec.name} images",
+        lambda: _closed_loop_summary(bench.run(spec, "images", bench.profile.images)),
+    )
+
+
+def calibrate(bench: Bench, spec: ServerSpec) -> dict[str, Any]:
+    """The generator alone: fan-out against the reference server until it saturates."""
+    repeat = int(spec.extra[-1])
+    config = {
+        **bench.profile.fanout,
+        "repeat": repeat,
+        "startRate": 50_000 * repeat**0.5,
+        "factor": 1.3,
+        "refine": 0,
+        "p99LimitMs": 1000,
+    }
+
+    def go() -> dict[str, Any]:
+        result = bench.run(spec, "calibrate", {**config, "mode": "fanout"})
+        steps = result["steps"]
+        best = result.get("best") or {}
+        per_cpu = [s["deliveries_per_s"] / s["generator_cpu"] for s in steps if s["generator_cpu"]]
+        return {
+            "repeat": repeat,
+            "max_deliveries_per_s": result["max_deliveries_per_s"],
+            "generator_cpu_at_max": best.get("generator_cpu"),
+            "frames_per_generator_cpu_s": max(per_cpu) if per_cpu else None,
+            "limited_by_generator": result["limited_by_generator"],
+            "steps": [_step_point(step) for step in steps],
+        }
+
+    log(f"generator ceiling against {spec.label}")
+    return _attempt(f"calibrate x{repeat}", go)
