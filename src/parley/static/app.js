@@ -284,12 +284,13 @@ function onChoice(frame) {
     messages.append(list);
     resendOutbox();
   } else {
-    enterChat(frame.Chat, list);
+    // A chat restored after a reload stays behind the list on a phone; a chosen one opens.
+    enterChat(frame.Chat, list, { open: !pending.restore });
   }
   conn.send({ Type: "chat", Command: "connected" });
 }
 
-function enterChat(chat, list) {
+function enterChat(chat, list, { open = true } = {}) {
   state.chat = chat;
   store.set(CHAT_KEY, chat);
   $("password-dialog").close();
@@ -299,10 +300,10 @@ function enterChat(chat, list) {
   composer.clear();
   composer.showError(null);
   composer.enable(true);
-  document.body.classList.add("in-chat");
+  if (open) document.body.classList.add("in-chat");
   updateChatHeader();
   drawChatList();
-  if (window.matchMedia("(pointer: fine)").matches) composer.focus();
+  if (open && window.matchMedia("(pointer: fine)").matches) composer.focus();
 }
 
 function leaveChat() {

@@ -80,7 +80,7 @@ export function renderChatList(chats, current, me, onPick) {
     },
     el("span", { className: "chat-avatar", "aria-hidden": "true" }, initial(chat.name)),
     el("span", { className: "chat-item-name" }, chat.name),
-    chat.closed ? el("span", { className: "chat-lock", title: "Closed: needs a password" }, "🔒") : null,
+    chat.closed ? lockIcon() : null,
     mine ? el("span", { className: "chat-owner", title: "You own this chat" }, "owner") : null);
     button.addEventListener("click", () => onPick(chat.name));
     return el("li", {}, button);
@@ -91,6 +91,20 @@ export function renderChatList(chats, current, me, onPick) {
 
 export function sameUser(a, b) {
   return typeof a === "string" && typeof b === "string" && a.toLowerCase() === b.toLowerCase();
+}
+
+const SVG = "http://www.w3.org/2000/svg";
+
+function lockIcon() {
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("class", "icon-svg");
+  svg.setAttribute("aria-hidden", "true");
+  const path = document.createElementNS(SVG, "path");
+  path.setAttribute("d", "M6 11h12v10H6zM8.5 11V7.5a3.5 3.5 0 0 1 7 0V11");
+  svg.append(path);
+  return el("span", { className: "chat-lock", title: "Closed: needs a password" },
+    svg, el("span", { className: "sr-only" }, "closed"));
 }
 
 function initial(name) {

@@ -1,0 +1,202 @@
+"""The web client's finer points: safety of rendered text, history paging, deleting,
+refusals explained, and the narrow-screen layout."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Callable
+
+from browser_support import DOC_SCREENSHOTS, Person, expect
+
+# Sends `count` messages "<prefix> 1".."<prefix> count" to `chat` over a socket of its
+# own, logged in with the page's token; waits for each to be stored, and backs off
+# when the server's rate limit answers.
+SEED_HISTORY = """
+async ([chat, prefix, count]) => {
+  const ws = new WebSocket(`ws://${location.host}/ws`);
+  const queue = [];
+  let waiters = [];
+  ws.onmessage = (event) => {
+    queue.push(JSON.parse(event.data));
+    waiters = waiters.filter((check) => !check());
+  };
+  const until = (pred) => new Promise((resolve) => {
+    const check = () => {
+      const i = queue.findIndex(pred);
+      if (i < 0) return false;
+      resolve(queue.splice(i, 1)[0]);
+      return true;
+    };
+    if (!check()) waiters.push(check);
+  });
+  await new Promise((resolve) => { ws.onopen = resolve; });
+  const send = (obj) => ws.send(JSON.stringify(obj));
+  send({Type: "account", Command: "login", Token: localStorage.getItem("parley.token")});
+  await until((f) => f.Command === "login");
+  send({Type: "chat", Command: "choice", Chat: chat});
+  await until((f) => f.Command === "choice");
+  for (let i = 1; i <= count; i++) {
+    send({Type: "chat", Command: "message", Text: `${prefix} ${i}`});
+    const answer = await until((f) => f.Command === "message" && (f.Status || f.Message.text === `${prefix} ${i}`));
+    if (answer.Status === "rate limited") {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      i -= 1;
+    } else if (answer.Status) {
+      throw new Error(`seeding failed: ${answer.Status}`);
+    }
+  }
+  ws.close();
+}
+"""
+
+
+def test_text_is_never_html(people: Callable[..., Person], unique: Callable[[str], str]) -> None:
+    alice, bob = people(), people()
+    a, b = unique("alice"), unique("bob")
+    alice.register(a)
+    bob.register(b)
+    room = f"<img src=x onerror='window.__pwned = 4'>{unique('c')}"
+    alice.create_chat(room)
+    expect(bob.chat_button(room).locator(".chat-item-name")).to_have_text(room)
+    bob.enter_chat(room)
+
+    attacks = [
+        '<img src=x onerror="window.__pwned = 1">',
+        "<script>window.__pwned = 2</script>",
+        '"><svg onload="window.__pwned = 3">',
+    ]
+    for text in attacks:
+        alice.say(text)
+    for text in attacks:
+        expect(bob.message_with_text(text)).to_have_count(1)
+    alice.say("docs at https://example.com/a?b=1&c=<2>, not javascript:alert(1) nor data:text/html,x")
+    link = bob.page.locator("#message-list .msg-text a")
+    expect(link).to_have_count(1)
+    expect(link).to_have_text("https://example.com/a?b=1&c=")
+    expect(link).to_have_attribute("href", "https://example.com/a?b=1&c=")
+    expect(link).to_have_attribute("target", "_blank")
+    expect(link).to_have_attribute("rel", re.compile(r"\bnoopener\b"))
+    expect(bob.page.locator("#message-list .msg-text").last).to_have_text(
+        "docs at https://example.com/a?b=1&c=<2>, not javascript:alert(1) nor data:text/html,x"
+    )
+    for person in (alice, bob):
+        assert person.page.evaluate("() => window.__pwned") is None
+        expect(person.page.locator("#message-list .msg-text :is(img, script, svg, b)")).to_have_count(0)
+
+
+def test_history_pages_load_on_scrolling_up(
+    people: Callable[..., Person], unique: Callable[[str], str]
+) -> None:
+    alice = people()
+    alice.register(unique("alice"))
+    room = unique("history")
+    alice.create_chat(room)
+    alice.page.evaluate(SEED_HISTORY, [room, "line", 75])
+    expect(alice.message_with_text("line 75")).to_have_count(1)
+
+    alice.page.reload()
+    expect(alice.page.locator("#chat-name")).to_have_text(room)
+    expect(alice.message_with_text("line 75")).to_be_in_viewport()
+    expect(alice.messages()).to_have_count(30)
+    expect(alice.messages().first.locator(".msg-text")).to_have_text("line 46")
+
+    scroller = alice.page.locator("#messages")
+    scroller.evaluate("(node) => { node.scrollTop = 0; }")
+    expect(alice.messages()).to_have_count(60)
+    # What was at the top stays in view while the older page is added above it.
+    expect(alice.message_with_text("line 46")).to_be_in_viewport()
+    scroller.evaluate("(node) => { node.scrollTop = 0; }")
+    expect(alice.messages()).to_have_count(75)
+    scroller.evaluate("(node) => { node.scrollTop = 0; }")
+    expect(alice.page.locator("#history-status")).to_have_text(f"This is the beginning of “{room}”.")
+    texts = alice.page.locator("#message-list .msg-text").all_text_contents()
+    assert texts == [f"line {i}" for i in range(1, 76)]
+
+
+def test_owner_deletes_a_chat(people: Callable[..., Person], unique: Callable[[str], str]) -> None:
+    alice, bob = people(), people()
+    alice.register(unique("alice"))
+    bob.register(unique("bob"))
+    room = unique("doomed")
+    alice.create_chat(room)
+    bob.enter_chat(room)
+    alice.say("last words")
+    expect(bob.message_with_text("last words")).to_have_count(1)
+    expect(bob.page.locator("#delete-chat")).to_be_hidden()
+
+    alice.page.once("dialog", lambda dialog: dialog.accept())
+    alice.page.get_by_role("button", name="Delete chat").click()
+    expect(alice.page.locator("#toasts")).to_contain_text(f"Chat “{room}” was deleted.")
+    expect(bob.page.locator("#toasts")).to_contain_text("This chat was deleted by its owner.")
+    for person in (alice, bob):
+        expect(person.page.locator("#chat-name")).to_have_text("Choose a chat")
+        expect(person.chat_button(room)).to_have_count(0)
+        expect(person.messages()).to_have_count(0)
+        expect(person.page.locator("#composer")).to_be_hidden()
+
+
+def test_refusals_are_explained(people: Callable[..., Person], unique: Callable[[str], str]) -> None:
+    alice = people()
+    alice.register(unique("alice"))
+    room = unique("limits")
+    alice.create_chat(room)
+    error = alice.page.locator("#composer-error")
+
+    # Over 5 MB: refused before sending.
+    big = b"\x89PNG\r\n\x1a\n" + bytes(6 * 1024 * 1024)
+    alice.page.set_input_files("#file-input", files=[{"name": "big.png", "mimeType": "image/png", "buffer": big}])
+    expect(error).to_have_text("This image is too large (6.0 MB). Images can be at most 5 MB.")
+    expect(alice.page.locator("#attachment")).to_be_hidden()
+
+    # A name that is already taken.
+    alice.page.get_by_role("button", name="+ New chat").click()
+    alice.page.fill("#create-name", room)
+    alice.page.locator("#create-submit").click()
+    expect(alice.page.locator("#create-error")).to_have_text("A chat with this name already exists.")
+    alice.page.get_by_role("button", name="Cancel").click()
+
+    # Too many messages at once: the server's rate limit is explained and the text kept.
+    alice.page.evaluate(
+        """() => {
+          const box = document.querySelector("#text-input");
+          for (let i = 1; i <= 60; i++) {
+            box.value = `burst ${i}`;
+            box.dispatchEvent(new KeyboardEvent("keydown", {key: "Enter", bubbles: true, cancelable: true}));
+          }
+        }"""
+    )
+    expect(error).to_have_text("You are sending messages too fast. Wait a moment, then send again.")
+    expect(alice.page.locator("#text-input")).to_have_value(re.compile(r"^burst \d+$"))
+    expect(alice.message_with_text("burst 1")).to_have_count(1)
+
+
+def test_narrow_screen_shows_one_pane(people: Callable[..., Person], unique: Callable[[str], str]) -> None:
+    phone = {"width": 390, "height": 844}
+    alice, bob = people(viewport=phone), people()
+    a = unique("alice")
+    alice.register(a)
+    bob.register(unique("bob"))
+    room = unique("phone")
+    bob.create_chat(room)
+    bob.say("Reading this on a phone?")
+
+    sidebar, chat = alice.page.locator("#sidebar"), alice.page.locator("#chat")
+    expect(sidebar).to_be_visible()
+    expect(chat).to_be_hidden()
+    alice.screenshot("chats-mobile")
+
+    alice.enter_chat(room)
+    expect(sidebar).to_be_hidden()
+    expect(alice.message_with_text("Reading this on a phone?")).to_be_visible()
+    alice.say("Yes, and it fits.")
+    expect(bob.message_with_text("Yes, and it fits.")).to_have_count(1)
+    width = alice.page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= phone["width"]
+    shot = alice.screenshot("chat-mobile")
+    DOC_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(shot, DOC_SCREENSHOTS / "chat-mobile.png")
+
+    alice.page.get_by_role("button", name="Back to chats").click()
+    expect(sidebar).to_be_visible()
+    expect(chat).to_be_hidden()
