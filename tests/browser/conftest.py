@@ -154,7 +154,7 @@ def people(browser: Any, server_url: str) -> Iterator[Callable[..., Any]]:
     contexts: list[Any] = []
     persons: list[Any] = []
 
-    from browser_support import Person
+    from .browser_support import Person
 
     def open_person(viewport: dict[str, int] | None = None) -> Person:
         context = browser.new_context(viewport=viewport or {"width": 1280, "height": 800})

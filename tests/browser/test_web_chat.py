@@ -9,7 +9,7 @@ import shutil
 from collections.abc import Callable
 from typing import Any
 
-from browser_support import DOC_SCREENSHOTS, PASSWORD, Person, expect
+from .browser_support import DOC_SCREENSHOTS, PASSWORD, Person, expect
 
 MINE = re.compile(r"\bmine\b")
 

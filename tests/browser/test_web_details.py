@@ -7,7 +7,7 @@ import re
 import shutil
 from collections.abc import Callable
 
-from browser_support import DOC_SCREENSHOTS, Person, expect
+from .browser_support import DOC_SCREENSHOTS, Person, expect
 
 # Sends `count` messages "<prefix> 1".."<prefix> count" to `chat` over a socket of its
 # own, logged in with the page's token; waits for each to be stored, and backs off
