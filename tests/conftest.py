@@ -84,10 +84,14 @@ class ServerProcess:
         return self.proc is not None and self.proc.poll() is None
 
 
+#: the shared server lets tests send as fast as they like (the limit has its own test)
+FAST = ("--rate-limit", "100000", "--rate-burst", "100000")
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One server shared by the tests that use their own chat names."""
-    proc = ServerProcess(tmp_path_factory.mktemp("shared")).start()
+    proc = ServerProcess(tmp_path_factory.mktemp("shared"), *FAST).start()
     yield proc
     assert proc.stop() == 0
 

@@ -90,11 +90,9 @@ async def _close_sockets(app: web.Application) -> None:
     if FLUSHER not in app:
         return
     app[FLUSHER].flush()
-    hub = app[SERVICE].hub
-    sockets = {peer for room in hub.rooms.values() for peer in room.peers} | set(hub.logged_in)
     await asyncio.gather(
-        *(peer.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")  # type: ignore[attr-defined]
-          for peer in sockets),
+        *(conn.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")  # type: ignore[attr-defined]
+          for conn in list(app[SERVICE].sockets)),
         return_exceptions=True,
     )
 

@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: seconds a closing socket gets to answer our close frame
+CLOSE_TIMEOUT = 2.0
+
 
 class Conn:
     """One socket: its session, its outbox, and frames held back during ``choice``."""
@@ -84,6 +87,7 @@ async def serve_socket(
     settings = service.settings
     ws: web.WebSocketResponse = web.WebSocketResponse(
         max_msg_size=settings.max_frame,
+        timeout=CLOSE_TIMEOUT,
         compress=False,
         heartbeat=settings.heartbeat if settings.heartbeat > 0 else None,
         decode_text=False,

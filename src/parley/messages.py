@@ -105,6 +105,8 @@ def decode_request(frame: str | bytes) -> AnyRequest:
         raise BadRequest(_validation_detail(exc)) from None
     except msgspec.DecodeError as exc:
         raise BadRequest(f"malformed JSON: {exc}") from None
+    except UnicodeDecodeError:
+        raise BadRequest("malformed JSON: a text frame must be UTF-8") from None
     if request.Type != request.TYPE:
         raise BadRequest(f"unknown Type/Command: {request.Type!r}/{_command_of(request)!r}")
     return request

@@ -117,6 +117,8 @@ class Service:
         self.metrics = metrics
         self.writer = MessageWriter(store, self._published)
         self._buckets: dict[int, TokenBucket] = {}
+        #: every open socket of this process, logged in or not
+        self.sockets: set[Connection] = set()
         self._handlers: dict[type, Callable[[Connection, AnyRequest], Awaitable[None]]] = {
             Registration: self.registration,  # type: ignore[dict-item]
             Login: self.login,  # type: ignore[dict-item]
@@ -139,6 +141,10 @@ class Service:
         except BadRequest as exc:
             self._fail(conn, exc, "error", None)
             return
+        except Exception:
+            log.exception("decoding a frame failed")
+            self._fail(conn, BadRequest("the frame could not be read"), "error", None)
+            return
         command = _command(request)
         try:
             await self._handlers[type(request)](conn, request)
@@ -154,10 +160,12 @@ class Service:
         conn.send(exc.answer(type_, command))
 
     def connected_socket(self, conn: Connection) -> None:
+        self.sockets.add(conn)
         self.metrics.connections.inc()
 
     def disconnected(self, conn: Connection) -> None:
         """The socket is gone: it leaves its chat and the logged-in set."""
+        self.sockets.discard(conn)
         self.metrics.connections.dec()
         self._leave_chat(conn)
         self.hub.logged_in.discard(conn)

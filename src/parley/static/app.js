@@ -64,6 +64,7 @@ conn.addEventListener("close", (event) => {
   state.choices = [];
   state.creating = null;
   messages.cancelEarlier();
+  if (state.chat !== null) online.stale();
   const reason = S.closeReason(code);
   if (code === 1009) failOldestSend(reason);
   if (retryInMs === null) return;

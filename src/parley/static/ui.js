@@ -126,7 +126,14 @@ export class OnlineView {
 
   reset(names = null) {
     this.names = new Set(names ?? []);
+    $("online-panel").classList.remove("stale");
     this.render();
+  }
+
+  /** The connection is gone: the list is no longer known to be true. */
+  stale() {
+    $("online-panel").classList.add("stale");
+    $("online-toggle").textContent = "offline";
   }
 
   add(name) {
