@@ -1,0 +1,202 @@
+"""parley.writer.MessageWriter with a real SqlStore on SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from parley.errors import Unavailable
+from parley.store import Chat, Draft, SqlStore, Stored, User
+from parley.writer import MessageWriter
+
+T0 = 1_795_534_662_000
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqlStore]:
+    opened = await SqlStore.open(f"sqlite+aiosqlite:///{tmp_path / 't.db'}")
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+async def room(store: SqlStore) -> tuple[Chat, User]:
+    alice = await store.create_user("alice", "alice", "hash")
+    assert alice is not None
+    chat = await store.create_chat("room", alice.id, None)
+    assert chat is not None
+    return chat, alice
+
+
+def draft(room: tuple[Chat, User], text: str, nonce: str | None = None) -> Draft:
+    chat, user = room
+    return Draft(chat_id=chat.id, chat=chat.name, user_id=user.id, login=user.login, text=text,
+                 image=None, image_size=0, nonce=nonce, created_ms=T0)
+
+
+class Recorder:
+    """An ``on_stored`` that keeps every batch it is given."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[tuple[str | None, Stored]]] = []
+
+    def __call__(self, drafts: Sequence[Draft], results: Sequence[Stored]) -> None:
+        self.batches.append([(d.text, r) for d, r in zip(drafts, results, strict=True)])
+
+
+class FailingStore:
+    """A database that is down: every insert fails as SqlStore's do."""
+
+    def __init__(self, failures: int = 10**9, then: SqlStore | None = None) -> None:
+        self.failures = failures
+        self.then = then
+        self.calls = 0
+
+    async def insert_messages(self, drafts: Sequence[Draft]) -> list[Stored]:
+        self.calls += 1
+        if self.calls <= self.failures or self.then is None:
+            raise Unavailable()
+        return await self.then.insert_messages(drafts)
+
+
+async def test_one_message(store: SqlStore, room: tuple[Chat, User]) -> None:
+    recorder = Recorder()
+    writer = MessageWriter(store, recorder)
+    writer.start()
+    stored = await writer.submit(draft(room, "hi"))
+    await writer.close()
+    assert stored.message is not None
+    assert (stored.message.id, stored.message.text, stored.duplicate) == (1, "hi", False)
+    assert recorder.batches == [[("hi", stored)]]
+
+
+async def test_concurrent_submits_in_one_batch_in_order(
+    store: SqlStore, room: tuple[Chat, User]
+) -> None:
+    recorder = Recorder()
+    writer = MessageWriter(store, recorder)
+    writer.start()
+    results = await asyncio.gather(*(writer.submit(draft(room, f"m{i}")) for i in range(10)))
+    await writer.close()
+    assert [(r.message.id, r.message.text) for r in results if r.message] == [
+        (i + 1, f"m{i}") for i in range(10)]
+    assert recorder.batches == [[(f"m{i}", r) for i, r in enumerate(results)]]
+    chat, _ = room
+    assert [m.text for m in await store.history(chat.id, "room", limit=30)] == [
+        f"m{i}" for i in range(10)]
+
+
+async def test_max_batch(store: SqlStore, room: tuple[Chat, User]) -> None:
+    recorder = Recorder()
+    writer = MessageWriter(store, recorder, max_batch=3)
+    writer.start()
+    results = await asyncio.gather(*(writer.submit(draft(room, f"m{i}")) for i in range(10)))
+    await writer.close()
+    assert [len(batch) for batch in recorder.batches] == [3, 3, 3, 1]
+    assert [r for batch in recorder.batches for _, r in batch] == results
+    assert [r.message.id for r in results if r.message] == list(range(1, 11))
+
+
+async def test_on_stored_runs_after_commit(
+    store: SqlStore, room: tuple[Chat, User], tmp_path: Path
+) -> None:
+    seen: list[list[tuple[int, str]]] = []
+
+    def on_stored(drafts: Sequence[Draft], results: Sequence[Stored]) -> None:
+        # A second connection sees the rows: they are committed already.
+        with sqlite3.connect(tmp_path / "t.db") as db:
+            rows = db.execute("SELECT id, text FROM messages ORDER BY id").fetchall()
+        db.close()
+        seen.append(rows)
+
+    writer = MessageWriter(store, on_stored)
+    writer.start()
+    await asyncio.gather(writer.submit(draft(room, "a")), writer.submit(draft(room, "b")))
+    await writer.close()
+    assert seen == [[(1, "a"), (2, "b")]]
+
+
+async def test_on_stored_gets_duplicates_and_missing_chats(
+    store: SqlStore, room: tuple[Chat, User]
+) -> None:
+    recorder = Recorder()
+    writer = MessageWriter(store, recorder)
+    writer.start()
+    ghost = (Chat(999, "ghost", None, None), room[1])
+    first, ghost_result, again = await asyncio.gather(
+        writer.submit(draft(room, "a", nonce="n")),
+        writer.submit(draft(ghost, "lost")),
+        writer.submit(draft(room, "a", nonce="n")),
+    )
+    await writer.close()
+    assert ghost_result == Stored(None)
+    assert again == Stored(first.message, duplicate=True)
+    assert recorder.batches == [[("a", first), ("lost", Stored(None)), ("a", again)]]
+
+
+async def test_close_stores_what_is_queued(store: SqlStore, room: tuple[Chat, User]) -> None:
+    recorder = Recorder()
+    writer = MessageWriter(store, recorder)
+    writer.start()
+    tasks = [asyncio.create_task(writer.submit(draft(room, f"m{i}"))) for i in range(3)]
+    await asyncio.sleep(0)  # the submits are queued, not yet written
+    await writer.close()
+    assert all(task.done() for task in tasks)
+    assert [t.result().message.id for t in tasks if t.result().message] == [1, 2, 3]
+    chat, _ = room
+    assert len(await store.history(chat.id, "room", limit=30)) == 3
+
+
+async def test_submit_after_close(store: SqlStore, room: tuple[Chat, User]) -> None:
+    writer = MessageWriter(store, Recorder())
+    writer.start()
+    await writer.close()
+    with pytest.raises(RuntimeError, match="the writer is closed"):
+        await writer.submit(draft(room, "late"))
+
+
+async def test_store_unavailable(room: tuple[Chat, User]) -> None:
+    recorder = Recorder()
+    writer = MessageWriter(FailingStore(), recorder)  # type: ignore[arg-type]
+    writer.start()
+    results = await asyncio.gather(
+        *(writer.submit(draft(room, f"m{i}")) for i in range(3)), return_exceptions=True)
+    await writer.close()
+    assert [type(r) for r in results] == [Unavailable, Unavailable, Unavailable]
+    assert recorder.batches == []
+
+
+async def test_writer_carries_on_after_the_store_failed(
+    store: SqlStore, room: tuple[Chat, User]
+) -> None:
+    recorder = Recorder()
+    writer = MessageWriter(FailingStore(failures=1, then=store), recorder)  # type: ignore[arg-type]
+    writer.start()
+    with pytest.raises(Unavailable):
+        await writer.submit(draft(room, "lost"))
+    stored = await writer.submit(draft(room, "kept"))
+    await writer.close()
+    assert stored.message is not None
+    assert (stored.message.id, stored.message.text) == (1, "kept")
+    assert recorder.batches == [[("kept", stored)]]
+
+
+async def test_failing_on_stored_still_answers_senders(
+    store: SqlStore, room: tuple[Chat, User], caplog: pytest.LogCaptureFixture
+) -> None:
+    def on_stored(drafts: Sequence[Draft], results: Sequence[Stored]) -> None:
+        raise RuntimeError("fan-out broke")
+
+    writer = MessageWriter(store, on_stored)
+    writer.start()
+    with caplog.at_level(logging.ERROR, logger="parley.writer"):
+        stored = await writer.submit(draft(room, "hi"))
+    await writer.close()
+    assert stored.message is not None
+    assert stored.message.id == 1
+    assert [r.getMessage() for r in caplog.records] == ["delivering stored messages failed"]
