@@ -32,6 +32,7 @@ users = Table(
     Column("login_key", String(128), nullable=False, unique=True),
     Column("password_hash", Text, nullable=False),
     Column("created_ms", BigInteger, nullable=False),
+    sqlite_autoincrement=True,
 )
 
 tokens = Table(
@@ -51,6 +52,7 @@ chats = Table(
     Column("password_hash", Text, nullable=True),
     Column("last_id", BigInteger, nullable=False, server_default="0"),
     Column("created_ms", BigInteger, nullable=False),
+    sqlite_autoincrement=True,
 )
 
 members = Table(

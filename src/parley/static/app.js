@@ -63,6 +63,8 @@ conn.addEventListener("close", (event) => {
   state.tokenLogin = false;
   state.choices = [];
   state.creating = null;
+  $("auth-submit").disabled = false;
+  $("create-submit").disabled = false;
   messages.cancelEarlier();
   if (state.chat !== null) online.stale();
   const reason = S.closeReason(code);
@@ -83,7 +85,9 @@ conn.addEventListener("close", (event) => {
 });
 
 conn.addEventListener("retry", () => {
-  if (state.everConnected && !$("banner").hidden) showBanner("Reconnecting…", { kind: "warn" });
+  if (state.everConnected && !$("banner").hidden && navigator.onLine !== false) {
+    showBanner("Reconnecting…", { kind: "warn" });
+  }
 });
 
 conn.addEventListener("frame", (event) => {
@@ -277,6 +281,12 @@ function resumeChat() {
 }
 
 function onChoice(frame) {
+  if (frame.Status !== undefined) {
+    // Refused before the chat was looked at (e.g. the session is gone).
+    state.choices.shift();
+    toast(`Could not open the chat (${frame.Status}).`, "error");
+    return;
+  }
   const pending = state.choices.shift() ?? { chat: frame.Chat, password: null, resume: false };
   const list = Array.isArray(frame.Messages) ? frame.Messages : [];
   if (state.choices.length > 0) return; // another choice follows; its answer decides
@@ -324,8 +334,23 @@ function updateChatHeader() {
   $("chat-name").textContent = state.chat ?? "Choose a chat";
   const info = state.chats.find((c) => c.name === state.chat);
   $("delete-chat").hidden = !(info && info.owner && sameUser(info.owner, state.me) && info.name !== "general");
-  document.title = state.chat ? `${state.chat} · Parley` : "Parley";
+  updateTitle();
 }
+
+// Messages that arrived while the tab was in the background, shown in its title.
+let unseen = 0;
+
+function updateTitle() {
+  const base = state.chat ? `${state.chat} · Parley` : "Parley";
+  document.title = unseen > 0 ? `(${unseen}) ${base}` : base;
+}
+
+document.addEventListener("visibilitychange", () => {
+  if (!document.hidden && unseen > 0) {
+    unseen = 0;
+    updateTitle();
+  }
+});
 
 /** {"Type":"chat","Status":...} with no Command: a refused choice, or a message to a chat that is gone. */
 function handleBareStatus(frame) {
@@ -514,6 +539,10 @@ function onMessage(frame) {
     const mine = sameUser(frame.Message.user, state.me);
     if (mine) state.outbox.shift();
     messages.append([frame.Message], { mine });
+    if (!mine && document.hidden) {
+      unseen += 1;
+      updateTitle();
+    }
     return;
   }
   if (frame.Status !== undefined) failOldestSend(S.messageError(frame));

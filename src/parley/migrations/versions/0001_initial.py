@@ -24,6 +24,7 @@ def upgrade() -> None:
         sa.Column("login_key", sa.String(128), nullable=False, unique=True),
         sa.Column("password_hash", sa.Text, nullable=False),
         sa.Column("created_ms", sa.BigInteger, nullable=False),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "tokens",
@@ -43,6 +44,9 @@ def upgrade() -> None:
         sa.Column("password_hash", sa.Text, nullable=True),
         sa.Column("last_id", sa.BigInteger, nullable=False, server_default="0"),
         sa.Column("created_ms", sa.BigInteger, nullable=False),
+        # A deleted chat's id is never given to a new chat: a socket still
+        # holding the old id must not write into the new one.
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "members",
