@@ -1,0 +1,227 @@
+"""parley.hub.Hub: who is in which chat here, and delivery of events to them."""
+
+from __future__ import annotations
+
+from parley.broker import Event, MemoryBroker
+from parley.hub import Hub
+
+
+class Peer:
+    """A socket that records what the hub gives it."""
+
+    def __init__(self, login: str | None) -> None:
+        self.login = login
+        self.pushed: list[tuple[bytes, int | None]] = []
+        self.deleted: list[int] = []
+
+    def push(self, frame: bytes, message_id: int | None = None) -> None:
+        self.pushed.append((frame, message_id))
+
+    def chat_deleted(self, chat_id: int) -> None:
+        self.deleted.append(chat_id)
+
+
+def enter(hub: Hub, peer: Peer, chat_id: int) -> bool:
+    assert peer.login is not None
+    return hub.enter(peer, chat_id, peer.login)
+
+
+def leave(hub: Hub, peer: Peer, chat_id: int) -> bool:
+    assert peer.login is not None
+    return hub.leave(peer, chat_id, peer.login)
+
+
+# --------------------------------------------------------------------------- membership
+
+
+def test_first_socket_of_a_user_enters() -> None:
+    assert enter(Hub(), Peer("alice"), 1) is True
+
+
+def test_second_socket_of_the_same_user() -> None:
+    hub = Hub()
+    assert enter(hub, Peer("alice"), 1) is True
+    assert enter(hub, Peer("alice"), 1) is False
+
+
+def test_same_socket_twice() -> None:
+    hub = Hub()
+    tab = Peer("alice")
+    assert enter(hub, tab, 1) is True
+    assert enter(hub, tab, 1) is False
+    assert leave(hub, tab, 1) is True
+    assert hub.online(1) == []
+
+
+def test_same_user_in_two_chats() -> None:
+    hub = Hub()
+    assert enter(hub, Peer("alice"), 1) is True
+    assert enter(hub, Peer("alice"), 2) is True
+
+
+def test_last_socket_leaves() -> None:
+    hub = Hub()
+    tab1, tab2 = Peer("alice"), Peer("alice")
+    enter(hub, tab1, 1)
+    enter(hub, tab2, 1)
+    assert leave(hub, tab1, 1) is False
+    assert hub.online(1) == ["alice"]
+    assert leave(hub, tab2, 1) is True
+    assert hub.online(1) == []
+
+
+def test_leave_twice() -> None:
+    hub = Hub()
+    tab = Peer("alice")
+    enter(hub, tab, 1)
+    assert leave(hub, tab, 1) is True
+    assert leave(hub, tab, 1) is False
+
+
+def test_leave_a_chat_never_entered() -> None:
+    hub = Hub()
+    enter(hub, Peer("alice"), 1)
+    assert leave(hub, Peer("alice"), 1) is False
+    assert leave(hub, Peer("bob"), 2) is False
+    assert hub.online(1) == ["alice"]
+
+
+def test_empty_room_is_removed() -> None:
+    hub = Hub()
+    tab = Peer("alice")
+    enter(hub, tab, 1)
+    leave(hub, tab, 1)
+    assert hub.rooms == {}
+
+
+def test_online_sorted_and_distinct() -> None:
+    hub = Hub()
+    for login in ("carol", "alice", "bob", "alice", "carol"):
+        enter(hub, Peer(login), 1)
+    enter(hub, Peer("dave"), 2)
+    assert hub.online(1) == ["alice", "bob", "carol"]
+    assert hub.online(2) == ["dave"]
+
+
+def test_online_of_empty_chat() -> None:
+    assert Hub().online(7) == []
+
+
+def test_local_logins() -> None:
+    hub = Hub()
+    for login in ("bob", "alice", "bob"):
+        enter(hub, Peer(login), 1)
+    assert sorted(hub.local_logins(1)) == ["alice", "bob"]
+    assert list(hub.local_logins(2)) == []
+
+
+# --------------------------------------------------------------------------- delivery
+
+
+def test_chat_event_reaches_the_chat_only() -> None:
+    hub = Hub()
+    alice, bob, carol = Peer("alice"), Peer("bob"), Peer("carol")
+    enter(hub, alice, 1)
+    enter(hub, bob, 1)
+    enter(hub, carol, 2)
+    hub.logged_in.update({alice, bob, carol})
+    hub.deliver(Event("chat", 1, b"frame", 42))
+    assert alice.pushed == [(b"frame", 42)]
+    assert bob.pushed == [(b"frame", 42)]
+    assert carol.pushed == []
+    assert hub.deliveries == 2
+
+
+def test_chat_event_without_message_id() -> None:
+    hub = Hub()
+    alice = Peer("alice")
+    enter(hub, alice, 1)
+    hub.deliver(Event("chat", 1, b"joined"))
+    assert alice.pushed == [(b"joined", None)]
+
+
+def test_chat_event_reaches_every_socket_of_a_user() -> None:
+    hub = Hub()
+    tab1, tab2 = Peer("alice"), Peer("alice")
+    enter(hub, tab1, 1)
+    enter(hub, tab2, 1)
+    hub.deliver(Event("chat", 1, b"m", 1))
+    assert tab1.pushed == tab2.pushed == [(b"m", 1)]
+
+
+def test_chat_event_to_empty_chat() -> None:
+    hub = Hub()
+    hub.deliver(Event("chat", 9, b"m", 1))
+    assert hub.deliveries == 0
+
+
+def test_chat_event_not_to_a_socket_that_left() -> None:
+    hub = Hub()
+    alice, bob = Peer("alice"), Peer("bob")
+    enter(hub, alice, 1)
+    enter(hub, bob, 1)
+    leave(hub, bob, 1)
+    hub.deliver(Event("chat", 1, b"m", 1))
+    assert alice.pushed == [(b"m", 1)]
+    assert bob.pushed == []
+
+
+def test_all_event_reaches_logged_in_sockets() -> None:
+    hub = Hub()
+    alice, bob, anonymous_in_no_chat = Peer("alice"), Peer("bob"), Peer(None)
+    hub.logged_in.update({alice, bob})
+    enter(hub, alice, 1)
+    hub.deliver(Event("all", 0, b"list"))
+    assert alice.pushed == [(b"list", None)]
+    assert bob.pushed == [(b"list", None)]
+    assert anonymous_in_no_chat.pushed == []
+    assert hub.deliveries == 2
+
+
+def test_deleted_event() -> None:
+    hub = Hub()
+    alice, bob, carol = Peer("alice"), Peer("bob"), Peer("carol")
+    enter(hub, alice, 1)
+    enter(hub, bob, 1)
+    enter(hub, carol, 2)
+    hub.deliver(Event("deleted", 1, b"gone"))
+    assert alice.pushed == bob.pushed == [(b"gone", None)]
+    assert alice.deleted == bob.deleted == [1]
+    assert carol.pushed == []
+    assert carol.deleted == []
+    assert 1 not in hub.rooms
+    assert hub.online(1) == []
+    assert hub.online(2) == ["carol"]
+    assert hub.deliveries == 2
+
+
+def test_after_deleted_chat_events_reach_nobody() -> None:
+    hub = Hub()
+    alice = Peer("alice")
+    enter(hub, alice, 1)
+    hub.deliver(Event("deleted", 1, b"gone"))
+    hub.deliver(Event("chat", 1, b"late", 5))
+    assert alice.pushed == [(b"gone", None)]
+
+
+def test_deleted_event_for_unknown_chat() -> None:
+    hub = Hub()
+    alice = Peer("alice")
+    enter(hub, alice, 1)
+    hub.deliver(Event("deleted", 2, b"gone"))
+    assert alice.pushed == []
+    assert alice.deleted == []
+    assert hub.online(1) == ["alice"]
+
+
+async def test_memory_broker_delivers_to_the_hub_in_order() -> None:
+    hub = Hub()
+    alice = Peer("alice")
+    enter(hub, alice, 1)
+    broker = MemoryBroker()
+    await broker.start(hub.deliver)
+    broker.publish(Event("chat", 1, b"a", 1))
+    broker.publish(Event("chat", 1, b"b", 2))
+    await broker.close()
+    broker.publish(Event("chat", 1, b"after close", 3))
+    assert alice.pushed == [(b"a", 1), (b"b", 2)]
