@@ -78,9 +78,20 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env = {**os.environ, "PARLEY_ARGON2_PROFILE": "test"}
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
-            [_parley_command(), "serve", "--host", "127.0.0.1", "--port", "0",
-             "--data-dir", str(data_dir)],
-            stdout=subprocess.PIPE, stderr=log, text=True, env=env,
+            [
+                _parley_command(),
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--data-dir",
+                str(data_dir),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            env=env,
         )
     assert proc.stdout is not None
     try:

@@ -40,8 +40,8 @@ def give_file(person: Person, how: str, name: str, mime: str, data: bytes) -> No
         expect(person.page.locator("#drop-hint")).to_be_hidden()
     else:
         person.page.evaluate(
-            """(dt) => document.querySelector("#text-input").dispatchEvent(
-                new ClipboardEvent("paste", {clipboardData: dt, bubbles: true, cancelable: true}))""",
+            """(dt) => document.querySelector("#text-input").dispatchEvent(new ClipboardEvent(
+                "paste", {clipboardData: dt, bubbles: true, cancelable: true}))""",
             transfer,
         )
 
@@ -59,7 +59,9 @@ def online_names(person: Person) -> Any:
     return person.page.locator("#online-list li")
 
 
-def test_two_people_in_a_closed_chat(people: Callable[..., Person], unique: Callable[[str], str]) -> None:
+def test_two_people_in_a_closed_chat(
+    people: Callable[..., Person], unique: Callable[[str], str]
+) -> None:
     alice, bob = people(), people()
     a, b = unique("alice"), unique("bob")
     room = unique("secret")
@@ -114,7 +116,9 @@ def test_two_people_in_a_closed_chat(people: Callable[..., Person], unique: Call
 
     # Alice attaches an image with the picker, sees a preview, and sends it with a caption.
     red = image_bytes("PNG", "red", (64, 48))
-    alice.page.set_input_files("#file-input", files=[{"name": "red.png", "mimeType": "image/png", "buffer": red}])
+    alice.page.set_input_files(
+        "#file-input", files=[{"name": "red.png", "mimeType": "image/png", "buffer": red}]
+    )
     expect(alice.page.locator("#attachment")).to_be_visible()
     expect(alice.page.locator("#attachment-name")).to_contain_text("red.png")
     wait_image_loaded(alice, alice.page.locator("#attachment-img"), 64)
@@ -164,8 +168,8 @@ def test_two_people_in_a_closed_chat(people: Callable[..., Person], unique: Call
     alice.say("see attached")
     error = alice.page.locator("#composer-error")
     expect(error).to_have_text(
-        "The server refused the attachment: it is not an image it accepts (PNG, JPEG, GIF or WebP), "
-        "or it is too large. Nothing was sent."
+        "The server refused the attachment: it is not an image it accepts "
+        "(PNG, JPEG, GIF or WebP), or it is too large. Nothing was sent."
     )
     expect(alice.page.locator("#text-input")).to_have_value("see attached")
     alice.page.locator("#attachment-remove").click()
@@ -174,7 +178,9 @@ def test_two_people_in_a_closed_chat(people: Callable[..., Person], unique: Call
     alice.page.set_input_files(
         "#file-input", files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"hello"}]
     )
-    expect(error).to_have_text("“notes.txt” is not an image that can be sent. Use PNG, JPEG, GIF or WebP.")
+    expect(error).to_have_text(
+        "“notes.txt” is not an image that can be sent. Use PNG, JPEG, GIF or WebP."
+    )
     expect(alice.page.locator("#attachment")).to_be_hidden()
     alice.say("after the refusals")
     expect(bob.message_with_text("after the refusals")).to_have_count(1)
@@ -208,7 +214,8 @@ def test_two_people_in_a_closed_chat(people: Callable[..., Person], unique: Call
     alice.say("missed two")
     expect(alice.message_with_text("missed two")).to_have_count(1)
 
-    # Back online: Bob reconnects, logs in by token, re-enters the chat and gets exactly what he missed.
+    # Back online: Bob reconnects, logs in by token, re-enters the chat,
+    # and gets exactly what he missed.
     bob.page.context.set_offline(False)
     expect(banner).to_be_hidden()
     expect(bob.message_with_text("missed one")).to_have_count(1)
@@ -220,12 +227,16 @@ def test_two_people_in_a_closed_chat(people: Callable[..., Person], unique: Call
     expect(bob.message_with_text("written while offline")).to_have_count(1)
     expect(bob.messages()).to_have_count(shown + 4)
     ids_at_bob = bob.messages().evaluate_all("(nodes) => nodes.map((n) => Number(n.dataset.id))")
-    ids_at_alice = alice.messages().evaluate_all("(nodes) => nodes.map((n) => Number(n.dataset.id))")
+    ids_at_alice = alice.messages().evaluate_all(
+        "(nodes) => nodes.map((n) => Number(n.dataset.id))"
+    )
     assert ids_at_bob == ids_at_alice == sorted(set(ids_at_bob))
 
     # A dropped socket without going offline: the page reconnects by itself.
     bob.cut_connection()
-    bob.page.wait_for_function("() => window.__sockets.filter((s) => s.readyState === 1).length === 1")
+    bob.page.wait_for_function(
+        "() => window.__sockets.filter((s) => s.readyState === 1).length === 1"
+    )
     expect(banner).to_be_hidden()
     bob.say("after a dropped socket")
     expect(alice.message_with_text("after a dropped socket")).to_have_count(1)
@@ -236,7 +247,9 @@ def test_two_people_in_a_closed_chat(people: Callable[..., Person], unique: Call
     shutil.copyfile(alice_shot, DOC_SCREENSHOTS / "chat-desktop.png")
 
 
-def test_sign_up_log_in_and_out(people: Callable[..., Person], unique: Callable[[str], str]) -> None:
+def test_sign_up_log_in_and_out(
+    people: Callable[..., Person], unique: Callable[[str], str]
+) -> None:
     first, second = people(), people()
     name = unique("carol")
     first.register(name)
@@ -247,13 +260,17 @@ def test_sign_up_log_in_and_out(people: Callable[..., Person], unique: Callable[
     page.fill("#auth-login", name.upper())
     page.fill("#auth-password", PASSWORD)
     page.get_by_role("button", name="Create account").click()
-    expect(page.locator("#auth-error")).to_have_text("That name is already taken. Please choose another one.")
+    expect(page.locator("#auth-error")).to_have_text(
+        "That name is already taken. Please choose another one."
+    )
 
     # A too-short password is explained before asking the server.
     page.fill("#auth-login", unique("dave"))
     page.fill("#auth-password", "short")
     page.get_by_role("button", name="Create account").click()
-    expect(page.locator("#auth-error")).to_have_text("The password must be at least 8 characters long.")
+    expect(page.locator("#auth-error")).to_have_text(
+        "The password must be at least 8 characters long."
+    )
 
     # A name the server refuses: its reason is shown.
     page.fill("#auth-login", "no spaces allowed")

@@ -38,7 +38,8 @@ async ([chat, prefix, count]) => {
   await until((f) => f.Command === "choice");
   for (let i = 1; i <= count; i++) {
     send({Type: "chat", Command: "message", Text: `${prefix} ${i}`});
-    const answer = await until((f) => f.Command === "message" && (f.Status || f.Message.text === `${prefix} ${i}`));
+    const answer = await until((f) => f.Command === "message"
+      && (f.Status || f.Message.text === `${prefix} ${i}`));
     if (answer.Status === "rate limited") {
       await new Promise((resolve) => setTimeout(resolve, 200));
       i -= 1;
@@ -70,7 +71,9 @@ def test_text_is_never_html(people: Callable[..., Person], unique: Callable[[str
         alice.say(text)
     for text in attacks:
         expect(bob.message_with_text(text)).to_have_count(1)
-    alice.say("docs at https://example.com/a?b=1&c=<2>, not javascript:alert(1) nor data:text/html,x")
+    alice.say(
+        "docs at https://example.com/a?b=1&c=<2>, not javascript:alert(1) nor data:text/html,x"
+    )
     link = bob.page.locator("#message-list .msg-text a")
     expect(link).to_have_count(1)
     expect(link).to_have_text("https://example.com/a?b=1&c=")
@@ -82,7 +85,9 @@ def test_text_is_never_html(people: Callable[..., Person], unique: Callable[[str
     )
     for person in (alice, bob):
         assert person.page.evaluate("() => window.__pwned") is None
-        expect(person.page.locator("#message-list .msg-text :is(img, script, svg, b)")).to_have_count(0)
+        expect(
+            person.page.locator("#message-list .msg-text :is(img, script, svg, b)")
+        ).to_have_count(0)
 
 
 def test_history_pages_load_on_scrolling_up(
@@ -109,7 +114,9 @@ def test_history_pages_load_on_scrolling_up(
     scroller.evaluate("(node) => { node.scrollTop = 0; }")
     expect(alice.messages()).to_have_count(75)
     scroller.evaluate("(node) => { node.scrollTop = 0; }")
-    expect(alice.page.locator("#history-status")).to_have_text(f"This is the beginning of “{room}”.")
+    expect(alice.page.locator("#history-status")).to_have_text(
+        f"This is the beginning of “{room}”."
+    )
     texts = alice.page.locator("#message-list .msg-text").all_text_contents()
     assert texts == [f"line {i}" for i in range(1, 76)]
 
@@ -136,7 +143,9 @@ def test_owner_deletes_a_chat(people: Callable[..., Person], unique: Callable[[s
         expect(person.page.locator("#composer")).to_be_hidden()
 
 
-def test_refusals_are_explained(people: Callable[..., Person], unique: Callable[[str], str]) -> None:
+def test_refusals_are_explained(
+    people: Callable[..., Person], unique: Callable[[str], str]
+) -> None:
     alice = people()
     alice.register(unique("alice"))
     room = unique("limits")
@@ -145,7 +154,9 @@ def test_refusals_are_explained(people: Callable[..., Person], unique: Callable[
 
     # Over 5 MB: refused before sending.
     big = b"\x89PNG\r\n\x1a\n" + bytes(6 * 1024 * 1024)
-    alice.page.set_input_files("#file-input", files=[{"name": "big.png", "mimeType": "image/png", "buffer": big}])
+    alice.page.set_input_files(
+        "#file-input", files=[{"name": "big.png", "mimeType": "image/png", "buffer": big}]
+    )
     expect(error).to_have_text("This image is too large (6.0 MB). Images can be at most 5 MB.")
     expect(alice.page.locator("#attachment")).to_be_hidden()
 
@@ -153,7 +164,9 @@ def test_refusals_are_explained(people: Callable[..., Person], unique: Callable[
     alice.page.get_by_role("button", name="+ New chat").click()
     alice.page.fill("#create-name", room)
     alice.page.locator("#create-submit").click()
-    expect(alice.page.locator("#create-error")).to_have_text("A chat with this name already exists.")
+    expect(alice.page.locator("#create-error")).to_have_text(
+        "A chat with this name already exists."
+    )
     alice.page.get_by_role("button", name="Cancel").click()
 
     # Too many messages at once: the server's rate limit is explained and the text kept.
@@ -162,7 +175,8 @@ def test_refusals_are_explained(people: Callable[..., Person], unique: Callable[
           const box = document.querySelector("#text-input");
           for (let i = 1; i <= 60; i++) {
             box.value = `burst ${i}`;
-            box.dispatchEvent(new KeyboardEvent("keydown", {key: "Enter", bubbles: true, cancelable: true}));
+            box.dispatchEvent(new KeyboardEvent(
+              "keydown", {key: "Enter", bubbles: true, cancelable: true}));
           }
         }"""
     )
@@ -171,7 +185,9 @@ def test_refusals_are_explained(people: Callable[..., Person], unique: Callable[
     expect(alice.message_with_text("burst 1")).to_have_count(1)
 
 
-def test_narrow_screen_shows_one_pane(people: Callable[..., Person], unique: Callable[[str], str]) -> None:
+def test_narrow_screen_shows_one_pane(
+    people: Callable[..., Person], unique: Callable[[str], str]
+) -> None:
     phone = {"width": 390, "height": 844}
     alice, bob = people(viewport=phone), people()
     a = unique("alice")
