@@ -208,11 +208,32 @@ def test_invalid_utf8_bytes() -> None:
 
 def test_invalid_utf8_inside_a_string() -> None:
     raw = b'{"Type":"chat","Command":"message","Text":"\xff"}'
-    assert bad_request_detail(raw).startswith("malformed JSON: ")
+    assert bad_request_detail(raw) == "malformed JSON: a text frame must be UTF-8"
 
 
 def test_utf8_encoded_surrogate_inside_a_string() -> None:
     raw = b'{"Type":"chat","Command":"message","Text":"\xed\xa0\x80"}'
+    assert bad_request_detail(raw) == "malformed JSON: a text frame must be UTF-8"
+
+
+def test_escaped_surrogate_pair_decodes() -> None:
+    request = decode_request(b'{"Type":"chat","Command":"message","Text":"\\ud83d\\ude00"}')
+    assert request == Send(Type="chat", Text="\U0001f600")
+
+
+def test_escaped_lone_high_surrogate() -> None:
+    raw = b'{"Type":"chat","Command":"message","Text":"\\ud800x"}'
+    assert bad_request_detail(raw) == "malformed JSON: Input data was truncated"
+
+
+def test_escaped_lone_low_surrogate() -> None:
+    raw = b'{"Type":"chat","Command":"message","Text":"\\udc00"}'
+    assert bad_request_detail(raw) == (
+        "malformed JSON: JSON is malformed: invalid utf-16 surrogate pair (byte 49)")
+
+
+def test_str_frame_with_lone_surrogate() -> None:
+    raw = '{"Type":"chat","Command":"message","Text":"\ud800"}'
     assert bad_request_detail(raw).startswith("malformed JSON: ")
 
 
