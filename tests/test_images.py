@@ -6,6 +6,7 @@ import base64
 import functools
 import hashlib
 import io
+import random
 import struct
 import zlib
 from pathlib import Path
@@ -145,6 +146,20 @@ def test_one_byte_over_max_bytes() -> None:
 
 def test_exactly_max_bytes() -> None:
     assert decode(b64(PNG), max_bytes=len(PNG)).data == PNG
+
+
+def noise_png(side: int) -> bytes:
+    """A PNG of random pixels: it does not compress, so its size is about 3 * side**2."""
+    pixels = random.Random(side).randbytes(3 * side * side)
+    buf = io.BytesIO()
+    Image.frombytes("RGB", (side, side), pixels).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_base64_with_newlines_exactly_max_bytes() -> None:
+    data = noise_png(200)  # about 120 KB: 2,100 line breaks in MIME base64
+    wrapped = base64.encodebytes(data).decode()
+    assert decode(wrapped, max_bytes=len(data)).data == data
 
 
 def test_base64_far_over_max_bytes_is_refused_before_decoding() -> None:

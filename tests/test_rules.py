@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from parley.rules import (
+    MAX_LOGIN,
     TokenBucket,
     chat_name_problem,
     login_key,
@@ -13,6 +14,7 @@ from parley.rules import (
     password_problem,
     text_problem,
 )
+from parley.schema import users
 
 ONLY = "Login may contain only letters, digits, '_', '.' and '-'"
 
@@ -54,6 +56,17 @@ def test_login_key_ignores_case() -> None:
 
 def test_login_key_ignores_cyrillic_case() -> None:
     assert login_key("ИВАН") == login_key("иван") == "иван"
+
+
+@pytest.mark.parametrize(
+    "login",
+    ["a" * 32, "ж" * 32, "\ufb03" * 32, "\ufdfa" * 32],
+    ids=["ascii", "cyrillic", "ffi-ligature", "arabic-ligature"],
+)
+def test_login_key_of_a_valid_login_fits_its_column(login: str) -> None:
+    assert login_problem(login) is None
+    assert len(login) <= MAX_LOGIN
+    assert len(login_key(login)) <= users.c.login_key.type.length
 
 
 def test_login_key_keeps_different_logins_apart() -> None:
