@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
+
+from parley import hub as hub_module
 from parley.broker import Event, MemoryBroker
 from parley.hub import Hub
 
@@ -23,7 +28,7 @@ class Peer:
 
 def enter(hub: Hub, peer: Peer, chat_id: int) -> bool:
     assert peer.login is not None
-    return hub.enter(peer, chat_id, peer.login)
+    return hub.enter(peer, chat_id, f"chat{chat_id}", peer.login)
 
 
 def leave(hub: Hub, peer: Peer, chat_id: int) -> bool:
@@ -107,12 +112,22 @@ def test_online_of_empty_chat() -> None:
     assert Hub().online(7) == []
 
 
-def test_local_logins() -> None:
+def test_presence_lists_every_chat_and_login_once() -> None:
     hub = Hub()
     for login in ("bob", "alice", "bob"):
         enter(hub, Peer(login), 1)
-    assert sorted(hub.local_logins(1)) == ["alice", "bob"]
-    assert list(hub.local_logins(2)) == []
+    enter(hub, Peer("carol"), 2)
+    assert sorted(hub.presence()) == [(1, "chat1", "alice"), (1, "chat1", "bob"),
+                                      (2, "chat2", "carol")]
+
+
+def test_presence_forgets_who_left() -> None:
+    hub = Hub()
+    alice, bob = Peer("alice"), Peer("bob")
+    enter(hub, alice, 1)
+    enter(hub, bob, 1)
+    leave(hub, bob, 1)
+    assert list(hub.presence()) == [(1, "chat1", "alice")]
 
 
 # --------------------------------------------------------------------------- delivery
@@ -225,3 +240,78 @@ async def test_memory_broker_delivers_to_the_hub_in_order() -> None:
     await broker.close()
     broker.publish(Event("chat", 1, b"after close", 3))
     assert alice.pushed == [(b"a", 1), (b"b", 2)]
+
+
+# --------------------------------------------------------------------------- message order
+
+
+def in_chat(next_id: int | None = None) -> tuple[Hub, Peer]:
+    hub = Hub()
+    alice = Peer("alice")
+    enter(hub, alice, 1)
+    if next_id is not None:
+        hub.expect(1, next_id)
+    return hub, alice
+
+
+def ids(peer: Peer) -> list[int | None]:
+    return [message_id for _, message_id in peer.pushed]
+
+
+def test_messages_already_read_from_history_are_not_delivered_again() -> None:
+    hub, alice = in_chat(next_id=6)
+    hub.deliver(Event("chat", 1, b"m5", 5))
+    hub.deliver(Event("chat", 1, b"m6", 6))
+    assert alice.pushed == [(b"m6", 6)]
+
+
+def test_same_message_twice_is_delivered_once() -> None:
+    hub, alice = in_chat()
+    hub.deliver(Event("chat", 1, b"m1", 1))
+    hub.deliver(Event("chat", 1, b"m1", 1))
+    assert ids(alice) == [1]
+
+
+async def test_early_message_waits_for_its_predecessor() -> None:
+    hub, alice = in_chat(next_id=1)
+    hub.deliver(Event("chat", 1, b"m3", 3))
+    hub.deliver(Event("chat", 1, b"m2", 2))
+    assert alice.pushed == []
+    hub.deliver(Event("chat", 1, b"m1", 1))
+    assert alice.pushed == [(b"m1", 1), (b"m2", 2), (b"m3", 3)]
+
+
+async def test_frames_without_id_are_not_held_back() -> None:
+    hub, alice = in_chat(next_id=1)
+    hub.deliver(Event("chat", 1, b"m2", 2))
+    hub.deliver(Event("chat", 1, b"joined"))
+    assert alice.pushed == [(b"joined", None)]
+
+
+def test_expect_does_not_move_a_started_delivery() -> None:
+    hub, alice = in_chat()
+    hub.deliver(Event("chat", 1, b"m4", 4))
+    hub.expect(1, 1)
+    hub.deliver(Event("chat", 1, b"m5", 5))
+    assert ids(alice) == [4, 5]
+
+
+async def test_gives_up_waiting_for_a_lost_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hub_module, "REORDER_WAIT", 0.01)
+    hub, alice = in_chat(next_id=1)
+    hub.deliver(Event("chat", 1, b"m2", 2))
+    hub.deliver(Event("chat", 1, b"m3", 3))
+    await asyncio.sleep(0.05)
+    assert ids(alice) == [2, 3]
+    hub.deliver(Event("chat", 1, b"m1", 1))  # too late: never delivered out of order
+    hub.deliver(Event("chat", 1, b"m4", 4))
+    assert ids(alice) == [2, 3, 4]
+
+
+async def test_deleted_chat_drops_held_messages(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hub_module, "REORDER_WAIT", 0.01)
+    hub, alice = in_chat(next_id=1)
+    hub.deliver(Event("chat", 1, b"m2", 2))
+    hub.deliver(Event("deleted", 1, b"gone"))
+    await asyncio.sleep(0.05)
+    assert alice.pushed == [(b"gone", None)]

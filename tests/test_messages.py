@@ -22,7 +22,7 @@ from parley.messages import (
     Login,
     Logout,
     MessageOut,
-    Presence,
+    Online,
     Registration,
     Send,
     chat_list,
@@ -338,13 +338,13 @@ def test_empty_history() -> None:
 
 
 def test_presence_online() -> None:
-    presence = Presence(Type="chat", Command="connected", Chat="g", Online=["alice", "bob"])
+    presence = Online(Type="chat", Command="connected", Chat="g", Online=["alice", "bob"])
     assert encode(presence) == (
         b'{"Type":"chat","Command":"connected","Chat":"g","Online":["alice","bob"]}')
 
 
 def test_presence_online_empty_list_is_kept() -> None:
-    presence = Presence(Type="chat", Command="connected", Chat="g", Online=[])
+    presence = Online(Type="chat", Command="connected", Chat="g", Online=[])
     assert encode(presence) == b'{"Type":"chat","Command":"connected","Chat":"g","Online":[]}'
 
 
