@@ -5,7 +5,10 @@
 
 import { RawWebSocket } from './wsclient.mjs';
 
-const REQUEST_TIMEOUT_MS = 60000;
+const REQUEST_TIMEOUT_MS = 20000;
+// Frames that came before anyone waited for them (e.g. in the same read as the
+// upgrade answer) are kept, a few, for the next wait.
+const UNCLAIMED_KEPT = 64;
 
 export class Client {
   constructor(index, user, dialect, host, port) {
@@ -14,6 +17,7 @@ export class Client {
     this.dialect = dialect;
     this.ws = new RawWebSocket(host, port, dialect.path);
     this.waiters = [];
+    this.unclaimed = [];
     this.sink = null;
     this.outstanding = 0;
     this.ws.onFrame = (buf, start, end, nowMs) => this._onFrame(buf, start, end, nowMs);
@@ -50,6 +54,13 @@ export class Client {
   }
 
   _wait(match, raw) {
+    for (let i = 0; i < this.unclaimed.length; i++) {
+      const value = this._offer(this.unclaimed[i], { match, raw });
+      if (value !== undefined) {
+        this.unclaimed.splice(i, 1);
+        return Promise.resolve(value);
+      }
+    }
     return new Promise((resolve, reject) => {
       const waiter = { match, raw, resolve, reject, timer: null };
       waiter.timer = setTimeout(() => {
@@ -60,40 +71,42 @@ export class Client {
     });
   }
 
+  /** The value `waiter` takes from frame `text`, or undefined when it does not match. */
+  _offer(text, waiter) {
+    let value = text;
+    if (!waiter.raw) {
+      try {
+        value = JSON.parse(text);
+      } catch {
+        return undefined;
+      }
+    }
+    try {
+      return waiter.match(value) ? value : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   _onFrame(buf, start, end, nowMs) {
     if (this.sink !== null && this.waiters.length === 0) {
       this.sink(this, buf, start, end, nowMs);
       return;
     }
     if (this.dialect.keepAlive(this, buf, start, end)) return;
-    if (this.waiters.length === 0) return;
     const text = buf.toString('utf8', start, end);
-    let decoded;
     for (const waiter of this.waiters) {
-      let value = text;
-      if (!waiter.raw) {
-        if (decoded === undefined) {
-          try {
-            decoded = JSON.parse(text);
-          } catch {
-            decoded = null;
-          }
-        }
-        value = decoded;
-        if (value === null) continue;
-      }
-      let hit = false;
-      try {
-        hit = waiter.match(value);
-      } catch {
-        hit = false;
-      }
-      if (hit) {
+      const value = this._offer(text, waiter);
+      if (value !== undefined) {
         clearTimeout(waiter.timer);
         this.waiters = this.waiters.filter((w) => w !== waiter);
         waiter.resolve(value);
         return;
       }
+    }
+    if (this.sink === null) {
+      this.unclaimed.push(text);
+      if (this.unclaimed.length > UNCLAIMED_KEPT) this.unclaimed.shift();
     }
   }
 }

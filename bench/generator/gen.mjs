@@ -156,7 +156,6 @@ async function fanout() {
   let best = null;
   let failed = null;
   const run = async (rate) => {
-    const perMessage = n * (config.repeat ?? 1);
     const report = await offeredStep(meter, `${Math.round(rate)}`, rate / perMessage, config.stepSeconds, perMessage, (k) => clients[k % senders]);
     report.pass = passes(report);
     steps.push(report);
@@ -164,10 +163,15 @@ async function fanout() {
       `offered ${Math.round(rate)}/s: got ${Math.round(report.deliveries_per_s)}/s`,
       `p99 ${report.latency.p99_ms} ms lost ${report.lost} err ${report.error_count}`,
       `gen ${(report.generator_cpu * 100).toFixed(0)}% srv ${(report.server_cpu * 100).toFixed(0)}%`,
+      `other ${(report.other_cpu * 100).toFixed(0)}%`,
     );
     await sleep(config.pauseMs);
     return report;
   };
+  // Warm-up (JIT, caches, first allocations), not reported.
+  const perMessage = n * (config.repeat ?? 1);
+  await offeredStep(meter, 'warm-up', config.startRate / 2 / perMessage, config.warmupSeconds ?? 1, perMessage, (k) => clients[k % senders]);
+  await sleep(config.pauseMs);
   const deadline = performance.now() + config.maxSeconds * 1000;
   let rate = config.startRate;
   for (let i = 0; i < config.maxSteps && performance.now() < deadline; i++) {
@@ -259,6 +263,7 @@ async function idle() {
     rss_after: rssAfter,
     bytes_per_connection: (rssAfter - rssBefore) / n,
     idle_server_cpu: usage.server_cpu,
+    other_cpu: usage.other_cpu,
   };
 }
 

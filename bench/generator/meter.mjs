@@ -160,6 +160,18 @@ export function rssBytes(pids) {
   return kb * 1024;
 }
 
+/** CPU seconds the whole machine spent busy (all cores, from /proc/stat). */
+function machineBusySeconds() {
+  try {
+    const line = fs.readFileSync('/proc/stat', 'latin1').split('\n', 1)[0];
+    const ticks = line.trim().split(/\s+/).slice(1).map(Number);
+    const total = ticks.slice(0, 8).reduce((a, b) => a + b, 0); // up to steal
+    return (total - ticks[3] - ticks[4]) / 100; // less idle and iowait
+  } catch {
+    return 0;
+  }
+}
+
 /** Generator CPU (fraction of one core) and server CPU between two samples. */
 export function usageSample(serverPids) {
   const cpu = process.cpuUsage();
@@ -167,6 +179,7 @@ export function usageSample(serverPids) {
     wallMs: performance.now(),
     genCpuS: (cpu.user + cpu.system) / 1e6,
     serverCpuS: cpuSeconds(serverPids),
+    machineBusyS: machineBusySeconds(),
   };
 }
 
@@ -177,5 +190,16 @@ export function usageDelta(before, after) {
     generator_cpu: wallS > 0 ? (after.genCpuS - before.genCpuS) / wallS : 0,
     server_cpu_s: after.serverCpuS - before.serverCpuS,
     server_cpu: wallS > 0 ? (after.serverCpuS - before.serverCpuS) / wallS : 0,
+    // Cores' worth of CPU used by anything but the server and the generator
+    // (other programs, and kernel work not charged to either process).
+    other_cpu:
+      wallS > 0
+        ? Math.max(
+            0,
+            (after.machineBusyS - before.machineBusyS -
+              (after.serverCpuS - before.serverCpuS) -
+              (after.genCpuS - before.genCpuS)) / wallS,
+          )
+        : 0,
   };
 }

@@ -16,6 +16,7 @@ class Profile:
     store: dict[str, Any]
     images: dict[str, Any]
     calibrate_repeats: tuple[int, ...]
+    quiet_wait_s: float  # longest wait for a quiet machine before a workload
 
 
 COMMON: dict[str, Any] = {
@@ -41,6 +42,7 @@ QUICK = Profile(
         "imageBytes": 100_000,
     },
     calibrate_repeats=(20,),
+    quiet_wait_s=10.0,
 )  # fmt: skip
 
 FULL = Profile(
@@ -59,6 +61,7 @@ FULL = Profile(
         "imageBytes": 100_000,
     },
     calibrate_repeats=(1, 20),
+    quiet_wait_s=120.0,
 )  # fmt: skip
 
 PROFILES = {"quick": QUICK, "full": FULL}

@@ -10,6 +10,9 @@ Results = dict[str, Any]
 TARGET_ROOMS_P99_MS = 20.0
 TARGET_IDLE_BYTES = 12 * 1024
 TARGET_STORE_PER_S = 10_000.0
+# Cores' worth of CPU used by other programs during a measurement above which
+# it is marked as taken on a busy machine.
+BUSY_CORES = 0.3
 
 
 def _get(results: Results, server: str, workload: str, key: str) -> Any:
@@ -41,6 +44,8 @@ def _flag(results: Results, server: str, workload: str) -> str:
     marks = []
     if entry.get("valid") is False or entry.get("limited_by_generator"):
         marks.append("invalid: generator saturated")
+    if (entry.get("other_cpu") or 0) > BUSY_CORES:
+        marks.append(f"machine busy: {entry['other_cpu']:.1f} cores used by others")
     if entry.get("lost"):
         marks.append(f"{entry['lost']:,} lost")
     if entry.get("errors"):
@@ -194,8 +199,8 @@ def calibration_table(results: Results) -> str:
 def fanout_steps_table(results: Results) -> str:
     rows = [
         "| server | offered/s | delivered/s | p50 ms | p99 ms | lost | server CPU"
-        " | generator CPU | pass |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|:---:|",
+        " | generator CPU | others' CPU | pass |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|:---:|",
     ]
     for name, label in results["labels"].items():
         entry = results["servers"].get(name, {}).get("fanout")
@@ -205,7 +210,8 @@ def fanout_steps_table(results: Results) -> str:
             rows.append(
                 f"| {label} | {_num(step['offered'])} | {_num(step['achieved'])}"
                 f" | {_ms(step['p50_ms'])} | {_ms(step['p99_ms'])} | {step['lost']:,}"
-                f" | {step['server_cpu']:.0%} | {step['generator_cpu']:.0%} | {'yes' if step['pass'] else 'no'} |"
+                f" | {step['server_cpu']:.0%} | {step['generator_cpu']:.0%}"
+                f" | {step.get('other_cpu', 0):.0%} | {'yes' if step['pass'] else 'no'} |"
             )
     return "\n".join(rows)
 

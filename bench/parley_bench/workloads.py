@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from .generator import GeneratorError, run_generator
 from .profiles import COMMON, Profile
 from .servers import RunningServer, ServerSpec
@@ -17,10 +19,25 @@ SERVER_CORE = 0
 GENERATOR_CORE = 1
 PASSWORD = "bench-password-1"
 MIN_ROOMS_RATE = 1000.0
+# Other programs on the machine distort every number: before each workload the
+# run waits (bounded) until the rest of the machine uses less than this much.
+QUIET_CORES = 0.25
 
 
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def wait_for_quiet(limit_s: float) -> float:
+    """Waits until the machine is nearly idle, at most `limit_s`; returns the busy cores."""
+    deadline = time.monotonic() + limit_s
+    busy = 0.0
+    while True:
+        busy = psutil.cpu_percent(interval=1.0) / 100 * (psutil.cpu_count() or 1)
+        if busy < QUIET_CORES or time.monotonic() > deadline:
+            break
+        log(f"machine busy ({busy:.2f} cores used by other programs), waiting")
+    return busy
 
 
 @dataclass
@@ -55,6 +72,7 @@ class Bench:
         self.counter += 1
         name = f"{spec.name}.{workload}"
         data_dir = self._data_dir(spec, name)
+        busy_before = wait_for_quiet(self.profile.quiet_wait_s)
         server = RunningServer(spec, SERVER_CORE, self.out_dir / f"{name}.server.log", data_dir)
         try:
             full = {
@@ -69,6 +87,7 @@ class Bench:
                 "room": f"{workload}{self.counter}",
             }
             result = run_generator(full, GENERATOR_CORE, self.out_dir, name)
+            result["busy_cores_before"] = busy_before
             if not server.alive():
                 result["server_exited"] = True
             return result
@@ -113,6 +132,7 @@ def fanout(bench: Bench, spec: ServerSpec) -> dict[str, Any]:
             "server_cpu_ms_per_1000": best.get("server_cpu_ms_per_1000"),
             "limited_by_generator": result["limited_by_generator"],
             "connections": result["connections"],
+            "other_cpu": max((step["other_cpu"] for step in result["steps"]), default=0.0),
             "steps": [_step_point(step) for step in result["steps"]],
         }
 
@@ -133,6 +153,7 @@ def _step_point(step: dict[str, Any]) -> dict[str, Any]:
         "pass": step.get("pass", False),
         "generator_cpu": step["generator_cpu"],
         "server_cpu": step["server_cpu"],
+        "other_cpu": step["other_cpu"],
     }
 
 
@@ -153,6 +174,7 @@ def rooms(bench: Bench, spec: ServerSpec, fanout_max: float) -> dict[str, Any]:
             "errors": step["error_count"],
             "valid": not step["generator_saturated"],
             "generator_cpu": step["generator_cpu"],
+            "other_cpu": step["other_cpu"],
             "connections": result["connections"],
         }
 
@@ -170,6 +192,7 @@ def idle(bench: Bench, spec: ServerSpec) -> dict[str, Any]:
             "rss_before": result["rss_before"],
             "rss_after": result["rss_after"],
             "setup_s": result["setup_s"],
+            "other_cpu_while_settling": result["other_cpu"],
         }
 
     log(f"{spec.label}: idle")
@@ -190,6 +213,7 @@ def _closed_loop_summary(result: dict[str, Any]) -> dict[str, Any]:
         "server_cpu": step["server_cpu"],
         "valid": not step["generator_saturated"],
         "generator_cpu": step["generator_cpu"],
+        "other_cpu": step["other_cpu"],
         "connections": result["connections"],
     }
 
