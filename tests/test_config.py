@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from parley.config import Settings, add_arguments, normalize_database_url, settings_from
+from parley.store import SqlStore
 
 
 @pytest.fixture(autouse=True)
@@ -142,3 +143,16 @@ def test_db_url_from_database_url() -> None:
 )
 def test_normalize_database_url(url: str, normalized: str) -> None:
     assert normalize_database_url(url) == normalized
+
+
+def files_under(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize("folder", ["plain", "with space", "ünï", "100%20off", "what?", "a#b"])
+async def test_default_database_is_created_in_the_data_dir(tmp_path: Path, folder: str) -> None:
+    data_dir = tmp_path / folder
+    data_dir.mkdir()
+    store = await SqlStore.open(Settings(data_dir=data_dir).db_url)
+    await store.close()
+    assert files_under(tmp_path) == [f"{folder}/parley.db"]
