@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
+import uuid
 from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
@@ -23,6 +26,7 @@ from .images import CONTENT_TYPES, FILE_NAME, FileImageStore
 from .metrics import CONTENT_TYPE_LATEST, Metrics
 from .outbox import Flusher
 from .passwords import Hasher
+from .presence import MemoryPresence, Presence, RedisPresence
 from .service import Service
 from .store import SqlStore
 
@@ -58,31 +62,39 @@ async def lifespan(app: web.Application) -> AsyncIterator[None]:
     )
     try:
         images = FileImageStore(settings.image_dir)
-        broker = _broker(settings)
+        origin = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        broker, presence = _fan_out(settings, origin)
         hub = Hub()
         metrics = Metrics()
         metrics.count_deliveries(lambda: hub.deliveries)
         hasher = await asyncio.to_thread(Hasher, settings.argon2_profile)
-        service = Service(settings, store, images, broker, hub, hasher, metrics)
+        service = Service(settings, store, images, broker, hub, hasher, metrics, presence)
         await broker.start(hub.deliver)
         try:
-            service.writer.start()
-            app[SERVICE] = service
-            app[FLUSHER] = Flusher(asyncio.get_running_loop())
-            yield
-            await service.writer.close()
+            await presence.start(hub.presence, service.user_gone)
+            try:
+                service.writer.start()
+                app[SERVICE] = service
+                app[FLUSHER] = Flusher(asyncio.get_running_loop())
+                yield
+                await service.writer.close()
+                await service.drain()
+            finally:
+                await presence.close()
         finally:
             await broker.close()
     finally:
         await store.close()
 
 
-def _broker(settings: Settings) -> Broker:
+def _fan_out(settings: Settings, origin: str) -> tuple[Broker, Presence]:
+    """In-process engines, or Redis ones when several processes make one server."""
     if settings.redis_url:
         from .redis_broker import RedisBroker
 
-        return RedisBroker(settings.redis_url)
-    return MemoryBroker()
+        return (RedisBroker(settings.redis_url, origin),
+                RedisPresence(settings.redis_url, origin))
+    return MemoryBroker(), MemoryPresence()
 
 
 async def _close_sockets(app: web.Application) -> None:

@@ -8,6 +8,7 @@ is what local presence is made of.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -25,11 +26,21 @@ class Peer(Protocol):
     def chat_deleted(self, chat_id: int) -> None: ...
 
 
+#: how long a message that overtook its predecessor waits for it (several processes)
+REORDER_WAIT = 0.5
+
+
 @dataclass
 class Room:
+    name: str
     peers: set[Peer] = field(default_factory=set)
     #: login -> number of this process's sockets of that user in the room
     counts: dict[str, int] = field(default_factory=dict)
+    #: the id of the message to deliver next; ids are consecutive within a chat
+    next_id: int | None = None
+    #: messages that arrived before their predecessor, by id
+    early: dict[int, Event] = field(default_factory=dict)
+    timer: asyncio.TimerHandle | None = None
 
 
 class Hub:
@@ -40,9 +51,11 @@ class Hub:
 
     # -- membership (called by the service) ----------------------------------------
 
-    def enter(self, peer: Peer, chat_id: int, login: str) -> bool:
+    def enter(self, peer: Peer, chat_id: int, chat: str, login: str) -> bool:
         """Put ``peer`` in the chat; True when it is the user's first socket there."""
-        room = self.rooms.setdefault(chat_id, Room())
+        room = self.rooms.get(chat_id)
+        if room is None:
+            room = self.rooms[chat_id] = Room(chat)
         if peer in room.peers:
             return False
         room.peers.add(peer)
@@ -62,6 +75,8 @@ class Hub:
             return False
         room.counts.pop(login, None)
         if not room.peers:
+            if room.timer is not None:
+                room.timer.cancel()
             del self.rooms[chat_id]
         return True
 
@@ -69,19 +84,40 @@ class Hub:
         room = self.rooms.get(chat_id)
         return sorted(room.counts) if room else []
 
-    def local_logins(self, chat_id: int) -> Iterable[str]:
-        room = self.rooms.get(chat_id)
-        return list(room.counts) if room else []
+    def presence(self) -> Iterable[tuple[int, str, str]]:
+        """Every (chat id, chat name, login) this process has a socket for."""
+        return [(chat_id, room.name, login)
+                for chat_id, room in self.rooms.items() for login in room.counts]
 
     # -- delivery (called by the broker) ----------------------------------------------
+
+    def expect(self, chat_id: int, next_id: int) -> None:
+        """Messages of the chat up to ``next_id - 1`` were read from the database:
+        live delivery starts at ``next_id`` unless it already started."""
+        room = self.rooms.get(chat_id)
+        if room is not None and room.next_id is None:
+            room.next_id = next_id
 
     def deliver(self, event: Event) -> None:
         if event.kind == "chat":
             room = self.rooms.get(event.chat_id)
-            if room is not None:
-                for peer in room.peers:
-                    peer.push(event.frame, event.message_id)
-                self.deliveries += len(room.peers)
+            if room is None:
+                return
+            message_id = event.message_id
+            if message_id is None:
+                self._push(room, event)
+            elif room.next_id is None or message_id == room.next_id:
+                self._push(room, event)
+                room.next_id = message_id + 1
+                if room.early:
+                    self._drain(room)
+            elif message_id > room.next_id:
+                # From another process, ahead of one still on its way: wait for it a little.
+                room.early[message_id] = event
+                if room.timer is None:
+                    room.timer = asyncio.get_running_loop().call_later(
+                        REORDER_WAIT, self._give_up_waiting, event.chat_id)
+            # else: delivered already (an id below next_id)
         elif event.kind == "all":
             for peer in self.logged_in:
                 peer.push(event.frame)
@@ -89,7 +125,36 @@ class Hub:
         elif event.kind == "deleted":
             gone = self.rooms.pop(event.chat_id, None)
             if gone is not None:
+                if gone.timer is not None:
+                    gone.timer.cancel()
                 for peer in gone.peers:
                     peer.push(event.frame)
                     peer.chat_deleted(event.chat_id)
                 self.deliveries += len(gone.peers)
+
+    def _push(self, room: Room, event: Event) -> None:
+        for peer in room.peers:
+            peer.push(event.frame, event.message_id)
+        self.deliveries += len(room.peers)
+
+    def _drain(self, room: Room) -> None:
+        while room.next_id in room.early:
+            event = room.early.pop(room.next_id)
+            self._push(room, event)
+            room.next_id += 1
+        if not room.early and room.timer is not None:
+            room.timer.cancel()
+            room.timer = None
+
+    def _give_up_waiting(self, chat_id: int) -> None:
+        """The missing message is not coming (its process or Redis failed): go on without it."""
+        room = self.rooms.get(chat_id)
+        if room is None:
+            return
+        room.timer = None
+        if room.early:
+            room.next_id = min(room.early)
+            self._drain(room)
+        if room.early:  # another hole further on: wait for that one too
+            room.timer = asyncio.get_running_loop().call_later(
+                REORDER_WAIT, self._give_up_waiting, chat_id)

@@ -53,9 +53,13 @@ def decode_image(b64: str, *, max_bytes: int, max_pixels: int) -> DecodedImage:
     prefix = _DATA_URL.match(b64)
     if prefix:
         b64 = b64[prefix.end():]
-    # Four base64 characters carry three bytes: refuse early what cannot fit.
-    if len(b64) > (max_bytes + 2) // 3 * 4 + 1024:
-        raise ImageRejected(reason="image too large")
+    # Four base64 characters carry three bytes: refuse early what cannot fit
+    # (line breaks, which some encoders add, do not count).
+    limit = (max_bytes + 2) // 3 * 4
+    if len(b64) > limit:
+        b64 = _WHITESPACE.sub("", b64)
+        if len(b64) > limit:
+            raise ImageRejected(reason="image too large")
     try:
         data = base64.b64decode(b64, validate=True)
     except (binascii.Error, ValueError):

@@ -105,7 +105,7 @@ def decode_request(frame: str | bytes) -> AnyRequest:
         raise BadRequest(_validation_detail(exc)) from None
     except msgspec.DecodeError as exc:
         raise BadRequest(f"malformed JSON: {exc}") from None
-    except UnicodeDecodeError:
+    except UnicodeError:
         raise BadRequest("malformed JSON: a text frame must be UTF-8") from None
     if request.Type != request.TYPE:
         raise BadRequest(f"unknown Type/Command: {request.Type!r}/{_command_of(request)!r}")
@@ -193,7 +193,7 @@ class MessageEvent(Struct, kw_only=True):
     Message: MessageOut
 
 
-class Presence(Struct, kw_only=True, omit_defaults=True):
+class Online(Struct, kw_only=True, omit_defaults=True):
     """``connected``: the whole list on request, a delta when pushed."""
 
     Type: str
@@ -220,9 +220,9 @@ def message_event(message: MessageOut) -> MessageEvent:
     return MessageEvent(Type="chat", Command="message", Message=message)
 
 
-def joined(chat: str, login: str) -> Presence:
-    return Presence(Type="chat", Command="connected", Chat=chat, Joined=login)
+def joined(chat: str, login: str) -> Online:
+    return Online(Type="chat", Command="connected", Chat=chat, Joined=login)
 
 
-def left(chat: str, login: str) -> Presence:
-    return Presence(Type="chat", Command="connected", Chat=chat, Left=login)
+def left(chat: str, login: str) -> Online:
+    return Online(Type="chat", Command="connected", Chat=chat, Left=login)

@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import uuid
 
 import msgspec
 import redis.asyncio as redis
@@ -34,10 +32,10 @@ class _Envelope(msgspec.Struct, array_like=True):
 
 
 class RedisBroker:
-    def __init__(self, url: str, channel: str = CHANNEL) -> None:
+    def __init__(self, url: str, origin: str, channel: str = CHANNEL) -> None:
         self._url = url
         self._channel = channel
-        self._origin = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._origin = origin
         self._redis = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
         self._deliver: Deliver | None = None
         self._outgoing: asyncio.Queue[bytes] = asyncio.Queue(BACKLOG)

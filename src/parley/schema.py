@@ -29,7 +29,7 @@ users = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("login", String(32), nullable=False),
-    Column("login_key", String(128), nullable=False, unique=True),
+    Column("login_key", String(1024), nullable=False, unique=True),
     Column("password_hash", Text, nullable=False),
     Column("created_ms", BigInteger, nullable=False),
     sqlite_autoincrement=True,

@@ -53,7 +53,7 @@ from .messages import (
     Login,
     Logout,
     MessageOut,
-    Presence,
+    Online,
     Registration,
     Send,
     chat_list,
@@ -66,6 +66,7 @@ from .messages import (
 from .metrics import Metrics
 from .outbox import text_frame
 from .passwords import Hasher, new_token, token_digest
+from .presence import Presence
 from .rules import TokenBucket
 from .session import Session
 from .store import Chat, Draft, Store, Stored, User, now_ms
@@ -107,6 +108,7 @@ class Service:
         hub: Hub,
         hasher: Hasher,
         metrics: Metrics,
+        presence: Presence,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -115,6 +117,8 @@ class Service:
         self.hub = hub
         self.hasher = hasher
         self.metrics = metrics
+        self.presence = presence
+        self._tasks: set[asyncio.Task[None]] = set()
         self.writer = MessageWriter(store, self._published)
         self._buckets: dict[int, TokenBucket] = {}
         #: every open socket of this process, logged in or not
@@ -259,11 +263,12 @@ class Service:
         if chat is None:
             raise Conflict(status="chat exist")
         self._leave_chat(conn)
-        first = self.hub.enter(conn, chat.id, user.login)  # type: ignore[arg-type]
+        first = self._enter(conn, chat, user)
+        self.hub.expect(chat.id, 1)
         conn.session.chose(chat, None, 0)
         conn.send(ChatAnswer(Type="chat", Command="create", Status="success", Chat=chat.name))
         await self._publish_list()
-        if first:
+        if first and await self.presence.arrived(chat.id, chat.name, user.login):
             self._publish_chat(chat.id, joined(chat.name, user.login))
 
     async def choice(self, conn: Connection, r: Choice) -> None:
@@ -276,7 +281,7 @@ class Service:
         current = conn.session.chat
         if current is None or current.id != chat.id or conn.session.chat_gone:
             self._leave_chat(conn)
-            first = self.hub.enter(conn, chat.id, user.login)  # type: ignore[arg-type]
+            first = self._enter(conn, chat, user)
         else:
             first = False
         conn.hold()
@@ -284,18 +289,22 @@ class Service:
             if r.After is not None:
                 page = await self.store.history(chat.id, chat.name, after=r.After,
                                                 limit=AFTER_PAGE)
-                last = r.After
+                complete = len(page) < AFTER_PAGE
             else:
                 page = await self.store.history(chat.id, chat.name, limit=PAGE)
-                last = 0 if page else (await self.store.last_id(chat.id) or 0)
+                complete = True
+            newest = page[-1].id if page else (await self.store.last_id(chat.id) or 0)
         except BaseException:
             conn.release(None)
             self._leave_chat(conn)
             raise
-        conn.session.chose(chat, page[0].id if page else None, last)
+        if complete:
+            self.hub.expect(chat.id, newest + 1)
+        oldest = page[0].id if page else None
+        conn.session.chose(chat, oldest, r.After if r.After is not None else newest)
         conn.send(History(Type="chat", Command="choice", Chat=chat.name, Messages=page))
-        conn.release(page[-1].id if page else r.After)
-        if first:
+        conn.release(newest)
+        if first and await self.presence.arrived(chat.id, chat.name, user.login):
             self._publish_chat(chat.id, joined(chat.name, user.login))
 
     async def _admit(self, chat: Chat, user: User, password: str | None) -> None:
@@ -318,8 +327,8 @@ class Service:
 
     async def connected(self, conn: Connection, r: Connected) -> None:
         _, place = conn.session.need_chat()
-        conn.send(Presence(Type="chat", Command="connected", Chat=place.name,
-                           Online=self.hub.online(place.id)))
+        online = await self.presence.online(place.id, self.hub.online(place.id))
+        conn.send(Online(Type="chat", Command="connected", Chat=place.name, Online=online))
 
     async def delete(self, conn: Connection, r: Delete) -> None:
         user = conn.session.need_user()
@@ -334,6 +343,7 @@ class Service:
         if not await self.store.delete_chat(chat.id):
             raise ParleyError()
         await asyncio.to_thread(self.images.drop_chat, chat.id)
+        await self.presence.forget_chat(chat.id)
         place = conn.session.chat
         if place is not None and place.id == chat.id:
             self.hub.leave(conn, chat.id, user.login)  # type: ignore[arg-type]
@@ -409,6 +419,11 @@ class Service:
         frame = text_frame(encode(chat_list(await self.store.list_chats())))
         self.broker.publish(Event("all", 0, frame))
 
+    def _enter(self, conn: Connection, chat: Chat, user: User) -> bool:
+        """Put ``conn`` in the chat; True when it is its user's first socket there in this
+        process (then :meth:`Presence.arrived` says whether it is the first anywhere)."""
+        return self.hub.enter(conn, chat.id, chat.name, user.login)  # type: ignore[arg-type]
+
     def _leave_chat(self, conn: Connection) -> None:
         """Take ``conn`` out of its chat, telling the others if its user is gone from it."""
         session = conn.session
@@ -419,7 +434,25 @@ class Service:
         last = self.hub.leave(conn, place.id, session.user.login)  # type: ignore[arg-type]
         session.left_chat()
         if last:
-            self._publish_chat(place.id, left(place.name, session.user.login))
+            self._background(self._departed(place.id, place.name, session.user.login))
+
+    async def _departed(self, chat_id: int, chat: str, login: str) -> None:
+        if await self.presence.departed(chat_id, chat, login):
+            self.user_gone(chat_id, chat, login)
+
+    def user_gone(self, chat_id: int, chat: str, login: str) -> None:
+        """Push ``Left``: the user's last socket in the chat, on any process, is gone."""
+        self._publish_chat(chat_id, left(chat, login))
+
+    def _background(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        """Wait for the background work (presence updates) still under way."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
 def _command(request: AnyRequest) -> str:

@@ -21,7 +21,7 @@ def upgrade() -> None:
         "users",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("login", sa.String(32), nullable=False),
-        sa.Column("login_key", sa.String(128), nullable=False, unique=True),
+        sa.Column("login_key", sa.String(1024), nullable=False, unique=True),
         sa.Column("password_hash", sa.Text, nullable=False),
         sa.Column("created_ms", sa.BigInteger, nullable=False),
         sqlite_autoincrement=True,
