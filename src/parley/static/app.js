@@ -9,6 +9,7 @@ import {
 } from "./ui.js";
 
 const TOKEN_KEY = "parley.token";
+const RESUME_PAGE = 1000; // the most messages one `choice` with `After` answers with
 const CHAT_KEY = "parley.chat";
 
 const store = {
@@ -144,11 +145,8 @@ function loggedIn(user, token, { fresh }) {
   setToken(token ?? state.token);
   $("me-name").textContent = user;
   $("auth-password").value = "";
-  document.body.classList.remove("offline");
-  if (!$("banner").hidden) {
-    hideBanner();
-    if (state.chat === null) toast("Connected again.", "ok", 2500);
-  }
+  // When reconnecting into a chat, the banner stays until the chat is re-entered.
+  if (!reconnect) connectionBack();
   showView("app");
   if (fresh) conn.send({ Type: "chat", Command: "list" });
   if (reconnect) {
@@ -158,6 +156,14 @@ function loggedIn(user, token, { fresh }) {
     if (state.chat === null) choose(store.get(CHAT_KEY) ?? "general", { restore: true });
   }
   composer.enable(state.chat !== null);
+}
+
+function connectionBack() {
+  document.body.classList.remove("offline");
+  if (!$("banner").hidden) {
+    hideBanner();
+    toast("Connected again.", "ok", 2500);
+  }
 }
 
 function setToken(token) {
@@ -293,6 +299,11 @@ function onChoice(frame) {
   if (pending.password !== null) state.passwords.set(frame.Chat, pending.password);
   if (pending.resume && frame.Chat === state.chat) {
     messages.append(list);
+    if (list.length >= RESUME_PAGE) {
+      resumeChat(); // more were missed than one answer carries: ask from the last one
+      return;
+    }
+    connectionBack();
     resendOutbox();
   } else {
     // A chat restored after a reload stays behind the list on a phone; a chosen one opens.
@@ -366,6 +377,7 @@ function handleBareStatus(frame) {
   if (state.choices.length > 0) return;
   if (pending.resume) {
     // The chat we were in is gone or closed to us now.
+    connectionBack();
     leaveChat();
     toast(frame.Status === "access denied" ? "You no longer have access to this chat." : S.NO_SUCH_CHAT, "error");
     return;
@@ -511,10 +523,12 @@ async function sendMessage({ text, file }) {
     composer.showError("Choose a chat first.");
     return false;
   }
-  if (!conn.isOpen || !state.loggedIn || state.choices.length > 0) {
+  const resuming = state.choices.length === 1 && state.choices[0].resume;
+  if (!conn.isOpen || !state.loggedIn || (state.choices.length > 0 && !resuming)) {
     composer.showError("Not connected right now. Your message is kept here; send it when the connection is back.");
     return false;
   }
+  const chat = state.chat;
   const payload = { Type: "chat", Command: "message", Nonce: newNonce() };
   if (text !== "") payload.Text = text;
   if (file !== null) {
@@ -524,6 +538,15 @@ async function sendMessage({ text, file }) {
       composer.showError("Could not read the image file.");
       return false;
     }
+  }
+  if (state.chat !== chat || state.choices.some((c) => !c.resume)) {
+    composer.showError("Not sent: another chat was opened meanwhile.");
+    return false;
+  }
+  if (state.choices.some((c) => c.resume)) {
+    // Re-entering the chat after a reconnect: it goes out as soon as that is done.
+    state.outbox.push({ payload, text, file });
+    return true;
   }
   if (!conn.send(payload)) {
     composer.showError("Not connected right now. Your message is kept here; send it when the connection is back.");
