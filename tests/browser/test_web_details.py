@@ -200,6 +200,13 @@ def test_narrow_screen_shows_one_pane(
     sidebar, chat = alice.page.locator("#sidebar"), alice.page.locator("#chat")
     expect(sidebar).to_be_visible()
     expect(chat).to_be_hidden()
+    # However long a chat's name, the list fits the screen.
+    long_name = f"{unique('long')}: a name long enough to overflow a phone"
+    bob.create_chat(long_name)
+    bob.enter_chat(room)
+    expect(alice.chat_button(long_name)).to_be_visible()
+    expect(alice.page.get_by_role("button", name="Log out")).to_be_in_viewport(ratio=1)
+    expect(alice.page.get_by_role("button", name="+ New chat")).to_be_in_viewport(ratio=1)
     alice.screenshot("chats-mobile")
 
     alice.enter_chat(room)
