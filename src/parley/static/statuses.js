@@ -56,8 +56,8 @@ export function protocolError(frame) {
 
 export function closeReason(code) {
   if (code === 1009) return "The last message was too large for the server.";
-  if (code === 1008) return "The server closed the connection (policy).";
-  if (code === 1013) return "The server is busy.";
+  if (code === 1001) return "The server is restarting.";
+  if (code === 4008) return "The connection fell behind.";
   return "";
 }
 
