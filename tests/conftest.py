@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from parley.client import Client
+from parley.config import normalize_database_url
+
+PG_URL = os.environ.get("PARLEY_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("PARLEY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 _names = itertools.count(1)
 
@@ -22,12 +31,93 @@ def unique(prefix: str = "u") -> str:
     return f"{prefix}{os.getpid() % 1000}x{next(_names)}"
 
 
+def unavailable(what: str) -> None:
+    """A required service is missing: a failure under CI, a skip elsewhere."""
+    message = f"{what} is not reachable; start it with scripts/services"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def _run(coro: Awaitable[Any]) -> Any:
+    """Run a coroutine to completion from sync code, even inside a running loop."""
+    result: list[Any] = []
+    error: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            result.append(asyncio.run(coro))  # type: ignore[arg-type]
+        except BaseException as exc:
+            error.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if error:
+        raise error[0]
+    return result[0]
+
+
+class Postgres:
+    """Makes a new, empty database on the test server for each server that asks."""
+
+    def __init__(self, url: str) -> None:
+        self.url = normalize_database_url(url)
+        self.made: list[str] = []
+
+    async def _admin(self, statement: str) -> None:
+        engine = create_async_engine(self.url, isolation_level="AUTOCOMMIT")
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(sa.text(statement))
+        finally:
+            await engine.dispose()
+
+    def reachable(self) -> bool:
+        try:
+            _run(self._admin("SELECT 1"))
+        except Exception:
+            return False
+        return True
+
+    def new_database(self) -> str:
+        name = f"parley_t{os.getpid()}_{next(_names)}"
+        _run(self._admin(f'CREATE DATABASE "{name}"'))
+        self.made.append(name)
+        return self.url.rsplit("/", 1)[0] + "/" + name
+
+    def drop_all(self) -> None:
+        for name in self.made:
+            _run(self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        self.made.clear()
+
+
+class Backend:
+    """Where a test server keeps its data: ``sqlite`` (a file) or ``postgresql``."""
+
+    def __init__(self, name: str, postgres: Postgres | None = None) -> None:
+        self.name = name
+        self.postgres = postgres
+
+    def args(self) -> tuple[str, ...]:
+        if self.postgres is None:
+            return ()
+        return ("--database-url", self.postgres.new_database())
+
+
 class ServerProcess:
     """``parley serve`` in a child process, on a free port, with its own data dir."""
 
-    def __init__(self, data_dir: Path, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(self, data_dir: Path, *args: str, env: dict[str, str] | None = None,
+                 backend: Backend | None = None) -> None:
         self.data_dir = data_dir
+        self.backend = backend or Backend("sqlite")
+        args = self.backend.args() + args
         self.args = args
+        self.db_url = (
+            args[args.index("--database-url") + 1] if "--database-url" in args
+            else f"sqlite:///{data_dir / 'parley.db'}"
+        )
         self.env = {**os.environ, "PARLEY_ARGON2_PROFILE": "test", **(env or {})}
         self.proc: subprocess.Popen[str] | None = None
         self.port = 0
@@ -83,26 +173,91 @@ class ServerProcess:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    async def rows(self, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+        """Run a query on this server's database (SQLite file or PostgreSQL)."""
+        engine = create_async_engine(normalize_database_url(self.db_url))
+        try:
+            async with engine.connect() as conn:
+                result = await conn.execute(sa.text(sql), params)
+                return [tuple(row) for row in result]
+        finally:
+            await engine.dispose()
+
+    async def texts(self, chat: str) -> list[str | None]:
+        """The stored texts of a chat, in id order."""
+        rows = await self.rows(
+            "SELECT m.text FROM messages m JOIN chats c ON c.id = m.chat_id "
+            "WHERE c.name = :chat ORDER BY m.id", chat=chat)
+        return [row[0] for row in rows]
+
+    async def images(self, chat: str | None = None) -> list[str]:
+        """The image names stored for a chat (every chat: None), sorted; and, when they
+        are kept as files, the same names must be on disk and nothing else."""
+        rows = await self.rows(
+            "SELECT c.id, i.name FROM images i JOIN chats c ON c.id = i.chat_id"
+            + ("" if chat is None else " WHERE c.name = :chat"), chat=chat)
+        names = sorted(name for _, name in rows)
+        if self.backend.postgres is None:
+            files = sorted(
+                f"{p.parent.name}/{p.name}" for p in (self.data_dir / "images").glob("*/*")
+                if chat is None or p.parent.name in {str(cid) for cid, _ in rows})
+            assert files == sorted(f"{cid}/{name}" for cid, name in rows)
+        return names
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    pg = Postgres(PG_URL)
+    yield pg
+    pg.drop_all()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest, postgres: Postgres) -> Backend:
+    """Every test that uses a server runs once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return Backend("sqlite")
+    if not postgres.reachable():
+        unavailable(f"PostgreSQL at {PG_URL}")
+    return Backend("postgresql", postgres)
+
 
 #: the shared server lets tests send as fast as they like (the limit has its own test)
 FAST = ("--rate-limit", "100000", "--rate-burst", "100000")
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def server(tmp_path_factory: pytest.TempPathFactory, backend: Backend) -> Iterator[ServerProcess]:
     """One server shared by the tests that use their own chat names."""
-    proc = ServerProcess(tmp_path_factory.mktemp("shared"), *FAST).start()
+    proc = ServerProcess(tmp_path_factory.mktemp("shared"), *FAST, backend=backend).start()
     yield proc
     assert proc.stop() == 0
 
 
+MakeServer = Callable[..., ServerProcess]
+
+
 @pytest.fixture
-def fresh_server(tmp_path: Path) -> Iterator[ServerProcess]:
+def make_server(tmp_path: Path, backend: Backend) -> Iterator[MakeServer]:
+    """``make_server(*flags, env=...)``: a started server of this test's own, on the
+    test's backend; stopped after the test."""
+    made: list[ServerProcess] = []
+
+    def _make(*args: str, env: dict[str, str] | None = None) -> ServerProcess:
+        proc = ServerProcess(tmp_path / f"data{len(made)}", *args, env=env, backend=backend)
+        made.append(proc)
+        return proc.start()
+
+    yield _make
+    for proc in made:
+        if proc.alive():
+            proc.stop()
+
+
+@pytest.fixture
+def fresh_server(make_server: MakeServer) -> ServerProcess:
     """A server of this test's own, for tests that need an empty database."""
-    proc = ServerProcess(tmp_path / "data").start()
-    yield proc
-    if proc.alive():
-        proc.stop()
+    return make_server()
 
 
 Connect = Callable[..., Awaitable[Client]]

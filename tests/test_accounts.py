@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 from conftest import PASSWORD, Connect, ServerProcess, unique, user
 
 REG = {"Type": "account", "Command": "registration"}
@@ -138,13 +136,9 @@ async def test_passwords_and_tokens_are_stored_hashed(
 ) -> None:
     client = await user(connect, fresh_server.ws)
     assert client.token is not None
-    db = sqlite3.connect(fresh_server.data_dir / "parley.db")
-    try:
-        (password_hash,) = db.execute(
-            "SELECT password_hash FROM users WHERE login = ?", (client.user,)).fetchone()
-        digests = [row[0] for row in db.execute("SELECT digest FROM tokens")]
-    finally:
-        db.close()
+    [(password_hash,)] = await fresh_server.rows(
+        "SELECT password_hash FROM users WHERE login = :login", login=client.user)
+    digests = [row[0] for row in await fresh_server.rows("SELECT digest FROM tokens")]
     assert password_hash.startswith("$argon2id$")
     assert PASSWORD not in password_hash
     assert client.token not in digests

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import Connect, ServerProcess, room, user
+from conftest import Connect, MakeServer, ServerProcess, room, user
 from parley.client import Client, Closed
 
 JSON_ERROR = "error in json file"
@@ -80,8 +79,8 @@ async def test_unknown_keys_are_ignored(connect: Connect) -> None:
     assert frame["Message"]["user"] == a.user
 
 
-async def test_a_frame_over_the_cap_is_refused(tmp_path: Path, connect: Connect) -> None:
-    small = ServerProcess(tmp_path / "d", "--max-frame", "4096").start()
+async def test_a_frame_over_the_cap_is_refused(make_server: MakeServer, connect: Connect) -> None:
+    small = make_server("--max-frame", "4096")
     try:
         client = await connect(small.ws)
         await client.send_raw(json.dumps({"Type": "chat", "Command": "message",

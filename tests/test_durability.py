@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import aiohttp
 import pytest
 
-from conftest import PASSWORD, Connect, ServerProcess, room
+from conftest import PASSWORD, Connect, MakeServer, room
 from images_data import PNG, b64
 from parley.client import Client, Closed
 
 
-async def test_broadcast_messages_survive_sigkill(tmp_path: Path, connect: Connect) -> None:
-    proc = ServerProcess(tmp_path / "d", "--rate-limit", "1000", "--rate-burst", "1000").start()
+async def test_broadcast_messages_survive_sigkill(make_server: MakeServer,
+                                                  connect: Connect) -> None:
+    proc = make_server("--rate-limit", "1000", "--rate-burst", "1000")
     name, (a, b) = await room(connect, 2, url=proc.ws)
     seen = []
     for i in range(40):
@@ -57,9 +57,9 @@ async def test_broadcast_messages_survive_sigkill(tmp_path: Path, connect: Conne
         assert proc.stop() == 0
 
 
-async def test_sigterm_closes_sockets_going_away_and_exits_0(tmp_path: Path,
+async def test_sigterm_closes_sockets_going_away_and_exits_0(make_server: MakeServer,
                                                             connect: Connect) -> None:
-    proc = ServerProcess(tmp_path / "d").start()
+    proc = make_server()
     _, (a,) = await room(connect, 1, url=proc.ws)
     await a.say("before shutdown")
     assert (await a.recv())["Message"]["text"] == "before shutdown"

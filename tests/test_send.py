@@ -9,7 +9,7 @@ from pathlib import Path
 
 import aiohttp
 
-from conftest import PASSWORD, Connect, ServerProcess, joined, room, user
+from conftest import PASSWORD, Connect, MakeServer, ServerProcess, joined, room, user
 from images_data import GIF, JPEG, PNG, WEBP, b64, image_bytes, md5
 
 DATE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
@@ -95,9 +95,7 @@ async def test_same_image_twice_is_stored_once(connect: Connect, server: ServerP
     first, second = await a.recv(), await a.recv()
     assert first["Message"]["image"] == second["Message"]["image"]
     assert first["Message"]["id"] + 1 == second["Message"]["id"]
-    files = list((server.data_dir / "images").glob("*/*.png"))
-    assert len([f for f in files if f.name == f"{md5(PNG)}.png" and
-                f.parent.name == str(_chat_id(server, name))]) == 1
+    assert await server.images(name) == [f"{md5(PNG)}.png"]
 
 
 FAILED = {"Type": "chat", "Command": "message", "Status": "failed to attach image"}
@@ -107,7 +105,7 @@ async def test_not_an_image_is_refused_and_nothing_stored(
     connect: Connect, server: ServerProcess
 ) -> None:
     name, (a, b) = await room(connect, 2)
-    before = _image_files(server)
+    before = await server.images()
     for bad in ("WW91IGEgcGlkb3IK", "not base64 at all!", b64(b"GIF89a<script>x</script>"),
                 b64(PNG[:40]), b64(b"%PDF-1.4 hello")):
         assert await a.request({"Type": "chat", "Command": "message", "Image": bad}) == FAILED
@@ -116,15 +114,15 @@ async def test_not_an_image_is_refused_and_nothing_stored(
     bmp = _bmp()
     assert await a.request({"Type": "chat", "Command": "message", "Image": b64(bmp)}) == FAILED
     assert await b.silent()
-    assert _image_files(server) == before
-    assert _stored_texts(server, name) == []
+    assert await server.images() == before
+    assert await server.texts(name) == []
 
 
-async def test_image_over_the_limits_is_refused(tmp_path: Path, connect: Connect) -> None:
-    small = ServerProcess(tmp_path / "d", "--max-image-bytes", "2000",
-                          "--max-image-pixels", "10000").start()
+async def test_image_over_the_limits_is_refused(make_server: MakeServer,
+                                               connect: Connect) -> None:
+    small = make_server("--max-image-bytes", "2000", "--max-image-pixels", "10000")
     try:
-        name, (a,) = await room(connect, 1, url=small.ws)
+        _, (a,) = await room(connect, 1, url=small.ws)
         noisy = image_bytes("PNG", (60, 60))
         big = _noise_png(100, 100)
         assert len(big) > 2000
@@ -136,8 +134,7 @@ async def test_image_over_the_limits_is_refused(tmp_path: Path, connect: Connect
             {"Type": "chat", "Command": "message", "Image": b64(wide)}) == FAILED
         await a.say(image=b64(noisy))
         assert (await a.recv())["Message"]["image"].endswith(".png")
-        assert list((small.data_dir / "images").glob("*/*")) == [
-            small.data_dir / "images" / str(_chat_id(small, name)) / f"{md5(noisy)}.png"]
+        assert await small.images() == [f"{md5(noisy)}.png"]
     finally:
         assert small.stop() == 0
 
@@ -173,11 +170,11 @@ async def test_empty_and_too_long_text(connect: Connect, server: ServerProcess) 
         "Detail": "Text must be at most 4000 characters"}
     await a.say("я" * 4000)
     assert (await a.recv())["Message"]["text"] == "я" * 4000
-    assert _stored_texts(server, name) == ["я" * 4000]
+    assert await server.texts(name) == ["я" * 4000]
 
 
-async def test_rate_limited(tmp_path: Path, connect: Connect) -> None:
-    slow = ServerProcess(tmp_path / "d", "--rate-limit", "0.5", "--rate-burst", "3").start()
+async def test_rate_limited(make_server: MakeServer, connect: Connect) -> None:
+    slow = make_server("--rate-limit", "0.5", "--rate-burst", "3")
     try:
         name, (a, b) = await room(connect, 2, url=slow.ws)
         for i in range(3):
@@ -191,7 +188,7 @@ async def test_rate_limited(tmp_path: Path, connect: Connect) -> None:
         await b.say("b is not limited")  # the limit is per user
         assert (await b.recv())["Message"]["text"] == "b is not limited"
         assert (await a.recv())["Message"]["text"] == "b is not limited"
-        assert _stored_texts(slow, name) == ["m0", "m1", "m2", "b is not limited"]
+        assert await slow.texts(name) == ["m0", "m1", "m2", "b is not limited"]
     finally:
         assert slow.stop() == 0
 
@@ -207,7 +204,7 @@ async def test_nonce_makes_a_retry_safe(connect: Connect, server: ServerProcess)
     await b.say("b's own", nonce="n-1")  # nonces are per user
     assert (await b.recv())["Message"]["text"] == "b's own"
     assert (await a.recv())["Message"]["text"] == "b's own"
-    assert _stored_texts(server, name) == ["once", "b's own"]
+    assert await server.texts(name) == ["once", "b's own"]
     assert await a.request(
         {"Type": "chat", "Command": "message", "Text": "x", "Nonce": "n" * 65}) == {
         "Type": "chat", "Command": "message", "Status": "error",
@@ -224,8 +221,9 @@ async def test_ids_grow_within_a_chat_under_concurrent_senders(connect: Connect)
     assert all(s == seen[0] for s in seen)  # every socket, the same order
 
 
-async def test_database_busy_answers_error_then_recovers(tmp_path: Path,
-                                                         connect: Connect) -> None:
+async def test_sqlite_busy_answers_error_then_recovers(tmp_path: Path, connect: Connect) -> None:
+    """SQLite only: another process holds the write lock past the busy timeout.
+    (PostgreSQL going away is tested with a real outage in test_scale_out.)"""
     busy = ServerProcess(tmp_path / "d", env={"PARLEY_SQLITE_BUSY_MS": "300"}).start()
     try:
         name, (a, b) = await room(connect, 2, url=busy.ws)
@@ -241,33 +239,12 @@ async def test_database_busy_answers_error_then_recovers(tmp_path: Path,
         await a.say("back")
         assert (await a.recv())["Message"]["text"] == "back"
         assert (await b.recv())["Message"]["text"] == "back"
-        assert _stored_texts(busy, name) == ["back"]
+        assert await busy.texts(name) == ["back"]
     finally:
         assert busy.stop() == 0
 
 
 # -- helpers ----------------------------------------------------------------------------
-
-
-def _db(server: ServerProcess) -> sqlite3.Connection:
-    return sqlite3.connect(f"file:{server.data_dir / 'parley.db'}?mode=ro", uri=True)
-
-
-def _chat_id(server: ServerProcess, name: str) -> int:
-    with _db(server) as db:
-        return int(db.execute("SELECT id FROM chats WHERE name = ?", (name,)).fetchone()[0])
-
-
-def _stored_texts(server: ServerProcess, name: str) -> list[str]:
-    with _db(server) as db:
-        rows = db.execute(
-            "SELECT m.text FROM messages m JOIN chats c ON c.id = m.chat_id "
-            "WHERE c.name = ? ORDER BY m.id", (name,)).fetchall()
-    return [r[0] for r in rows]
-
-
-def _image_files(server: ServerProcess) -> set[Path]:
-    return set((server.data_dir / "images").glob("**/*"))
 
 
 def _bmp() -> bytes:

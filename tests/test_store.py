@@ -40,10 +40,10 @@ async def new_chat(store: SqlStore, name: str = "room", owner: User | None = Non
 
 
 def draft(chat: Chat, user: User, text: str | None = "hi", *, nonce: str | None = None,
-          image: str | None = None, at: int = T0) -> Draft:
+          image: str | None = None, data: bytes | None = None, at: int = T0) -> Draft:
     return Draft(chat_id=chat.id, chat=chat.name, user_id=user.id, login=user.login, text=text,
-                 image=image, image_size=0 if image is None else 123, nonce=nonce,
-                 created_ms=at)
+                 image=image, image_size=0 if image is None else 123, image_data=data,
+                 nonce=nonce, created_ms=at)
 
 
 def out(id_: int, user: User, text: str | None = "hi", *, at: int = T0,
@@ -298,6 +298,41 @@ async def test_has_image_of_other_chat(store: SqlStore) -> None:
     alice = await new_user(store)
     await store.insert_messages([draft(one, alice, None, image=IMAGE)])
     assert await store.has_image(two.id, IMAGE) is False
+
+
+async def test_image_kept_as_file_has_no_data(store: SqlStore) -> None:
+    chat = await new_chat(store)
+    alice = await new_user(store)
+    await store.insert_messages([draft(chat, alice, None, image=IMAGE)])
+    assert await store.image_data(chat.id, IMAGE) is None
+
+
+async def test_image_bytes_in_the_database(store: SqlStore) -> None:
+    chat = await new_chat(store)
+    alice = await new_user(store)
+    await store.insert_messages([draft(chat, alice, None, image=IMAGE, data=b"\x89PNG bytes")])
+    assert await store.image_data(chat.id, IMAGE) == b"\x89PNG bytes"
+    assert await store.has_image(chat.id, IMAGE) is True
+
+
+async def test_image_data_of_unknown_image(store: SqlStore) -> None:
+    chat = await new_chat(store)
+    assert await store.image_data(chat.id, IMAGE) is None
+
+
+async def test_image_data_is_per_chat(store: SqlStore) -> None:
+    one, two = await new_chat(store, "one"), await new_chat(store, "two")
+    alice = await new_user(store)
+    await store.insert_messages([draft(one, alice, None, image=IMAGE, data=b"bytes")])
+    assert await store.image_data(two.id, IMAGE) is None
+
+
+async def test_image_data_gone_with_its_chat(store: SqlStore) -> None:
+    chat = await new_chat(store)
+    alice = await new_user(store)
+    await store.insert_messages([draft(chat, alice, None, image=IMAGE, data=b"bytes")])
+    await store.delete_chat(chat.id)
+    assert await store.image_data(chat.id, IMAGE) is None
 
 
 async def test_nonce_stored_before(store: SqlStore) -> None:

@@ -36,7 +36,7 @@ async def room(store: SqlStore) -> tuple[Chat, User]:
 def draft(room: tuple[Chat, User], text: str, nonce: str | None = None) -> Draft:
     chat, user = room
     return Draft(chat_id=chat.id, chat=chat.name, user_id=user.id, login=user.login, text=text,
-                 image=None, image_size=0, nonce=nonce, created_ms=T0)
+                 image=None, image_size=0, image_data=None, nonce=nonce, created_ms=T0)
 
 
 class Recorder:

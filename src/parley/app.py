@@ -22,7 +22,7 @@ from .config import Settings
 from .connection import serve_socket
 from .errors import Unavailable
 from .hub import Hub
-from .images import CONTENT_TYPES, FILE_NAME, FileImageStore
+from .images import CONTENT_TYPES, FILE_NAME, DatabaseImageStore, FileImageStore, ImageStore
 from .metrics import CONTENT_TYPE_LATEST, Metrics
 from .outbox import Flusher
 from .passwords import Hasher
@@ -61,7 +61,10 @@ async def lifespan(app: web.Application) -> AsyncIterator[None]:
         sqlite_busy_ms=settings.sqlite_busy_ms,
     )
     try:
-        images = FileImageStore(settings.image_dir)
+        images: ImageStore = (
+            DatabaseImageStore() if settings.images_in_database
+            else FileImageStore(settings.image_dir)
+        )
         origin = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         broker, presence = _fan_out(settings, origin)
         hub = Hub()
@@ -151,12 +154,23 @@ async def image(request: web.Request) -> web.StreamResponse:
         chat = await service.store.find_chat(request.match_info["chat"])
     except Unavailable:
         raise web.HTTPServiceUnavailable() from None
-    path = None if chat is None else service.images.path(chat.id, name)
-    if path is None:
+    if chat is None:
         raise web.HTTPNotFound()
-    return web.FileResponse(path, headers={
+    headers = {
         "Content-Type": CONTENT_TYPES[name.rsplit(".", 1)[1]],
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": "default-src 'none'; sandbox",
         "Cache-Control": "public, max-age=31536000, immutable",
-    })
+    }
+    if service.images.in_database:
+        try:
+            data = await service.store.image_data(chat.id, name)
+        except Unavailable:
+            raise web.HTTPServiceUnavailable() from None
+        if data is None:
+            raise web.HTTPNotFound()
+        return web.Response(body=data, headers=headers)
+    path = service.images.path(chat.id, name)
+    if path is None:
+        raise web.HTTPNotFound()
+    return web.FileResponse(path, headers=headers)

@@ -8,6 +8,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 MiB = 1024 * 1024
 
@@ -26,6 +27,11 @@ class Settings:
     )
     redis_url: str | None = field(
         default=None, metadata={"help": "Redis URL for fan-out between processes"}
+    )
+    image_store: str = field(
+        default="auto",
+        metadata={"help": "'files' (in the data dir), 'database', or 'auto': "
+                  "files with SQLite, the database with PostgreSQL"},
     )
     workers: int = field(default=1, metadata={"help": "server processes sharing the port"})
     max_frame: int = field(default=8 * MiB, metadata={"help": "largest WebSocket frame, bytes"})
@@ -66,8 +72,18 @@ class Settings:
     def db_url(self) -> str:
         """The SQLAlchemy async URL of the database."""
         if not self.database_url:
-            return f"sqlite+aiosqlite:///{(self.data_dir / 'parley.db').resolve()}"
+            path = quote(str((self.data_dir / "parley.db").resolve()), safe="/")
+            return f"sqlite+aiosqlite:///{path}"
         return normalize_database_url(self.database_url)
+
+    @property
+    def images_in_database(self) -> bool:
+        if self.image_store == "auto":
+            return not self.db_url.startswith("sqlite")
+        if self.image_store not in ("files", "database"):
+            raise ValueError(
+                f"image_store must be auto, files or database, not {self.image_store!r}")
+        return self.image_store == "database"
 
     @property
     def image_dir(self) -> Path:

@@ -95,7 +95,14 @@ def _verify(data: bytes, max_pixels: int) -> str:
 
 
 class ImageStore(Protocol):
-    """Where image bytes live: ``put`` before the message row commits, ``drop_chat`` on delete."""
+    """Where image bytes live: ``put`` before the message row commits, ``drop_chat`` on delete.
+
+    With ``in_database`` the bytes travel with the message into the database
+    (one transaction, seen by every process); ``put``, ``discard``,
+    ``drop_chat`` then do nothing and ``path`` finds nothing.
+    """
+
+    in_database: bool
 
     def put(self, chat_id: int, image: DecodedImage) -> bool:
         """Keep the bytes; True when this call created them (False: already there)."""
@@ -112,6 +119,8 @@ class ImageStore(Protocol):
 
 class FileImageStore:
     """Images as files: ``<root>/<chat id>/<md5>.<ext>``, written atomically."""
+
+    in_database = False
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -150,3 +159,21 @@ class FileImageStore:
 
     def drop_chat(self, chat_id: int) -> None:
         shutil.rmtree(self.root / str(int(chat_id)), ignore_errors=True)
+
+
+class DatabaseImageStore:
+    """Images as rows of the ``images`` table, written with their message."""
+
+    in_database = True
+
+    def put(self, chat_id: int, image: DecodedImage) -> bool:
+        return False
+
+    def discard(self, chat_id: int, name: str) -> None:
+        return None
+
+    def path(self, chat_id: int, name: str) -> Path | None:
+        return None
+
+    def drop_chat(self, chat_id: int) -> None:
+        return None

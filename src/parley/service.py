@@ -371,7 +371,9 @@ class Service:
         draft = Draft(
             chat_id=place.id, chat=place.name, user_id=user.id, login=user.login,
             text=r.Text or None, image=image.name if image else None,
-            image_size=image.size if image else 0, nonce=r.Nonce, created_ms=now_ms(),
+            image_size=image.size if image else 0,
+            image_data=image.data if image and self.images.in_database else None,
+            nonce=r.Nonce, created_ms=now_ms(),
         )
         try:
             stored = await self.writer.submit(draft)

@@ -69,6 +69,8 @@ class Draft:
     text: str | None
     image: str | None  # "md5.ext" in the chat's image store
     image_size: int
+    #: the image's bytes, when the database is the image store
+    image_data: bytes | None
     nonce: str | None
     created_ms: int
 
@@ -106,6 +108,7 @@ class Store(Protocol):
     ) -> list[MessageOut]: ...
     async def insert_messages(self, drafts: Sequence[Draft]) -> list[Stored]: ...
     async def has_image(self, chat_id: int, name: str) -> bool: ...
+    async def image_data(self, chat_id: int, name: str) -> bytes | None: ...
     async def close(self) -> None: ...
 
 
@@ -350,9 +353,8 @@ class SqlStore:
                         "nonce": draft.nonce, "created_ms": draft.created_ms,
                     })
                     if draft.image is not None:
-                        image_rows.append(
-                            {"chat_id": chat_id, "name": draft.image, "size": draft.image_size}
-                        )
+                        image_rows.append({"chat_id": chat_id, "name": draft.image,
+                                           "size": draft.image_size, "data": draft.image_data})
                 if fresh != len(indexes):
                     await conn.execute(
                         chats.update().where(chats.c.id == chat_id).values(last_id=base + fresh)
@@ -399,6 +401,18 @@ class SqlStore:
             unique.pop((row.chat_id, row.name), None)
         if unique:
             await conn.execute(images.insert(), list(unique.values()))
+
+    async def image_data(self, chat_id: int, name: str) -> bytes | None:
+        """The bytes of an image kept in the database (None: no such image, or kept as a file)."""
+        async with self._tx() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(images.c.data).where(
+                        images.c.chat_id == chat_id, images.c.name == name
+                    )
+                )
+            ).first()
+        return None if row is None or row.data is None else bytes(row.data)
 
     async def has_image(self, chat_id: int, name: str) -> bool:
         async with self._tx() as conn:
