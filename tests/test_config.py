@@ -156,3 +156,26 @@ async def test_default_database_is_created_in_the_data_dir(tmp_path: Path, folde
     store = await SqlStore.open(Settings(data_dir=data_dir).db_url)
     await store.close()
     assert files_under(tmp_path) == [f"{folder}/parley.db"]
+
+
+def test_images_as_files_with_sqlite() -> None:
+    assert Settings().images_in_database is False
+
+
+def test_images_in_the_database_with_postgresql() -> None:
+    assert Settings(database_url="postgresql://u@h/db").images_in_database is True
+
+
+def test_image_store_files_with_postgresql() -> None:
+    settings = Settings(database_url="postgresql://u@h/db", image_store="files")
+    assert settings.images_in_database is False
+
+
+def test_image_store_database_with_sqlite(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PARLEY_IMAGE_STORE", "database")
+    assert settings_from(flags()).images_in_database is True
+
+
+def test_unknown_image_store() -> None:
+    with pytest.raises(ValueError, match="image_store must be auto, files or database, not 'disk'"):
+        _ = Settings(image_store="disk").images_in_database

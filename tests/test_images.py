@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from parley.errors import ImageRejected
-from parley.images import DecodedImage, FileImageStore, decode_image
+from parley.images import DatabaseImageStore, DecodedImage, FileImageStore, decode_image
 
 MB = 1024 * 1024
 
@@ -316,3 +316,17 @@ def test_drop_chat(tmp_path: Path) -> None:
 def test_drop_missing_chat(tmp_path: Path) -> None:
     FileImageStore(tmp_path).drop_chat(9)
     assert stored(tmp_path) == []
+
+
+def test_file_store_is_not_in_the_database(tmp_path: Path) -> None:
+    assert FileImageStore(tmp_path).in_database is False
+
+
+def test_database_image_store_keeps_no_files(tmp_path: Path) -> None:
+    store = DatabaseImageStore()
+    image = decode(b64(PNG))
+    assert store.in_database is True
+    assert store.put(5, image) is False
+    assert store.path(5, image.name) is None
+    store.discard(5, image.name)
+    store.drop_chat(5)
