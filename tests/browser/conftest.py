@@ -9,19 +9,13 @@ from __future__ import annotations
 
 import itertools
 import os
-import re
-import selectors
-import shutil
-import signal
-import subprocess
-import sys
-import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from .browser_support import ParleyServer, Person
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -34,9 +28,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-READY = re.compile(r"parley: listening on (http://\S+)")
-STARTUP_TIMEOUT_S = 60
-
 # Keeps a handle on every WebSocket the page opens, so a test can cut one off
 # the way a network failure would (the page's own code never sees this list).
 TRACK_SOCKETS = """
@@ -60,76 +51,25 @@ def unavailable(reason: str) -> None:
     pytest.skip(f"browser tests skipped: {reason}")
 
 
-def _parley_command() -> str:
-    beside = Path(sys.executable).parent / "parley"
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("parley")
-    if found is None:
-        pytest.fail("the `parley` command is not installed (pip install -e '.[test]')")
-    return found
-
-
 @pytest.fixture(scope="session")
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real `parley serve` on a free port, with cheap password hashing."""
-    data_dir = tmp_path_factory.mktemp("parley-data")
-    log_path = data_dir.parent / "parley-server.log"
-    env = {**os.environ, "PARLEY_ARGON2_PROFILE": "test"}
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [
-                _parley_command(),
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--data-dir",
-                str(data_dir),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
-            env=env,
-        )
-    assert proc.stdout is not None
+    """A real `parley serve` on a free port, shared by the browser tests."""
+    server = ParleyServer(tmp_path_factory.mktemp("parley-data"))
     try:
-        url = _wait_until_listening(proc, log_path)
-        # Keep reading stdout so the server can never block on a full pipe.
-        drain = threading.Thread(target=proc.stdout.read, daemon=True)
-        drain.start()
-        yield url
+        yield server.start()
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        proc.stdout.close()
+        server.stop()
 
 
-def _wait_until_listening(proc: subprocess.Popen[str], log_path: Path) -> str:
-    assert proc.stdout is not None
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    with selectors.DefaultSelector() as sel:
-        sel.register(proc.stdout, selectors.EVENT_READ)
-        while time.monotonic() < deadline:
-            if not sel.select(timeout=0.5):
-                if proc.poll() is not None:
-                    break
-                continue
-            line = proc.stdout.readline()
-            if line == "":
-                break
-            match = READY.search(line)
-            if match:
-                return match.group(1)
-    proc.kill()
-    proc.wait()
-    pytest.fail(f"parley serve did not start; its log:\n{log_path.read_text()}")
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[ParleyServer]:
+    """A server of the test's own, which it may stop and start again."""
+    server = ParleyServer(tmp_path / "data")
+    server.data_dir.mkdir()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -165,14 +105,12 @@ def people(browser: Any, server_url: str) -> Iterator[Callable[..., Any]]:
     contexts: list[Any] = []
     persons: list[Any] = []
 
-    from .browser_support import Person
-
-    def open_person(viewport: dict[str, int] | None = None) -> Person:
+    def open_person(viewport: dict[str, int] | None = None, url: str | None = None) -> Person:
         context = browser.new_context(viewport=viewport or {"width": 1280, "height": 800})
         context.set_default_timeout(10_000)
         context.add_init_script(TRACK_SOCKETS)
         contexts.append(context)
-        person = Person(context.new_page(), server_url).open()
+        person = Person(context.new_page(), url or server_url).open()
         persons.append(person)
         return person
 

@@ -7,7 +7,9 @@ import re
 import shutil
 from collections.abc import Callable
 
-from .browser_support import DOC_SCREENSHOTS, Person, expect
+import pytest
+
+from .browser_support import DOC_SCREENSHOTS, ParleyServer, Person, expect
 
 # Sends `count` messages "<prefix> 1".."<prefix> count" to `chat` over a socket of its
 # own, logged in with the page's token; waits for each to be stored, and backs off
@@ -223,3 +225,29 @@ def test_narrow_screen_shows_one_pane(
     alice.page.get_by_role("button", name="Back to chats").click()
     expect(sidebar).to_be_visible()
     expect(chat).to_be_hidden()
+
+
+@pytest.mark.slow
+def test_reconnects_after_a_server_restart(
+    people: Callable[..., Person], unique: Callable[[str], str], own_server: ParleyServer
+) -> None:
+    alice = people(url=own_server.start())
+    alice.register(unique("alice"))
+    expect(alice.page.locator("#chat-name")).to_have_text("general")
+    alice.say("before the restart")
+    expect(alice.message_with_text("before the restart")).to_have_count(1)
+
+    own_server.stop()
+    banner = alice.page.locator("#banner")
+    expect(banner).to_contain_text("The server is restarting.")
+    alice.say("typed while it is down")
+    expect(alice.page.locator("#composer-error")).to_contain_text("Not connected right now.")
+
+    # Same port, same data: the page finds it again by itself, still logged in.
+    own_server.start()
+    expect(banner).to_be_hidden(timeout=30_000)
+    expect(alice.page.locator("#auth-form")).to_be_hidden()
+    expect(alice.page.locator("#chat-name")).to_have_text("general")
+    expect(alice.message_with_text("before the restart")).to_have_count(1)
+    alice.page.locator("#text-input").press("Enter")
+    expect(alice.message_with_text("typed while it is down")).to_have_count(1)

@@ -36,6 +36,7 @@ const state = {
   outbox: [],             // sent messages not yet confirmed: {nonce, payload, text, file}
   everConnected: false,
   tokenLogin: false,      // a login by the saved token is unanswered
+  closeReason: "",        // why the connection was lost, until it is back
   creating: null,         // an unanswered create: {chat, password}
   pendingPasswordChat: null,
 };
@@ -68,7 +69,8 @@ conn.addEventListener("close", (event) => {
   $("create-submit").disabled = false;
   messages.cancelEarlier();
   if (state.chat !== null) online.stale();
-  const reason = S.closeReason(code);
+  const reason = S.closeReason(code) || state.closeReason;
+  state.closeReason = reason;
   if (code === 1009) failOldestSend(reason);
   if (retryInMs === null) return;
   const seconds = Math.max(1, Math.round(retryInMs / 1000));
@@ -87,7 +89,7 @@ conn.addEventListener("close", (event) => {
 
 conn.addEventListener("retry", () => {
   if (state.everConnected && !$("banner").hidden && navigator.onLine !== false) {
-    showBanner("Reconnecting…", { kind: "warn" });
+    showBanner(`${state.closeReason ? `${state.closeReason} ` : ""}Reconnecting…`, { kind: "warn" });
   }
 });
 
@@ -159,6 +161,7 @@ function loggedIn(user, token, { fresh }) {
 }
 
 function connectionBack() {
+  state.closeReason = "";
   document.body.classList.remove("offline");
   if (!$("banner").hidden) {
     hideBanner();
