@@ -216,6 +216,16 @@ def test_utf8_encoded_surrogate_inside_a_string() -> None:
     assert bad_request_detail(raw) == "malformed JSON: a text frame must be UTF-8"
 
 
+def test_deeply_nested_unknown_key() -> None:
+    """2 KB of brackets in an ignored key: a bad request, not a crash of the connection."""
+    raw = '{"Type":"chat","Command":"list","x":' + "[" * 1000 + "]" * 1000 + "}"
+    bad_request_detail(raw)
+
+
+def test_deeply_nested_non_object() -> None:
+    assert bad_request_detail("[" * 1000 + "]" * 1000) == "a request must be a JSON object"
+
+
 def test_escaped_surrogate_pair_decodes() -> None:
     request = decode_request(b'{"Type":"chat","Command":"message","Text":"\\ud83d\\ude00"}')
     assert request == Send(Type="chat", Text="\U0001f600")
