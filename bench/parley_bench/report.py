@@ -35,24 +35,32 @@ def _ms(value: Any) -> str:
 
 
 def _flag(results: Results, server: str, workload: str) -> str:
-    """Marks a measurement that failed or cannot be trusted."""
+    """Short marks on a measurement that failed or cannot be trusted (see LEGEND)."""
     entry = results["servers"].get(server, {}).get(workload)
     if entry is None:
         return ""
     if "error" in entry:
-        return " (failed)"
+        return " [failed]"
     marks = []
     if entry.get("valid") is False or entry.get("limited_by_generator"):
-        marks.append("invalid: generator saturated")
+        marks.append("gen")
     if (entry.get("other_cpu") or 0) > BUSY_CORES:
-        marks.append(f"machine busy: {entry['other_cpu']:.1f} cores used by others")
+        marks.append(f"busy {entry['other_cpu']:.1f}")
     if entry.get("lost"):
-        marks.append(f"{entry['lost']:,} lost")
+        marks.append(f"lost {entry['lost']:,}")
     if entry.get("errors"):
-        marks.append(f"{entry['errors']:,} errors")
+        marks.append(f"err {entry['errors']:,}")
     if entry.get("alive") is not None and entry["alive"] < entry["connections"]:
-        marks.append(f"{entry['connections'] - entry['alive']:,} dropped")
-    return f" ({'; '.join(marks)})" if marks else ""
+        marks.append(f"dropped {entry['connections'] - entry['alive']:,}")
+    return f" [{'; '.join(marks)}]" if marks else ""
+
+
+LEGEND = (
+    "Marks: **gen** the generator's core was saturated (invalid); **busy N** other programs"
+    " used N cores meanwhile (not comparable, rerun on a quiet machine); **lost N**"
+    " deliveries that never arrived; **err N** requests refused; **dropped N** connections"
+    " closed by the server; **failed** the workload did not complete (see its logs)."
+)
 
 
 def _kb(value: Any) -> str:
@@ -179,18 +187,19 @@ def targets_table(results: Results) -> str:
 
 def calibration_table(results: Results) -> str:
     rows = [
-        "| reference server | deliveries/s with generator < 90 % CPU | generator CPU there"
-        " | best frames per generator CPU-second |",
-        "|---|---:|---:|---:|",
+        "| reference server | deliveries/s held with generator < 90 % CPU | generator CPU there"
+        " | frames per generator CPU-second, lowest step | same, best step |",
+        "|---|---:|---:|---:|---:|",
     ]
     for entry in results.get("calibration", []):
         if "error" in entry:
-            rows.append(f"| x{entry.get('repeat', '?')} | failed: {entry['error']} | | |")
+            rows.append(f"| x{entry.get('repeat', '?')} | failed: {entry['error']} | | | |")
             continue
         cpu = entry["generator_cpu_at_max"]
         rows.append(
             f"| {entry['repeat']} frame(s) per write | {_num(entry['max_deliveries_per_s'])}"
             f" | {'-' if cpu is None else f'{cpu:.0%}'}"
+            f" | {_num(entry.get('frames_per_generator_cpu_s_first'))}"
             f" | {_num(entry['frames_per_generator_cpu_s'])} |"
         )
     return "\n".join(rows)
@@ -231,6 +240,8 @@ def markdown(results: Results, plots: list[str]) -> str:
         "### All servers",
         "",
         main_table(results),
+        "",
+        LEGEND,
         "",
         "### Parley / peer, same run",
         "",

@@ -256,6 +256,7 @@ def calibrate(bench: Bench, spec: ServerSpec) -> dict[str, Any]:
             "max_deliveries_per_s": result["max_deliveries_per_s"],
             "generator_cpu_at_max": best.get("generator_cpu"),
             "frames_per_generator_cpu_s": max(per_cpu) if per_cpu else None,
+            "frames_per_generator_cpu_s_first": per_cpu[0] if per_cpu else None,
             "limited_by_generator": result["limited_by_generator"],
             "steps": [_step_point(step) for step in steps],
         }
