@@ -20,7 +20,12 @@ export class MessageView {
     this.atStart = false;
     this.loadingEarlier = false;
 
+    this.pinned = true; // the view follows new content at the bottom
     this.scroller.addEventListener("scroll", () => this.onScroll(), { passive: true });
+    // An image that finishes loading grows the list: stay at the bottom if we were there.
+    this.list.addEventListener("load", () => {
+      if (this.pinned) this.scrollToBottom();
+    }, true);
     this.jump.addEventListener("click", () => this.scrollToBottom());
     this.list.addEventListener("click", (event) => {
       const button = event.target.closest(".msg-image-button");
@@ -95,19 +100,23 @@ export class MessageView {
 
   /** Insert messages in id order, skipping ones already shown; returns how many were new. */
   insert(messages) {
-    let added = 0;
     const fresh = messages
       .filter((m) => m && Number.isInteger(m.id) && !this.ids.has(m.id))
       .sort((a, b) => a.id - b.id);
-    for (const message of fresh) {
-      this.ids.add(message.id);
-      const node = messageNode(message, sameUser(message.user, this.me));
-      const next = this.firstAfter(message.id);
-      this.list.insertBefore(node, next);
-      added += 1;
+    if (fresh.length === 0) return 0;
+    const oldest = this.oldestId;
+    const newest = this.newestId;
+    const nodes = fresh.map((m) => messageNode(m, sameUser(m.user, this.me)));
+    for (const m of fresh) this.ids.add(m.id);
+    if (newest === null || fresh[0].id > newest) {
+      this.list.append(...nodes);
+    } else if (fresh[fresh.length - 1].id < oldest) {
+      this.list.prepend(...nodes);
+    } else {
+      fresh.forEach((m, i) => this.list.insertBefore(nodes[i], this.firstAfter(m.id)));
     }
-    if (added > 0) this.fixDaySeparators();
-    return added;
+    this.fixDaySeparators();
+    return fresh.length;
   }
 
   firstAfter(id) {
@@ -146,11 +155,13 @@ export class MessageView {
 
   scrollToBottom() {
     this.scroller.scrollTop = this.scroller.scrollHeight;
+    this.pinned = true;
     this.jump.hidden = true;
   }
 
   onScroll() {
-    if (this.isNearBottom()) this.jump.hidden = true;
+    this.pinned = this.isNearBottom();
+    if (this.pinned) this.jump.hidden = true;
     if (this.scroller.scrollTop < NEAR_TOP_PX) this.requestEarlier();
   }
 
