@@ -95,8 +95,10 @@ def _fan_out(settings: Settings, origin: str) -> tuple[Broker, Presence]:
     if settings.redis_url:
         from .redis_broker import RedisBroker
 
-        return (RedisBroker(settings.redis_url, origin),
-                RedisPresence(settings.redis_url, origin))
+        prefix = settings.redis_prefix
+        return (RedisBroker(settings.redis_url, origin, prefix=prefix),
+                RedisPresence(settings.redis_url, origin, prefix=prefix,
+                              ttl=settings.presence_ttl))
     return MemoryBroker(), MemoryPresence()
 
 

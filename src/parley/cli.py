@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 from typing import Any
@@ -14,6 +15,7 @@ from aiohttp import web
 
 from .app import make_app
 from .config import Settings, add_arguments, settings_from
+from .workers import WORKER_ENV
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,6 +35,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def serve_forever(settings: Settings) -> int:
+    if settings.workers > 1:
+        from .workers import run_workers
+
+        return run_workers(settings)
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency on POSIX
@@ -45,7 +51,7 @@ async def _serve(settings: Settings) -> int:
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=10)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, backlog=4096,
-                       reuse_port=settings.workers > 1 or None)
+                       reuse_port=True if os.environ.get(WORKER_ENV) else None)
     await site.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

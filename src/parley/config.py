@@ -28,6 +28,13 @@ class Settings:
     redis_url: str | None = field(
         default=None, metadata={"help": "Redis URL for fan-out between processes"}
     )
+    redis_prefix: str = field(
+        default="parley", metadata={"help": "prefix of every Redis key and channel Parley uses"}
+    )
+    presence_ttl: float = field(
+        default=10.0,
+        metadata={"help": "seconds after which a silent process's users are taken offline"},
+    )
     image_store: str = field(
         default="auto",
         metadata={"help": "'files' (in the data dir), 'database', or 'auto': "
@@ -52,7 +59,9 @@ class Settings:
         metadata={"help": "bytes queued for one socket before it is dropped as too slow"},
     )
     heartbeat: float = field(
-        default=30.0, metadata={"help": "seconds between pings; a socket silent for two is dropped"}
+        default=30.0,
+        metadata={"help": "seconds between pings; a socket that does not answer one within "
+                  "half of that is dropped"},
     )
     token_days: float = field(default=30.0, metadata={"help": "days a login token stays valid"})
     argon2_profile: str = field(

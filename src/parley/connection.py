@@ -30,13 +30,16 @@ CLOSE_TIMEOUT = 2.0
 class Conn:
     """One socket: its session, its outbox, and frames held back during ``choice``."""
 
-    __slots__ = ("_held", "_tasks", "outbox", "session", "ws")
+    __slots__ = ("_held", "_newest", "_tasks", "outbox", "session", "ws")
 
     def __init__(self, ws: web.WebSocketResponse, outbox: Outbox) -> None:
         self.ws = ws
         self.outbox = outbox
         self.session = Session()
         self._held: list[tuple[bytes, int | None]] | None = None
+        #: the newest message id of the current chat this socket was sent: an older one
+        #: arriving late (a retried publish after a Redis outage) is not sent again
+        self._newest = 0
         self._tasks: set[asyncio.Task[object]] = set()
 
     @property
@@ -52,7 +55,10 @@ class Conn:
         """Queue a broadcast frame."""
         if self._held is not None:
             self._held.append((frame, message_id))
-        else:
+        elif message_id is None:
+            self.outbox.push(frame)
+        elif message_id > self._newest:
+            self._newest = message_id
             self.outbox.push(frame)
 
     def hold(self) -> None:
@@ -63,9 +69,9 @@ class Conn:
     def release(self, newest_sent: int | None) -> None:
         """Send the held frames, but not messages up to ``newest_sent`` (already sent)."""
         held, self._held = self._held or [], None
+        self._newest = newest_sent or 0
         for frame, message_id in held:
-            if message_id is None or newest_sent is None or message_id > newest_sent:
-                self.outbox.push(frame)
+            self.push(frame, message_id)
 
     def chat_deleted(self, chat_id: int) -> None:
         place = self.session.chat

@@ -142,10 +142,13 @@ class FileImageStore:
                 out.write(image.data)
                 out.flush()
                 os.fsync(out.fileno())
-            os.replace(tmp, target)
-        except BaseException:
+            # link() never replaces: of two writers of the same image, exactly one
+            # creates the file (and may discard it); the other learns it exists.
+            os.link(tmp, target)
+        except FileExistsError:
+            return False
+        finally:
             Path(tmp).unlink(missing_ok=True)
-            raise
         return True
 
     def discard(self, chat_id: int, name: str) -> None:

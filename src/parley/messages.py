@@ -107,6 +107,8 @@ def decode_request(frame: str | bytes) -> AnyRequest:
         raise BadRequest(f"malformed JSON: {exc}") from None
     except UnicodeError:
         raise BadRequest("malformed JSON: a text frame must be UTF-8") from None
+    except RecursionError:
+        raise BadRequest("malformed JSON: nested too deeply") from None
     if request.Type != request.TYPE:
         raise BadRequest(f"unknown Type/Command: {request.Type!r}/{_command_of(request)!r}")
     return request

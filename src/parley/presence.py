@@ -73,12 +73,13 @@ class MemoryPresence:
         return None
 
 
-HEARTBEAT = 3.0
-ALIVE_TTL = 10
 
 
 class RedisPresence:
-    def __init__(self, url: str, origin: str, *, prefix: str = "parley") -> None:
+    def __init__(self, url: str, origin: str, *, prefix: str = "parley",
+                 ttl: float = 10.0) -> None:
+        #: a process silent this long is taken for dead; it beats three times as often
+        self._ttl = ttl
         self._redis: redis.Redis = redis.Redis.from_url(
             url, socket_timeout=2, socket_connect_timeout=2, decode_responses=True)
         self._origin = origin
@@ -158,7 +159,7 @@ class RedisPresence:
 
     async def _heartbeat(self) -> None:
         while True:
-            await asyncio.sleep(HEARTBEAT)
+            await asyncio.sleep(self._ttl / 3)
             try:
                 await self._beat()
             except (RedisError, OSError) as exc:
@@ -166,7 +167,7 @@ class RedisPresence:
 
     async def _beat(self) -> None:
         r = self._redis
-        await r.set(self._alive(self._origin), "1", ex=ALIVE_TTL)
+        await r.set(self._alive(self._origin), "1", px=int(self._ttl * 1000))
         await r.sadd(self._origins, self._origin)
         await self._restore()
         for member in await r.smembers(self._origins):

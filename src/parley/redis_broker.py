@@ -21,7 +21,6 @@ from .broker import Deliver, Event
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "parley:events"
 #: events waiting to be published; past this, the oldest are dropped
 BACKLOG = 100_000
 
@@ -32,9 +31,9 @@ class _Envelope(msgspec.Struct, array_like=True):
 
 
 class RedisBroker:
-    def __init__(self, url: str, origin: str, channel: str = CHANNEL) -> None:
+    def __init__(self, url: str, origin: str, *, prefix: str = "parley") -> None:
         self._url = url
-        self._channel = channel
+        self._channel = f"{prefix}:events"
         self._origin = origin
         self._redis = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
         self._deliver: Deliver | None = None

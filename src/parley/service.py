@@ -263,12 +263,14 @@ class Service:
         if chat is None:
             raise Conflict(status="chat exist")
         self._leave_chat(conn)
-        first = self._enter(conn, chat, user)
-        self.hub.expect(chat.id, 1)
+        conn.hold()
         conn.session.chose(chat, None, 0)
+        first = await self._enter(conn, chat, user)
+        self.hub.expect(chat.id, 1)
         conn.send(ChatAnswer(Type="chat", Command="create", Status="success", Chat=chat.name))
+        conn.release(0)
         await self._publish_list()
-        if first and await self.presence.arrived(chat.id, chat.name, user.login):
+        if first:
             self._publish_chat(chat.id, joined(chat.name, user.login))
 
     async def choice(self, conn: Connection, r: Choice) -> None:
@@ -281,7 +283,9 @@ class Service:
         current = conn.session.chat
         if current is None or current.id != chat.id or conn.session.chat_gone:
             self._leave_chat(conn)
-            first = self._enter(conn, chat, user)
+            conn.hold()
+            conn.session.chose(chat, None, 0)
+            first = await self._enter(conn, chat, user)
         else:
             first = False
         conn.hold()
@@ -304,7 +308,7 @@ class Service:
         conn.session.chose(chat, oldest, r.After if r.After is not None else newest)
         conn.send(History(Type="chat", Command="choice", Chat=chat.name, Messages=page))
         conn.release(newest)
-        if first and await self.presence.arrived(chat.id, chat.name, user.login):
+        if first:
             self._publish_chat(chat.id, joined(chat.name, user.login))
 
     async def _admit(self, chat: Chat, user: User, password: str | None) -> None:
@@ -333,13 +337,16 @@ class Service:
     async def delete(self, conn: Connection, r: Delete) -> None:
         user = conn.session.need_user()
         name = r.Chat
+        chosen = conn.session.chat
         if name is None:
-            if conn.session.chat is None:
+            if chosen is None:
                 raise NotAllowed()
-            name = conn.session.chat.name
+            name = chosen.name
         chat = await self.store.find_chat(name)
         if chat is None or chat.name == rules.GENERAL or chat.owner_id != user.id:
             raise ParleyError()
+        if r.Chat is None and chosen is not None and chosen.id != chat.id:
+            raise ParleyError()  # the chosen chat is gone; this is a new one of the same name
         if not await self.store.delete_chat(chat.id):
             raise ParleyError()
         await asyncio.to_thread(self.images.drop_chat, chat.id)
@@ -387,6 +394,9 @@ class Service:
             conn.chat_deleted(place.id)
             raise ChatMissing()
         if stored.duplicate:
+            if created and image is not None and not (stored.message.image or "").endswith(
+                    "/" + image.name):
+                self.images.discard(place.id, image.name)  # the retry changed its image
             conn.send(message_event(stored.message))
 
     def _may_send(self, user_id: int) -> bool:
@@ -421,10 +431,12 @@ class Service:
         frame = text_frame(encode(chat_list(await self.store.list_chats())))
         self.broker.publish(Event("all", 0, frame))
 
-    def _enter(self, conn: Connection, chat: Chat, user: User) -> bool:
-        """Put ``conn`` in the chat; True when it is its user's first socket there in this
-        process (then :meth:`Presence.arrived` says whether it is the first anywhere)."""
-        return self.hub.enter(conn, chat.id, chat.name, user.login)  # type: ignore[arg-type]
+    async def _enter(self, conn: Connection, chat: Chat, user: User) -> bool:
+        """Put ``conn`` in the chat; True when it is its user's first socket there on any
+        process (the caller then pushes ``Joined``)."""
+        if not self.hub.enter(conn, chat.id, chat.name, user.login):  # type: ignore[arg-type]
+            return False
+        return await self.presence.arrived(chat.id, chat.name, user.login)
 
     def _leave_chat(self, conn: Connection) -> None:
         """Take ``conn`` out of its chat, telling the others if its user is gone from it."""

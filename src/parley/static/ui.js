@@ -59,6 +59,7 @@ export function openLightbox(src, alt) {
   const img = $("lightbox-img");
   img.src = src;
   img.alt = alt;
+  $("lightbox-link").href = src;
   $("lightbox").showModal();
 }
 

@@ -1,0 +1,332 @@
+"""Several processes as one server: PostgreSQL for storage, Redis for fan-out and presence.
+
+These tests need the real PostgreSQL and Redis (PARLEY_TEST_DATABASE_URL,
+PARLEY_TEST_REDIS_URL); outages are made with a TCP proxy between the servers
+and the service, cut and restored by the test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import redis.asyncio as redis
+from sqlalchemy.engine import make_url
+
+from conftest import (
+    FAST,
+    PASSWORD,
+    PG_URL,
+    REDIS_URL,
+    Postgres,
+    ServerProcess,
+    _run,
+    unavailable,
+    unique,
+)
+from images_data import PNG, b64, md5
+from parley.client import Client, Frame
+from proxy import Proxy
+
+_prefixes = itertools.count(1)
+
+
+async def _redis_ok() -> bool:
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        return bool(await client.ping())
+    except Exception:
+        return False
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+def services(postgres: Postgres) -> Postgres:
+    if not postgres.reachable():
+        unavailable(f"PostgreSQL at {PG_URL}")
+    if not _run(_redis_ok()):
+        unavailable(f"Redis at {REDIS_URL}")
+    return postgres
+
+
+Spawn = Callable[..., ServerProcess]
+
+
+@pytest.fixture
+def spawn(tmp_path: Path, services: Postgres) -> Iterator[Spawn]:
+    """``spawn(db_url, redis_url, prefix)``: a server process of a cluster."""
+    made: list[ServerProcess] = []
+
+    def _spawn(db_url: str, redis_url: str, prefix: str, *extra: str) -> ServerProcess:
+        proc = ServerProcess(
+            tmp_path / f"node{len(made)}", "--database-url", db_url, "--redis-url", redis_url,
+            "--redis-prefix", prefix, "--presence-ttl", "1.5", *FAST, *extra)
+        made.append(proc)
+        return proc.start()
+
+    yield _spawn
+    for proc in made:
+        if proc.alive():
+            proc.stop()
+
+
+@pytest.fixture
+def cluster_config(services: Postgres) -> tuple[str, str]:
+    return services.new_database(), f"t{os.getpid()}x{next(_prefixes)}"
+
+
+@pytest.fixture
+def cluster(spawn: Spawn, cluster_config: tuple[str, str]) -> list[ServerProcess]:
+    db_url, prefix = cluster_config
+    return [spawn(db_url, REDIS_URL, prefix) for _ in range(3)]
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[Callable[..., Any]]:
+    opened: list[Client] = []
+
+    async def _open(url: str, login: str | None = None, *, register: bool = True) -> Client:
+        client = await Client.connect(url)
+        opened.append(client)
+        if login is not None:
+            answer = await (client.register(login, PASSWORD) if register
+                            else client.login(login, PASSWORD))
+            assert answer["Status"] == "success", answer
+        return client
+
+    yield _open
+    for client in opened:
+        await client.close()
+
+
+async def messages(client: Client, count: int, timeout: float = 15.0) -> list[Frame]:
+    """The next ``count`` message objects this client receives, skipping pushes."""
+    got: list[Frame] = []
+    async with asyncio.timeout(timeout):
+        while len(got) < count:
+            frame = await client.recv(timeout)
+            if frame.get("Command") == "message" and "Message" in frame:
+                got.append(frame["Message"])
+    return got
+
+
+async def settle(client: Client, predicate: Callable[[Frame], bool], timeout: float = 15.0,
+                 ) -> Frame:
+    return await client.until(predicate, timeout)
+
+
+async def in_room(clients: Callable[..., Any], servers: list[ServerProcess], per_server: int,
+                  ) -> tuple[str, list[Client]]:
+    """A room, ``per_server`` users on each server, all in it."""
+    name = unique("room")
+    people: list[Client] = []
+    for i, proc in enumerate(servers):
+        for _ in range(per_server):
+            client = await clients(proc.ws, unique("p"))
+            if not people and i == 0:
+                assert (await client.create(name))["Status"] == "success"
+            else:
+                assert (await client.choose(name))["Command"] == "choice"
+            people.append(client)
+    return name, people
+
+
+async def test_every_message_once_in_id_order_on_every_process(
+    cluster: list[ServerProcess], clients: Callable[..., Any]
+) -> None:
+    _, people = await in_room(clients, cluster, 2)
+    senders = people[::2]
+    per_sender = 15
+    await asyncio.gather(*(
+        s.say(f"{s.user}-{k}") for s in senders for k in range(per_sender)))
+    total = per_sender * len(senders)
+    seen = await asyncio.gather(*(messages(c, total) for c in people))
+    for got in seen:
+        assert [m["id"] for m in got] == list(range(1, total + 1))
+        assert got == seen[0]
+    for s in senders:  # each sender's own messages in the order it sent them
+        assert [m["text"] for m in seen[0] if m["user"] == s.user] == [
+            f"{s.user}-{k}" for k in range(per_sender)]
+    for c in people:
+        assert await c.silent(0.5)
+
+
+async def test_presence_and_lists_agree_across_processes(
+    cluster: list[ServerProcess], clients: Callable[..., Any]
+) -> None:
+    name, people = await in_room(clients, cluster, 1)
+    everyone = sorted(c.user for c in people)
+    for c in people:
+        await c.send({"Type": "chat", "Command": "connected"})
+        answer = await settle(c, lambda f: "Online" in f)
+        assert answer == {"Type": "chat", "Command": "connected", "Chat": name,
+                          "Online": everyone}
+        await c.send({"Type": "chat", "Command": "list"})
+        listing = await settle(c, lambda f: f.get("Command") == "list" and "Chats" in f
+                               and name in [x["name"] for x in f["Chats"]])
+        assert [x["name"] for x in listing["Chats"]][-1] == name
+    # a new chat made on one process reaches the lists on the others, and its maker
+    # (who left `name` for it) is seen to go, in whichever order the two pushes come
+    other = unique("room")
+    assert (await people[1].create(other))["Status"] == "success"
+    for c in (people[0], people[2]):
+        pushed: dict[str, Frame] = {}
+        async with asyncio.timeout(15):
+            while len(pushed) < 2:
+                frame = await c.recv()
+                if frame.get("Command") == "list" and other in [x["name"] for x in frame["Chats"]]:
+                    pushed["list"] = frame
+                elif frame.get("Left") is not None:
+                    pushed["left"] = frame
+        assert pushed["list"]["Chats"][-1] == {
+            "name": other, "closed": False, "owner": people[1].user}
+        assert pushed["left"] == {"Type": "chat", "Command": "connected", "Chat": name,
+                                  "Left": people[1].user}
+
+
+async def test_an_image_sent_through_one_is_served_by_all(
+    cluster: list[ServerProcess], clients: Callable[..., Any]
+) -> None:
+    _, people = await in_room(clients, cluster, 1)
+    await people[0].say("pic", image=b64(PNG))
+    [message] = await messages(people[2], 1)
+    assert message["image"].endswith(f"/{md5(PNG)}.png")
+    async with aiohttp.ClientSession() as http:
+        for proc in cluster:
+            async with http.get(proc.http + message["image"]) as response:
+                assert response.status == 200
+                assert response.headers["Content-Type"] == "image/png"
+                assert await response.read() == PNG
+
+
+async def test_sigkill_one_process_and_the_rest_carry_on(
+    cluster: list[ServerProcess], clients: Callable[..., Any]
+) -> None:
+    name, people = await in_room(clients, cluster, 1)
+    a, b, c = people
+    await a.say("before")
+    last = (await messages(c, 1))[0]["id"]
+    await messages(a, 1)
+    await messages(b, 1)
+    cluster[2].kill()
+    # the dead process's user is taken offline by the survivors
+    for survivor in (a, b):
+        gone = await settle(survivor, lambda f: f.get("Left") is not None)
+        assert gone == {"Type": "chat", "Command": "connected", "Chat": name, "Left": c.user}
+    for k in range(5):
+        await a.say(f"while c was away {k}")
+    for survivor in (a, b):
+        assert [m["text"] for m in await messages(survivor, 5)] == [
+            f"while c was away {k}" for k in range(5)]
+    # c reconnects to another process and fills the gap with After
+    back = await clients(cluster[0].ws)
+    assert (await back.login(token=c.token))["Status"] == "success"
+    resumed = await back.choose(name, after=last)
+    assert [m["text"] for m in resumed["Messages"]] == [
+        f"while c was away {k}" for k in range(5)]
+    assert [m["id"] for m in resumed["Messages"]] == list(range(last + 1, last + 6))
+
+
+async def test_postgresql_outage(
+    spawn: Spawn, cluster_config: tuple[str, str], clients: Callable[..., Any]
+) -> None:
+    db_url, prefix = cluster_config
+    url = make_url(db_url)
+    proxy = await Proxy(url.host or "127.0.0.1", url.port or 5432).start()
+    try:
+        # started from a thread: the proxy lives on this loop and must answer meanwhile
+        proc = await asyncio.to_thread(
+            spawn, url.set(host="127.0.0.1", port=proxy.port).render_as_string(False),
+            REDIS_URL, prefix)
+        name, (a, b) = await in_room(clients, [proc], 2)
+        await a.say("stored 1")
+        assert [m["text"] for m in await messages(b, 1)] == ["stored 1"]
+        await messages(a, 1)
+
+        await proxy.cut()
+        for k in range(3):
+            answer = await a.request({"Type": "chat", "Command": "message", "Text": f"lost {k}"})
+            assert answer == {"Type": "chat", "Command": "message", "Status": "error"}
+        assert await b.silent(1.0)  # nothing that was not stored is broadcast
+        async with aiohttp.ClientSession() as http, http.get(proc.http + "/healthz") as response:
+            assert response.status == 503
+        assert (await a.request({"Type": "chat", "Command": "list"}))["Status"] == "error"
+
+        await proxy.restore()
+        # sending works again by itself: the same socket, no reconnect
+        async with asyncio.timeout(20):
+            while True:
+                await a.send({"Type": "chat", "Command": "message", "Text": "stored 2"})
+                frame = await a.recv()
+                if frame.get("Message"):
+                    break
+                assert frame == {"Type": "chat", "Command": "message", "Status": "error"}
+                await asyncio.sleep(0.3)
+        assert [m["text"] for m in await messages(b, 1)] == ["stored 2"]
+        history = await b.choose(name, after=0)
+        assert [m["text"] for m in history["Messages"]] == ["stored 1", "stored 2"]
+    finally:
+        await proxy.close()
+
+
+async def test_redis_outage(
+    spawn: Spawn, cluster_config: tuple[str, str], clients: Callable[..., Any]
+) -> None:
+    db_url, prefix = cluster_config
+    target = make_url(REDIS_URL.replace("redis://", "postgresql://"))  # host and port only
+    proxy = await Proxy(target.host or "127.0.0.1", target.port or 6379).start()
+    try:
+        redis_url = f"redis://127.0.0.1:{proxy.port}/0"
+        one = await asyncio.to_thread(spawn, db_url, redis_url, prefix)
+        two = await asyncio.to_thread(spawn, db_url, redis_url, prefix)
+        name, (a, a2, b) = await _three(clients, one, two)
+        await a.say("before")
+        for c in (a, a2, b):
+            assert [m["text"] for m in await messages(c, 1)] == ["before"]
+
+        await proxy.cut()
+        await a.say("during")
+        # its own process still serves a's room: a and a2 get it at once
+        assert [m["text"] for m in await messages(a, 1)] == ["during"]
+        assert [m["text"] for m in await messages(a2, 1)] == ["during"]
+        # b, on the other process, does not; it fills the gap from the database
+        assert await b.silent(1.0)
+        resumed = await b.choose(name, after=1)
+        assert [m["text"] for m in resumed["Messages"]] == ["during"]
+
+        await proxy.restore()
+        # the processes find each other again by themselves
+        async with asyncio.timeout(30):
+            k = 0
+            while True:
+                k += 1
+                await a.say(f"after {k}")
+                await messages(a, 1)
+                await messages(a2, 1)
+                try:
+                    got = await messages(b, 1, timeout=1.0)
+                except TimeoutError:
+                    continue
+                assert got[0]["text"].startswith("after ")
+                break
+    finally:
+        await proxy.close()
+
+
+async def _three(clients: Callable[..., Any], one: ServerProcess, two: ServerProcess,
+                 ) -> tuple[str, tuple[Client, Client, Client]]:
+    name = unique("room")
+    a = await clients(one.ws, unique("p"))
+    assert (await a.create(name))["Status"] == "success"
+    a2 = await clients(one.ws, unique("p"))
+    assert (await a2.choose(name))["Command"] == "choice"
+    b = await clients(two.ws, unique("p"))
+    assert (await b.choose(name))["Command"] == "choice"
+    return name, (a, a2, b)
