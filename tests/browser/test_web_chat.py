@@ -151,6 +151,8 @@ def test_two_people_in_a_closed_chat(
     lightbox = bob.page.locator("#lightbox")
     expect(lightbox).to_be_visible()
     wait_image_loaded(bob, bob.page.locator("#lightbox-img"), 64)
+    red_src = red_at_bob.get_attribute("src")
+    expect(bob.page.locator("#lightbox-link")).to_have_attribute("href", red_src or "?")
     bob.screenshot("image-full-size")
     bob.page.keyboard.press("Escape")
     expect(lightbox).to_be_hidden()
