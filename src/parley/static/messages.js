@@ -31,7 +31,7 @@ export class MessageView {
       const button = event.target.closest(".msg-image-button");
       if (!button) return;
       const img = button.querySelector("img");
-      openLightbox(img.src, img.alt);
+      openLightbox(img.getAttribute("src"), img.alt);
     });
   }
 
