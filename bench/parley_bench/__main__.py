@@ -7,9 +7,12 @@ file-descriptor limit and pins this process to the generator core.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import os
 import shlex
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -44,11 +47,26 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="write bench/report/ and docs/benchmarks.md (default: on in full mode)",
     )
     parser.add_argument("--out", type=Path, help="result folder (default bench/results/<time>)")
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        help="longest wait, seconds, for a quiet machine before each workload"
+        " (default 10 quick, 20 full)",
+    )
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=-10 if os.geteuid() == 0 else 0,
+        help="scheduling priority of the servers and the generator, so that other programs"
+        " disturb the measurement less (default: -10 as root, else 0)",
+    )
     return parser.parse_args(argv)
 
 
 def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
     profile = PROFILES["quick" if args.quick else "full"]
+    if args.quiet_wait is not None:
+        profile = dataclasses.replace(profile, quiet_wait_s=args.quiet_wait)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out_dir: Path = args.out or BENCH / "results" / f"{stamp}-{profile.name}"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -72,11 +90,12 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
             "images": profile.images,
         },
         "labels": {spec.name: spec.label for spec in specs},
+        "nice": args.nice,
         "servers": {},
         "calibration": [],
         "duration_s": 0.0,
     }
-    bench = Bench(profile, out_dir)
+    bench = Bench(profile, out_dir, nice=args.nice)
 
     def save() -> None:
         results["duration_s"] = time.monotonic() - started
@@ -134,8 +153,15 @@ def publish(results: dict[str, Any], out_dir: Path, to_docs: bool) -> None:
     log(f"wrote {REPORT_DIR} and {DOCS}")
 
 
+def _stop(signum: int, _frame: object) -> None:
+    # Unwinds through every `finally`, which stops the server and the generator.
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGHUP, _stop)
     args = parse_args(argv)
     command = shlex.join(["bash", "bench/run", *argv])
     results = run(args, command)

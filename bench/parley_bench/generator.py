@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from .servers import BENCH
+from .servers import BENCH, pinned
 
 GENERATOR = BENCH / "generator" / "gen.mjs"
 
@@ -16,7 +16,9 @@ class GeneratorError(RuntimeError):
     pass
 
 
-def run_generator(config: dict[str, Any], core: int, work_dir: Path, name: str) -> dict[str, Any]:
+def run_generator(
+    config: dict[str, Any], core: int, work_dir: Path, name: str, nice: int = 0
+) -> dict[str, Any]:
     """Runs one workload; returns the generator's result (raises on failure)."""
     config_path = work_dir / f"{name}.config.json"
     config_path.write_text(json.dumps(config))
@@ -24,7 +26,7 @@ def run_generator(config: dict[str, Any], core: int, work_dir: Path, name: str) 
     with (work_dir / f"{name}.generator.log").open("wb") as log:
         try:
             done = subprocess.run(
-                ["taskset", "-c", str(core), "node", str(GENERATOR), str(config_path)],
+                [*pinned(core, nice), "node", str(GENERATOR), str(config_path)],
                 stdout=subprocess.PIPE,
                 stderr=log,
                 timeout=limit,

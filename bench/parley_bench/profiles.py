@@ -62,7 +62,7 @@ FULL = Profile(
         "imageBytes": 100_000,
     },
     calibrate_repeats=(1, 20),
-    quiet_wait_s=120.0,
+    quiet_wait_s=20.0,
 )  # fmt: skip
 
 PROFILES = {"quick": QUICK, "full": FULL}

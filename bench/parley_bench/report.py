@@ -237,6 +237,9 @@ def markdown(results: Results, plots: list[str]) -> str:
         f" Linux {machine['kernel']}, Python {machine['python']}, Node {machine['node']};"
         f" Parley at commit {machine['parley_commit']}. Packages: {packages}.",
         "",
+        "Servers on core 0 and the generator on core 1 (`taskset`),"
+        f" both at scheduling priority `nice {results.get('nice', 0)}`.",
+        "",
         "### All servers",
         "",
         main_table(results),

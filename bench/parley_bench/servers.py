@@ -74,16 +74,24 @@ def firehose(repeat: int) -> ServerSpec:
     )  # fmt: skip
 
 
+def pinned(core: int, nice: int) -> list[str]:
+    """The command prefix that runs a program on `core` at priority `nice`."""
+    prefix = ["taskset", "-c", str(core)]
+    return ["nice", "-n", str(nice), *prefix] if nice else prefix
+
+
 class RunningServer:
     """A server process started with `taskset -c CORE`; stop() ends it."""
 
-    def __init__(self, spec: ServerSpec, core: int, log_path: Path, data_dir: Path | None) -> None:
+    def __init__(
+        self, spec: ServerSpec, core: int, log_path: Path, data_dir: Path | None, nice: int = 0
+    ) -> None:
         self.spec = spec
         self.log_path = log_path
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self._log = log_path.open("ab")
         self.process = subprocess.Popen(
-            ["taskset", "-c", str(core), *spec.command(data_dir)],
+            [*pinned(core, nice), *spec.command(data_dir)],
             stdout=subprocess.PIPE,
             stderr=self._log,
             env=env,

@@ -49,6 +49,7 @@ class Bench:
     users: list[dict[str, str]] = field(default_factory=list)
     template: Path | None = None
     counter: int = 0
+    nice: int = 0  # scheduling priority of the server and the generator
 
     def _data_dir(self, spec: ServerSpec, name: str) -> Path | None:
         if spec.kind != "parley":
@@ -73,7 +74,8 @@ class Bench:
         name = f"{spec.name}.{workload}"
         data_dir = self._data_dir(spec, name)
         busy_before = wait_for_quiet(self.profile.quiet_wait_s)
-        server = RunningServer(spec, SERVER_CORE, self.out_dir / f"{name}.server.log", data_dir)
+        log_path = self.out_dir / f"{name}.server.log"
+        server = RunningServer(spec, SERVER_CORE, log_path, data_dir, self.nice)
         try:
             full = {
                 **COMMON,
@@ -86,7 +88,7 @@ class Bench:
                 "serverPids": server.pids,
                 "room": f"{workload}{self.counter}",
             }
-            result = run_generator(full, GENERATOR_CORE, self.out_dir, name)
+            result = run_generator(full, GENERATOR_CORE, self.out_dir, name, self.nice)
             result["busy_cores_before"] = busy_before
             if not server.alive():
                 result["server_exited"] = True
