@@ -300,3 +300,29 @@ def test_sign_up_log_in_and_out(
     # The other browser is still logged in after a reload.
     first.page.reload()
     expect(first.page.locator("#me-name")).to_have_text(name)
+
+
+def test_tabs_share_the_session(
+    people: Callable[..., Person], unique: Callable[[str], str]
+) -> None:
+    first = people()
+    name = unique("erin")
+    first.register(name)
+    # A second tab of the same browser is logged in already.
+    second = Person(first.page.context.new_page(), first.base_url).open()
+    expect(second.page.locator("#me-name")).to_have_text(name)
+    expect(second.page.locator("#chat-name")).to_have_text("general")
+    second.say("from the second tab")
+    expect(first.message_with_text("from the second tab")).to_have_class(MINE)
+
+    # Logging out in one tab logs out the other.
+    first.page.get_by_role("button", name="Log out").click()
+    expect(second.page.locator("#auth-form")).to_be_visible()
+    expect(second.page.locator("#auth-error")).to_have_text("You logged out in another tab.")
+    expect(second.messages()).to_have_count(0)
+
+    # Logging in in one tab logs in the other.
+    second.log_in(name)
+    expect(first.page.locator("#me-name")).to_have_text(name)
+    expect(first.page.locator("#chat-name")).to_have_text("general")
+    assert second.errors == []

@@ -218,6 +218,11 @@ $("auth-form").addEventListener("submit", (event) => {
 $("logout").addEventListener("click", () => {
   conn.send({ Type: "account", Command: "logout" });
   setToken(null);
+  forgetSession();
+});
+
+/** Back to the log-in form, with nothing of the last session left on the page. */
+function forgetSession() {
   store.set(CHAT_KEY, null);
   state.me = null;
   state.loggedIn = false;
@@ -226,6 +231,21 @@ $("logout").addEventListener("click", () => {
   leaveChat();
   renderChatList([], null, null, () => {});
   showAuth();
+}
+
+// Another tab of this site logged out, or logged in.
+window.addEventListener("storage", (event) => {
+  if (event.key !== TOKEN_KEY) return;
+  if (event.newValue === null && state.token !== null) {
+    // The token is revoked for every tab: make this connection anonymous too.
+    conn.send({ Type: "account", Command: "logout" });
+    state.token = null;
+    forgetSession();
+    authError("You logged out in another tab.");
+  } else if (event.newValue !== null && !state.loggedIn && !state.tokenLogin) {
+    state.token = event.newValue;
+    state.tokenLogin = conn.send({ Type: "account", Command: "login", Token: state.token });
+  }
 });
 
 // ---- chats ------------------------------------------------------------------
@@ -563,7 +583,7 @@ function onMessage(frame) {
   if (frame.Message && typeof frame.Message === "object") {
     if (state.choices.length > 0 || state.chat === null) return; // belongs to a chat being left
     const mine = sameUser(frame.Message.user, state.me);
-    if (mine) state.outbox.shift();
+    if (mine) confirmSent(frame.Message);
     messages.append([frame.Message], { mine });
     if (!mine && document.hidden) {
       unseen += 1;
@@ -572,6 +592,14 @@ function onMessage(frame) {
     return;
   }
   if (frame.Status !== undefined) failOldestSend(S.messageError(frame));
+}
+
+/** Our own message came back stored: it no longer needs sending again. */
+function confirmSent(message) {
+  const matches = (entry) => (entry.payload.Text ?? null) === (message.text ?? null)
+    && Boolean(entry.payload.Image) === Boolean(message.image);
+  const i = state.outbox.findIndex(matches);
+  if (i >= 0) state.outbox.splice(i, 1);
 }
 
 /** The oldest unconfirmed message was refused: say why and give it back to the person. */
