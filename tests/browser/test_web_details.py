@@ -251,3 +251,43 @@ def test_reconnects_after_a_server_restart(
     expect(alice.message_with_text("before the restart")).to_have_count(1)
     alice.page.locator("#text-input").press("Enter")
     expect(alice.message_with_text("typed while it is down")).to_have_count(1)
+
+
+def test_links_and_image_paths_are_checked(people: Callable[..., Person]) -> None:
+    page = people().page
+    result = page.evaluate(
+        """async () => {
+          const { linkify, safeImageSrc } = await import("/static/render.js");
+          const links = (text) => {
+            const box = document.createElement("div");
+            box.append(linkify(text));
+            return {
+              text: box.textContent,
+              links: [...box.querySelectorAll("a")].map((a) => [a.textContent, a.href, a.rel]),
+            };
+          };
+          return {
+            sentence: links("see https://a.example/x. Then (https://b.example/y) too"),
+            schemes: links("javascript:alert(1) ftp://c.example data:text/html,<b>x</b>"),
+            upper: links("HTTPS://D.EXAMPLE/Q?x=1"),
+            images: [
+              "/images/general/0123.png", "/images/../secret", "//evil.example/images/x.png",
+              "javascript:alert(1)", "https://evil.example/images/x.png", 42,
+            ].map(safeImageSrc),
+          };
+        }"""
+    )
+    rel = "noopener noreferrer nofollow"
+    assert result["sentence"] == {
+        "text": "see https://a.example/x. Then (https://b.example/y) too",
+        "links": [
+            ["https://a.example/x", "https://a.example/x", rel],
+            ["https://b.example/y", "https://b.example/y", rel],
+        ],
+    }
+    assert result["schemes"] == {
+        "text": "javascript:alert(1) ftp://c.example data:text/html,<b>x</b>",
+        "links": [],
+    }
+    assert result["upper"]["links"] == [["HTTPS://D.EXAMPLE/Q?x=1", "https://d.example/Q?x=1", rel]]
+    assert result["images"] == ["/images/general/0123.png", None, None, None, None, None]

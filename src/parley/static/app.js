@@ -1,4 +1,4 @@
-// Parley web client: state and protocol handling. See PROTOCOL.md for the frames.
+// Parley web client: state and protocol handling. The frames are described in docs/protocol.md.
 
 import { Connection, defaultSocketUrl } from "./connection.js";
 import { Composer, readAsBase64 } from "./composer.js";
@@ -450,6 +450,7 @@ function requestEarlier(before) {
 function onEarlier(frame) {
   if (frame.Status !== undefined) {
     messages.cancelEarlier();
+    messages.setStatus("Could not load earlier messages. Scroll up to try again.");
     return;
   }
   if (frame.Chat !== state.chat) return;

@@ -55,7 +55,7 @@ export function linkify(text) {
 export function safeImageSrc(path) {
   if (typeof path !== "string" || !path.startsWith("/images/") || path.includes("\\")) return null;
   const url = new URL(path, window.location.origin);
-  if (url.origin !== window.location.origin) return null;
+  if (url.origin !== window.location.origin || !url.pathname.startsWith("/images/")) return null;
   return url.pathname;
 }
 
