@@ -223,7 +223,8 @@ def backend(request: pytest.FixtureRequest, postgres: Postgres) -> Backend:
 
 
 #: the shared server lets tests send as fast as they like (the limit has its own test)
-FAST = ("--rate-limit", "100000", "--rate-burst", "100000")
+FAST = ("--rate-limit", "100000", "--rate-burst", "100000",
+        "--login-rate", "100000", "--login-burst", "100000")
 
 
 @pytest.fixture(scope="session")

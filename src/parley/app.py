@@ -106,6 +106,9 @@ async def _close_sockets(app: web.Application) -> None:
     """On shutdown: everything queued goes out, then every socket is closed with 1001."""
     if FLUSHER not in app:
         return
+    # New sockets are no longer accepted here. Store what senders are waiting on,
+    # so that its broadcasts go out before the sockets close.
+    await app[SERVICE].writer.idle()
     app[FLUSHER].flush()
     await asyncio.gather(
         *(conn.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")  # type: ignore[attr-defined]

@@ -54,6 +54,26 @@ class Settings:
     rate_burst: float = field(
         default=30.0, metadata={"help": "messages a user may send at once"}
     )
+    login_rate: float = field(
+        default=1.0,
+        metadata={"help": "password logins and registrations a second from one address, "
+                  "sustained (failed logins of one account: a tenth of it)"},
+    )
+    login_burst: float = field(
+        default=20.0,
+        metadata={"help": "password logins and registrations from one address at once"},
+    )
+    max_connections_per_ip: int = field(
+        default=256, metadata={"help": "open sockets from one address (0: no limit)"}
+    )
+    max_chats_per_user: int = field(
+        default=100, metadata={"help": "chats one user may own at once"}
+    )
+    allowed_origins: str = field(
+        default="",
+        metadata={"help": "comma-separated Origins (scheme://host[:port]) allowed to open a "
+                  "socket besides this server's own and localhost's; '*' allows any"},
+    )
     outbox_limit: int = field(
         default=4 * MiB,
         metadata={"help": "bytes queued for one socket before it is dropped as too slow"},

@@ -12,6 +12,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from aiohttp import WSCloseCode, WSMsgType, web
+from yarl import URL
 
 from .errors import BadRequest
 from .messages import encode
@@ -30,10 +31,11 @@ CLOSE_TIMEOUT = 2.0
 class Conn:
     """One socket: its session, its outbox, and frames held back during ``choice``."""
 
-    __slots__ = ("_held", "_newest", "_tasks", "outbox", "session", "ws")
+    __slots__ = ("_held", "_newest", "_tasks", "address", "outbox", "session", "ws")
 
-    def __init__(self, ws: web.WebSocketResponse, outbox: Outbox) -> None:
+    def __init__(self, ws: web.WebSocketResponse, outbox: Outbox, address: str = "") -> None:
         self.ws = ws
+        self.address = address
         self.outbox = outbox
         self.session = Session()
         self._held: list[tuple[bytes, int | None]] | None = None
@@ -91,6 +93,21 @@ async def serve_socket(
     request: web.Request, service: Service, flusher: Flusher
 ) -> web.StreamResponse:
     settings = service.settings
+    if not origin_allowed(request, settings.allowed_origins):
+        raise web.HTTPForbidden(text="this Origin may not open a socket here\n")
+    address = request.remote or ""
+    if not service.connections.open(address):
+        raise web.HTTPTooManyRequests(text="too many connections from your address\n")
+    try:
+        return await _serve(request, service, flusher, address)
+    finally:
+        service.connections.close(address)
+
+
+async def _serve(
+    request: web.Request, service: Service, flusher: Flusher, address: str
+) -> web.StreamResponse:
+    settings = service.settings
     ws: web.WebSocketResponse = web.WebSocketResponse(
         max_msg_size=settings.max_frame,
         timeout=CLOSE_TIMEOUT,
@@ -105,7 +122,7 @@ async def serve_socket(
     conn: Conn
     outbox = Outbox(transport, flusher, limit=settings.outbox_limit,
                     on_overflow=lambda: _drop(conn, service))
-    conn = Conn(ws, outbox)
+    conn = Conn(ws, outbox, address)
     service.connected_socket(conn)
     try:
         async for msg in ws:
@@ -126,3 +143,29 @@ def _drop(conn: Conn, service: Service) -> None:
 
 
 GOING_AWAY = WSCloseCode.GOING_AWAY
+
+
+_LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
+
+
+def origin_allowed(request: web.Request, allowed: str) -> bool:
+    """Browsers send ``Origin``: allow this server's own, localhost's, and the configured
+    ones. A request without one (not from a browser page) is allowed."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    extra = {o.strip().rstrip("/") for o in allowed.split(",") if o.strip()}
+    if "*" in extra or origin.rstrip("/") in extra:
+        return True
+    try:
+        parsed = URL(origin)
+    except ValueError:
+        return False
+    host = (parsed.host or "").lower()
+    if not host:
+        return False
+    if host in _LOCAL_HOSTS:
+        return True
+    port = parsed.explicit_port
+    own = {f"{host}:{port}"} if port is not None else {host, f"{host}:{parsed.port}"}
+    return request.headers.get("Host", "").lower() in own

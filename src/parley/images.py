@@ -91,7 +91,27 @@ def _verify(data: bytes, max_pixels: int) -> str:
         raise ImageRejected(reason="not an image") from None
     if fmt not in FORMATS:
         raise ImageRejected(reason="not an accepted format")
+    if not _ends_cleanly(fmt, data):
+        # A picture with something else appended (a script, an archive) is a polyglot.
+        raise ImageRejected(reason="data after the image")
     return FORMATS[fmt][0]
+
+
+_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+
+
+def _ends_cleanly(fmt: str, data: bytes) -> bool:
+    """True when the file ends where its format says the image ends."""
+    if fmt == "PNG":
+        return data.endswith(_PNG_END)
+    if fmt == "JPEG":
+        return data.endswith(b"\xff\xd9")
+    if fmt == "GIF":
+        return data.endswith(b"\x3b")
+    if fmt == "WEBP":
+        size = int.from_bytes(data[4:8], "little") + 8
+        return len(data) in (size, size + (size & 1))
+    return False
 
 
 class ImageStore(Protocol):

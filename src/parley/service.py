@@ -35,9 +35,11 @@ from .errors import (
     LoginFailed,
     NotAllowed,
     ParleyError,
+    RateLimited,
 )
 from .hub import Hub
 from .images import ImageStore, decode_image
+from .limits import ConnectionCount, Throttle
 from .messages import (
     AccountAnswer,
     Answer,
@@ -83,6 +85,8 @@ class Connection(Protocol):
     """What the service needs of a socket (see :class:`parley.connection.Conn`)."""
 
     session: Session
+    #: the client's address, for the per-address limits
+    address: str
 
     @property
     def login(self) -> str | None: ...
@@ -121,8 +125,10 @@ class Service:
         self._tasks: set[asyncio.Task[None]] = set()
         self.writer = MessageWriter(store, self._published)
         self._buckets: dict[int, TokenBucket] = {}
+        self.throttle = Throttle(settings.login_rate, settings.login_burst)
         #: every open socket of this process, logged in or not
         self.sockets: set[Connection] = set()
+        self.connections = ConnectionCount(settings.max_connections_per_ip)
         self._handlers: dict[type, Callable[[Connection, AnyRequest], Awaitable[None]]] = {
             Registration: self.registration,  # type: ignore[dict-item]
             Login: self.login,  # type: ignore[dict-item]
@@ -183,6 +189,7 @@ class Service:
         assert r.Login is not None
         assert r.Password is not None
         key = rules.login_key(r.Login)
+        await self._slow_down(conn, None)
         if await self.store.find_user(key) is not None:
             raise Conflict(status="user exist")
         password_hash = await asyncio.to_thread(self.hasher.hash, r.Password)
@@ -199,7 +206,11 @@ class Service:
             token = r.Token
             user = await self.store.user_by_token(token_digest(token))
         elif r.Login is not None and r.Password is not None:
+            key = rules.login_key(r.Login)
+            await self._slow_down(conn, key)
             user = await self._check_password(r.Login, r.Password)
+            if user is None:
+                self.throttle.failed(key, time.monotonic())
             token = await self._new_token(user) if user else ""
         else:
             user = None
@@ -209,6 +220,14 @@ class Service:
         conn.send(AccountAnswer(Type="account", Command="login", Status="success",
                                 User=user.login, Token=token))
         conn.send(chat_list(await self.store.list_chats()))
+
+    async def _slow_down(self, conn: Connection, login_key: str | None) -> None:
+        """Make a password attempt wait its turn (see :class:`~parley.limits.Throttle`)."""
+        wait = self.throttle.admit(conn.address, login_key, time.monotonic())
+        if wait is None:
+            raise RateLimited()
+        if wait > 0:
+            await asyncio.sleep(wait)
 
     async def _check_password(self, login: str, password: str) -> User | None:
         if rules.login_problem(login) or len(password) > rules.MAX_PASSWORD:
@@ -256,6 +275,9 @@ class Service:
             raise Invalid(f"Password must be at most {rules.MAX_PASSWORD} characters")
         if await self.store.find_chat(r.Chat) is not None:
             raise Conflict(status="chat exist")
+        most = self.settings.max_chats_per_user
+        if most and await self.store.count_owned(user.id) >= most:
+            raise Invalid(f"You may own at most {most} chats")
         password_hash = (
             await asyncio.to_thread(self.hasher.hash, r.Password) if r.Password else None
         )

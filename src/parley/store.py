@@ -97,6 +97,7 @@ class Store(Protocol):
         self, name: str, owner_id: int, password_hash: str | None
     ) -> Chat | None: ...
     async def find_chat(self, name: str) -> Chat | None: ...
+    async def count_owned(self, user_id: int) -> int: ...
     async def chat_exists(self, chat_id: int) -> bool: ...
     async def is_member(self, chat_id: int, user_id: int) -> bool: ...
     async def add_member(self, chat_id: int, user_id: int) -> None: ...
@@ -241,6 +242,16 @@ class SqlStore:
 
     async def chat_exists(self, chat_id: int) -> bool:
         return await self.last_id(chat_id) is not None
+
+    async def count_owned(self, user_id: int) -> int:
+        async with self._tx() as conn:
+            count = (
+                await conn.execute(
+                    sa.select(sa.func.count()).select_from(chats)
+                    .where(chats.c.owner_id == user_id)
+                )
+            ).scalar_one()
+        return int(count)
 
     async def is_member(self, chat_id: int, user_id: int) -> bool:
         async with self._tx() as conn:

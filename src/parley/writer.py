@@ -29,6 +29,8 @@ class MessageWriter:
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="message-writer")
@@ -38,8 +40,13 @@ class MessageWriter:
             raise RuntimeError("the writer is closed")
         future: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
         self._queue.append((draft, future))
+        self._idle.clear()
         self._wakeup.set()
         return await future
+
+    async def idle(self) -> None:
+        """Wait until every message submitted so far is stored (or failed)."""
+        await self._idle.wait()
 
     async def close(self) -> None:
         """Store what is queued, then stop."""
@@ -56,6 +63,7 @@ class MessageWriter:
                 batch = self._queue[: self._max_batch]
                 del self._queue[: self._max_batch]
                 await self._write(batch)
+            self._idle.set()
             if self._closing:
                 return
 

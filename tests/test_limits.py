@@ -1,0 +1,133 @@
+"""Per-address and per-user limits: connections, chats owned, password attempts."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import aiohttp
+import pytest
+
+from conftest import PASSWORD, Connect, MakeServer, unique, user
+from parley.client import Client
+from parley.limits import Buckets, ConnectionCount, Throttle
+
+
+async def test_connections_per_address(make_server: MakeServer, connect: Connect) -> None:
+    proc = make_server("--max-connections-per-ip", "3")
+    held = [await connect(proc.ws) for _ in range(3)]
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await Client.connect(proc.ws)
+    assert refused.value.status == 429
+    # a closed socket frees its place
+    await held[0].close()
+    for _ in range(50):
+        try:
+            again = await Client.connect(proc.ws)
+            break
+        except aiohttp.WSServerHandshakeError:
+            await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the freed place was not given back")
+    try:
+        assert (await again.request({"Type": "chat", "Command": "list"}))["Status"] == \
+            "error in chat or user"
+    finally:
+        await again.close()
+
+
+async def test_chats_owned_per_user(make_server: MakeServer, connect: Connect) -> None:
+    proc = make_server("--max-chats-per-user", "2")
+    owner = await user(connect, proc.ws)
+    names = [unique("room") for _ in range(3)]
+    for name in names[:2]:
+        assert (await owner.create(name))["Status"] == "success"
+        await owner.until(lambda f: f.get("Joined") == owner.user)
+    assert await owner.create(names[2]) == {
+        "Type": "chat", "Command": "create", "Status": "error",
+        "Detail": "You may own at most 2 chats"}
+    # deleting one makes room for another
+    assert (await owner.request(
+        {"Type": "chat", "Command": "delete", "Chat": names[0]}))["Status"] == "success"
+    await owner.until(lambda f: f.get("Command") == "list")
+    assert (await owner.create(names[2]))["Status"] == "success"
+
+
+async def test_password_guessing_of_one_account_is_refused(make_server: MakeServer,
+                                                            connect: Connect) -> None:
+    # failed logins of one account: a tenth of --login-rate, a quarter of --login-burst
+    proc = make_server("--login-rate", "0.5", "--login-burst", "8")
+    victim = await user(connect, proc.ws)
+    guesser = await connect(proc.ws)
+    failed = {"Type": "account", "Command": "login", "Status": "error"}
+    assert await guesser.login(victim.user, "guess one") == failed
+    assert await guesser.login(victim.user, "guess two") == failed
+    # the account's bucket is empty and refills one guess per 20 s: refused at once
+    assert await guesser.login(victim.user, "guess three") == {
+        "Type": "account", "Command": "login", "Status": "rate limited"}
+    assert (await guesser.login(victim.user.upper(), PASSWORD))["Status"] == "rate limited"
+    # other accounts are not held back by it
+    other = await user(connect, proc.ws)
+    assert (await guesser.login(other.user, PASSWORD))["Status"] == "success"
+
+
+async def test_attempts_from_one_address_are_slowed_then_refused(
+    make_server: MakeServer, connect: Connect
+) -> None:
+    # one attempt at once, then one every 3.3 s; an attempt waits at most 5 s
+    proc = make_server("--login-rate", "0.3", "--login-burst", "1")
+    first = await connect(proc.ws)
+    assert (await first.register(unique(), PASSWORD))["Status"] == "success"
+    # three more at once, from three sockets of the same address: the first of them
+    # waits for the next token (3.3 s); the others would wait 6.7 s and 10 s: refused
+    others = [await connect(proc.ws) for _ in range(3)]
+    started = time.monotonic()
+    answers = await asyncio.gather(*(c.register(unique(), PASSWORD) for c in others))
+    statuses = sorted(a["Status"] for a in answers)
+    assert statuses == ["rate limited", "rate limited", "success"]
+    assert time.monotonic() - started >= 3.0  # the one let in waited for its token
+    for answer in answers:
+        if answer["Status"] == "rate limited":
+            assert answer == {"Type": "account", "Command": "registration",
+                              "Status": "rate limited"}
+
+
+def test_buckets_refill_and_forget() -> None:
+    buckets = Buckets(rate=2.0, burst=3.0)
+    for _ in range(3):
+        assert buckets.wait("a", 0.0) == 0.0
+        buckets.take("a", 0.0)
+    assert buckets.wait("a", 0.0) == pytest.approx(0.5)
+    assert buckets.wait("a", 0.5) == 0.0
+    assert buckets.wait("b", 0.0) == 0.0  # keys are independent
+
+
+def test_throttle_waits_then_refuses() -> None:
+    throttle = Throttle(rate=1.0, burst=1.0, max_wait=2.0)
+    assert throttle.admit("ip", None, 0.0) == 0.0
+    assert throttle.admit("ip", None, 0.0) == pytest.approx(1.0)
+    assert throttle.admit("ip", None, 0.0) == pytest.approx(2.0)
+    assert throttle.admit("ip", None, 0.0) is None  # 3 s away: refused, not counted
+    assert throttle.admit("other ip", None, 0.0) == 0.0
+
+
+def test_throttle_failed_logins_of_one_account() -> None:
+    throttle = Throttle(rate=100.0, burst=100.0, max_wait=5.0)
+    # per login: 10 a second, burst 25
+    for _ in range(25):
+        assert throttle.admit("ip", "alice", 0.0) == 0.0
+        throttle.failed("alice", 0.0)
+    assert throttle.admit("ip", "alice", 0.0) == pytest.approx(0.1)
+    assert throttle.admit("ip", "bob", 0.0) == 0.0
+
+
+def test_connection_count() -> None:
+    count = ConnectionCount(2)
+    assert count.open("a")
+    assert count.open("a")
+    assert not count.open("a")
+    assert count.open("b")
+    count.close("a")
+    assert count.open("a")
+    unlimited = ConnectionCount(0)
+    assert all(unlimited.open("a") for _ in range(1000))
