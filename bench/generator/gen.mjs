@@ -39,12 +39,19 @@ async function openClients(count, first = 0) {
   });
 }
 
-/** Creates `rooms` from one short-lived client, before the members log in. */
+/**
+ * Creates `rooms` before the members log in, from short-lived clients one
+ * after the other (each new chat is pushed to every logged-in socket), each
+ * creating at most ROOMS_PER_OWNER so that no user owns too many.
+ */
+const ROOMS_PER_OWNER = 50;
 async function createRooms(rooms) {
   if (dialect.name !== 'parley') return;
-  const [admin] = await openClients(1, 0);
-  for (const room of rooms) await dialect.create(admin, room);
-  admin.close();
+  for (let first = 0; first < rooms.length; first += ROOMS_PER_OWNER) {
+    const [admin] = await openClients(1, first / ROOMS_PER_OWNER);
+    for (const room of rooms.slice(first, first + ROOMS_PER_OWNER)) await dialect.create(admin, room);
+    admin.close();
+  }
 }
 
 async function joinRooms(clients, roomOf) {
