@@ -86,6 +86,12 @@ class Stored:
 class Store(Protocol):
     """What the server needs from a database."""
 
+    async def _first(self, query: sa.Select[Any]) -> sa.Row[Any] | None:
+        """The first row of a read-only query, in a transaction of its own."""
+        async with self._tx() as conn:
+            row: sa.Row[Any] | None = (await conn.execute(query)).first()
+            return row
+
     async def ping(self) -> None: ...
     async def create_user(self, login: str, key: str, password_hash: str) -> User | None: ...
     async def find_user(self, key: str) -> tuple[User, str] | None: ...
@@ -147,6 +153,12 @@ class SqlStore:
         except (DBAPIError, SQLAlchemyError, OSError, MemoryError) as exc:
             raise Unavailable() from exc
 
+    async def _first(self, query: sa.Select[Any]) -> sa.Row[Any] | None:
+        """The first row of a read-only query, in a transaction of its own."""
+        async with self._tx() as conn:
+            row: sa.Row[Any] | None = (await conn.execute(query)).first()
+            return row
+
     async def ping(self) -> None:
         async with self._tx() as conn:
             await conn.execute(sa.text("SELECT 1"))
@@ -168,14 +180,11 @@ class SqlStore:
             return None
 
     async def find_user(self, key: str) -> tuple[User, str] | None:
-        async with self._tx() as conn:
-            row = (
-                await conn.execute(
-                    sa.select(users.c.id, users.c.login, users.c.password_hash).where(
-                        users.c.login_key == key
-                    )
+        row = await self._first(
+                sa.select(users.c.id, users.c.login, users.c.password_hash).where(
+                    users.c.login_key == key
                 )
-            ).first()
+        )
         return None if row is None else (User(row.id, row.login), row.password_hash)
 
     async def add_token(self, digest: str, user_id: int, expires_ms: int) -> None:
@@ -185,14 +194,11 @@ class SqlStore:
             )
 
     async def user_by_token(self, digest: str) -> User | None:
-        async with self._tx() as conn:
-            row = (
-                await conn.execute(
-                    sa.select(users.c.id, users.c.login)
-                    .join(tokens, tokens.c.user_id == users.c.id)
-                    .where(tokens.c.digest == digest, tokens.c.expires_ms > now_ms())
-                )
-            ).first()
+        row = await self._first(
+                sa.select(users.c.id, users.c.login)
+                .join(tokens, tokens.c.user_id == users.c.id)
+                .where(tokens.c.digest == digest, tokens.c.expires_ms > now_ms())
+        )
         return None if row is None else User(row.id, row.login)
 
     async def revoke_token(self, digest: str) -> None:
@@ -231,13 +237,10 @@ class SqlStore:
             return None
 
     async def find_chat(self, name: str) -> Chat | None:
-        async with self._tx() as conn:
-            row = (
-                await conn.execute(
-                    sa.select(chats.c.id, chats.c.name, chats.c.owner_id, chats.c.password_hash)
-                    .where(chats.c.name == name)
-                )
-            ).first()
+        row = await self._first(
+                sa.select(chats.c.id, chats.c.name, chats.c.owner_id, chats.c.password_hash)
+                .where(chats.c.name == name)
+        )
         return None if row is None else Chat(row.id, row.name, row.owner_id, row.password_hash)
 
     async def chat_exists(self, chat_id: int) -> bool:
@@ -254,14 +257,11 @@ class SqlStore:
         return int(count)
 
     async def is_member(self, chat_id: int, user_id: int) -> bool:
-        async with self._tx() as conn:
-            row = (
-                await conn.execute(
-                    sa.select(members.c.chat_id).where(
-                        members.c.chat_id == chat_id, members.c.user_id == user_id
-                    )
+        row = await self._first(
+                sa.select(members.c.chat_id).where(
+                    members.c.chat_id == chat_id, members.c.user_id == user_id
                 )
-            ).first()
+        )
         return row is not None
 
     async def add_member(self, chat_id: int, user_id: int) -> None:
@@ -282,10 +282,7 @@ class SqlStore:
     # -- messages -----------------------------------------------------------------
 
     async def last_id(self, chat_id: int) -> int | None:
-        async with self._tx() as conn:
-            row = (
-                await conn.execute(sa.select(chats.c.last_id).where(chats.c.id == chat_id))
-            ).first()
+        row = await self._first(sa.select(chats.c.last_id).where(chats.c.id == chat_id))
         return None if row is None else int(row.last_id)
 
     async def history(
@@ -415,25 +412,19 @@ class SqlStore:
 
     async def image_data(self, chat_id: int, name: str) -> bytes | None:
         """The bytes of an image kept in the database (None: no such image, or kept as a file)."""
-        async with self._tx() as conn:
-            row = (
-                await conn.execute(
-                    sa.select(images.c.data).where(
-                        images.c.chat_id == chat_id, images.c.name == name
-                    )
+        row = await self._first(
+                sa.select(images.c.data).where(
+                    images.c.chat_id == chat_id, images.c.name == name
                 )
-            ).first()
+        )
         return None if row is None or row.data is None else bytes(row.data)
 
     async def has_image(self, chat_id: int, name: str) -> bool:
-        async with self._tx() as conn:
-            row = (
-                await conn.execute(
-                    sa.select(images.c.size).where(
-                        images.c.chat_id == chat_id, images.c.name == name
-                    )
+        row = await self._first(
+                sa.select(images.c.size).where(
+                    images.c.chat_id == chat_id, images.c.name == name
                 )
-            ).first()
+        )
         return row is not None
 
 
