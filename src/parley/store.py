@@ -86,12 +86,6 @@ class Stored:
 class Store(Protocol):
     """What the server needs from a database."""
 
-    async def _first(self, query: sa.Select[Any]) -> sa.Row[Any] | None:
-        """The first row of a read-only query, in a transaction of its own."""
-        async with self._tx() as conn:
-            row: sa.Row[Any] | None = (await conn.execute(query)).first()
-            return row
-
     async def ping(self) -> None: ...
     async def create_user(self, login: str, key: str, password_hash: str) -> User | None: ...
     async def find_user(self, key: str) -> tuple[User, str] | None: ...
