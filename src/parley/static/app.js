@@ -318,8 +318,8 @@ function onChoice(frame) {
   }
   const pending = state.choices.shift() ?? { chat: frame.Chat, password: null, resume: false };
   const list = Array.isArray(frame.Messages) ? frame.Messages : [];
-  if (state.choices.length > 0) return; // another choice follows; its answer decides
   if (pending.password !== null) state.passwords.set(frame.Chat, pending.password);
+  // The server has this chat chosen now, even if another choice is on its way.
   if (pending.resume && frame.Chat === state.chat) {
     messages.append(list);
     if (list.length >= RESUME_PAGE) {
@@ -327,12 +327,13 @@ function onChoice(frame) {
       return;
     }
     connectionBack();
-    resendOutbox();
+    if (state.choices.length === 0) resendOutbox();
+    else state.outbox = []; // another chat is being opened: they would land there
   } else {
     // A chat restored after a reload stays behind the list on a phone; a chosen one opens.
     enterChat(frame.Chat, list, { open: !pending.restore });
   }
-  conn.send({ Type: "chat", Command: "connected" });
+  if (state.choices.length === 0) conn.send({ Type: "chat", Command: "connected" });
 }
 
 function enterChat(chat, list, { open = true } = {}) {

@@ -12,6 +12,7 @@ export class Composer {
     this.fileInput = $("file-input");
     this.file = null;
     this.previewUrl = null;
+    this.busy = false;
 
     this.form.addEventListener("submit", (event) => {
       event.preventDefault();
@@ -130,10 +131,15 @@ export class Composer {
   async submit() {
     const text = this.input.value.trim();
     const file = this.file;
-    if (text === "" && file === null) return;
+    if (this.busy || (text === "" && file === null)) return;
     this.showError(null);
-    const sent = await this.onSend({ text, file });
-    if (sent) this.clear();
+    this.busy = file !== null; // reading an image takes a moment: no second send meanwhile
+    try {
+      const sent = await this.onSend({ text, file });
+      if (sent) this.clear();
+    } finally {
+      this.busy = false;
+    }
   }
 
   autosize() {
