@@ -9,14 +9,11 @@ generous latency and detection bounds the issue asks for.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
-import pytest
 
 from conftest import FAST, Connect, MakeServer, ServerProcess, joined, left, room, unique, user
 from parley.client import Client, Closed
@@ -45,15 +42,18 @@ async def metric(proc: ServerProcess, name: str) -> float | None:
     return None
 
 
-async def close_code(client: Client, timeout: float = 30.0) -> int | None:
-    """Read (and drop) whatever is still queued until the server closes the socket;
-    the close code."""
+async def read_to_close(client: Client, timeout: float = 60.0) -> tuple[int | None, list[int]]:
+    """Read whatever is still queued until the server closes the socket: its close
+    code, and the ids of the messages read on the way."""
+    ids: list[int] = []
     async with asyncio.timeout(timeout):
         while True:
             try:
-                await client.recv(timeout=timeout)
+                frame = await client.recv(timeout=timeout)
             except Closed as closed:
-                return closed.code
+                return closed.code, ids
+            if frame.get("Command") == "message" and "Message" in frame:
+                ids.append(frame["Message"]["id"])
 
 
 async def stored(proc: ServerProcess) -> dict[str, list[tuple[int, str, str | None]]]:
@@ -73,7 +73,9 @@ async def history_after(client: Client, chat: str) -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = []
     after = 0
     while True:
-        answer = await client.choose(chat, after=after)
+        await client.send({"Type": "chat", "Command": "choice", "Chat": chat, "After": after})
+        # skip pushes (Joined and Left of this client's previous chat)
+        answer = await client.until(lambda f: f.get("Command") != "connected")
         assert answer["Command"] == "choice", answer
         page = answer["Messages"]
         messages.extend(page)
@@ -186,14 +188,8 @@ async def test_slow_consumer_is_dropped_and_the_others_keep_up(
     assert p99 < 2.0, f"p99 send-to-receipt {p99:.3f}s, max {latencies[-1]:.3f}s"
 
     # The slow one: what it gets is a gap-free prefix, then the server's 4008.
-    prefix: list[int] = []
-    with pytest.raises(Closed) as closed:
-        async with asyncio.timeout(60):
-            while True:
-                frame = await slow.recv(timeout=60)
-                if frame.get("Command") == "message":
-                    prefix.append(frame["Message"]["id"])
-    assert closed.value.code == 4008
+    code, prefix = await read_to_close(slow)
+    assert code == 4008
     assert prefix == list(range(1, len(prefix) + 1))
     assert len(prefix) < total
     # The server held at most the outbox limit in its own memory for the slow socket
@@ -202,3 +198,207 @@ async def test_slow_consumer_is_dropped_and_the_others_keep_up(
     # small multiple of the ~70 MB an idle server takes.
     assert peak < 300, f"server RSS peaked at {peak:.0f} MB"
     assert await metric(proc, "parley_slow_consumers_dropped_total") == 1.0
+
+
+# -- 3. and 4. the process dies or stops under load -------------------------------------
+
+class Load:
+    """Senders in two rooms, each sending one message, waiting for its own copy of the
+    broadcast (the acknowledgement), then sending the next, until the server is gone."""
+
+    def __init__(self) -> None:
+        #: (chat, id, user, text) of every message any client received
+        self.received: set[tuple[str, int, str, str | None]] = set()
+        #: (chat, user, text) of every message whose sender got its broadcast
+        self.acked: set[tuple[str, str, str]] = set()
+        self.codes: list[int | None] = []
+        self.errors: list[BaseException] = []
+
+    async def run(self, chat: str, client: Client, tag: str) -> None:
+        assert client.user is not None
+        seq = 0
+        try:
+            while True:
+                text = f"{tag}-{seq}"
+                await client.say(text)
+                while True:
+                    frame = await client.recv(timeout=15)
+                    message = frame.get("Message")
+                    if frame.get("Command") != "message" or message is None:
+                        assert frame.get("Command") in ("connected", "list"), frame  # pushes
+                        continue
+                    self.received.add((chat, message["id"], message["user"],
+                                       message.get("text")))
+                    if message["user"] == client.user and message.get("text") == text:
+                        self.acked.add((chat, client.user, text))
+                        break
+                seq += 1
+        except Closed as closed:
+            self.codes.append(closed.code)
+        except (ConnectionError, aiohttp.ClientError):
+            # The send failed on a closing socket: the close code is still to be read.
+            code, _ = await read_to_close(client, 15)
+            self.codes.append(code)
+        except BaseException as exc:
+            self.errors.append(exc)
+            raise
+
+    async def start(self, connect: Connect, proc: ServerProcess, rooms: int = 2,
+                    members: int = 3) -> tuple[list[str], list[asyncio.Task[None]]]:
+        made = [await room(connect, members, url=proc.ws) for _ in range(rooms)]
+        tasks = [asyncio.create_task(self.run(name, c, f"r{r}c{i}"))
+                 for r, (name, clients) in enumerate(made) for i, c in enumerate(clients)]
+        return [name for name, _ in made], tasks
+
+    async def check_stored(self, proc: ServerProcess, names: list[str]) -> None:
+        """After a restart: everything received and everything acknowledged is stored,
+        once, with ids consecutive from 1 in each chat."""
+        chats = await stored(proc)
+        rows = {(chat, *row) for chat, messages in chats.items() for row in messages}
+        assert self.received <= rows, sorted(self.received - rows)[:5]
+        by_text = {(chat, login, text) for chat, _, login, text in rows}
+        assert self.acked <= by_text, sorted(self.acked - by_text)[:5]
+        for name in names:
+            messages = chats.get(name, [])
+            assert [m[0] for m in messages] == list(range(1, len(messages) + 1)), name
+            texts = [m[2] for m in messages]
+            assert len(set(texts)) == len(texts), f"a message of {name} stored twice"
+
+
+async def test_sigkill_under_load_keeps_every_acknowledged_message(
+        make_server: MakeServer, connect: Connect) -> None:
+    proc = make_server(*FAST)
+    load = Load()
+    names, tasks = await load.start(connect, proc)
+    delay = random.uniform(0.3, 1.5)
+    await asyncio.sleep(delay)  # a random moment under load, not a time bound
+    proc.kill()
+    async with asyncio.timeout(30):
+        await asyncio.gather(*tasks)
+    assert not load.errors
+    assert len(load.acked) > 0, f"nothing acknowledged in {delay:.2f}s"
+
+    proc.start()  # the same data dir, database and port
+    await load.check_stored(proc, names)
+    # The same history through the protocol, paged with After, after a token login.
+    reader = await connect(proc.ws)
+    assert (await reader.register(unique("after"), "correct horse"))["Status"] == "success"
+    for name in names:
+        history = await history_after(reader, name)
+        assert [(m["id"], m["user"], m.get("text")) for m in history] == (
+            await stored(proc)).get(name, [])
+
+
+async def test_sigterm_under_load_exits_0_closes_1001_and_keeps_every_ack(
+        make_server: MakeServer, connect: Connect) -> None:
+    proc = make_server(*FAST)
+    load = Load()
+    names, tasks = await load.start(connect, proc)
+    await asyncio.sleep(random.uniform(0.3, 1.5))  # a random moment under load
+    code = await asyncio.to_thread(proc.stop)
+    async with asyncio.timeout(30):
+        await asyncio.gather(*tasks)
+    assert code == 0
+    assert not load.errors
+    assert load.codes == [1001] * len(tasks)
+    assert len(load.acked) > 0
+
+    proc.start()
+    await load.check_stored(proc, names)
+
+
+# -- 5. a flood is limited per user --------------------------------------------------------
+
+async def test_flooding_user_is_rate_limited_and_the_others_are_not(
+        make_server: MakeServer, connect: Connect) -> None:
+    proc = make_server("--rate-limit", "5", "--rate-burst", "10")
+    name, (flooder, *others) = await room(connect, 4, url=proc.ws)
+    limited = {"Type": "chat", "Command": "message", "Status": "rate limited"}
+    flood = 100
+    for k in range(flood):
+        await flooder.say(f"flood-{k}")
+    # Meanwhile the others send within their own budget (8 each, burst 10).
+    for other in others:
+        for k in range(8):
+            await other.say(f"{other.user}-{k}")
+
+    expected_others = {f"{o.user}-{k}" for o in others for k in range(8)}
+    # The flooder gets one answer per request: its own broadcast or "rate limited".
+    answers = []
+    seen_by_flooder: list[str] = []
+    async with asyncio.timeout(20):
+        while len(answers) < flood or not expected_others <= set(seen_by_flooder):
+            frame = await flooder.recv()
+            if frame == limited:
+                answers.append("limited")
+            elif frame.get("Command") == "message":
+                text = frame["Message"]["text"]
+                if text.startswith("flood-"):
+                    answers.append(text)
+                else:
+                    seen_by_flooder.append(text)
+            else:
+                assert frame.get("Command") == "connected", frame
+    passed = [a for a in answers if a != "limited"]
+    assert answers.count("limited") > 0
+    # 10 at once plus 5 a second over the time the flood took: far fewer than 100.
+    assert 10 <= len(passed) < flood // 2, len(passed)
+    for other in others:
+        got: list[str] = []
+        async with asyncio.timeout(20):
+            while len(got) < len(passed) + len(expected_others):
+                frame = await other.recv()
+                assert frame != limited
+                if frame.get("Command") == "message":
+                    got.append(frame["Message"]["text"])
+        assert expected_others <= set(got)
+        assert [t for t in got if t.startswith("flood-")] == passed
+        assert await other.silent(0.2)
+    assert set(await proc.texts(name)) == expected_others | set(passed)
+    assert await metric(proc, "parley_messages_stored_total") == len(expected_others) + len(
+        passed)
+
+
+# -- 6. a peer that stops answering pings is dropped and leaves presence ----------------------
+
+async def test_silent_peer_is_dropped_by_heartbeat_and_leaves(
+        make_server: MakeServer, connect: Connect) -> None:
+    proc = make_server("--heartbeat", "1")
+    name, (alice,) = await room(connect, 1, url=proc.ws)
+    login = unique("mute")
+    async with aiohttp.ClientSession() as http:
+        mute = await http.ws_connect(proc.ws, autoping=False)
+
+        async def ask(request: dict[str, Any]) -> dict[str, Any]:
+            await mute.send_json(request)
+            while True:
+                msg = await mute.receive(timeout=10)
+                if msg.type is aiohttp.WSMsgType.TEXT:
+                    return msg.json()  # type: ignore[no-any-return]
+                assert msg.type is aiohttp.WSMsgType.PING, msg  # not answered
+
+        answer = await ask({"Type": "account", "Command": "registration", "Login": login,
+                            "Password": "correct horse"})
+        assert answer["Status"] == "success"
+        answer = await ask({"Type": "chat", "Command": "choice", "Chat": name})
+        assert answer["Command"] == "choice"
+        silent_since = time.monotonic()
+        assert await alice.until(lambda f: f.get("Joined") == login) == joined(name, login)
+        # From here on the mute socket neither reads nor answers pings.
+        assert await alice.until(lambda f: f.get("Left") == login, timeout=15) == left(
+            name, login)
+        detected = time.monotonic() - silent_since
+        # ping after 1 s of silence, pong awaited 0.5 s: a few seconds at most
+        assert detected < 5, f"Left arrived {detected:.1f}s after the peer went silent"
+        # The server dropped the socket (without a close handshake); before that, the
+        # mute socket's own Joined and the server's pings are still in its buffer.
+        async with asyncio.timeout(10):
+            while (msg := await mute.receive()).type in (aiohttp.WSMsgType.PING,
+                                                        aiohttp.WSMsgType.TEXT):
+                pass
+        assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
+                            aiohttp.WSMsgType.ERROR), msg
+        # alice answers pings (her client does) and stays.
+        online = await alice.request({"Type": "chat", "Command": "connected"})
+        assert online["Online"] == [alice.user]
+        await mute.close()
