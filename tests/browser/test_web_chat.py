@@ -5,11 +5,10 @@ from __future__ import annotations
 import base64
 import io
 import re
-import shutil
 from collections.abc import Callable
 from typing import Any
 
-from .browser_support import DOC_SCREENSHOTS, PASSWORD, Person, expect
+from .browser_support import PASSWORD, Person, expect
 
 MINE = re.compile(r"\bmine\b")
 
@@ -158,7 +157,7 @@ def test_two_people_in_a_closed_chat(
     expect(lightbox).to_be_hidden()
 
     alice.page.locator("#text-input").fill("Typing a reply…")
-    alice_shot = alice.screenshot("chat-desktop")
+    alice.screenshot("chat-desktop")
     alice.page.locator("#text-input").fill("")
 
     # A file that claims to be a PNG but is not one: the server refuses, the page says why.
@@ -243,10 +242,6 @@ def test_two_people_in_a_closed_chat(
     bob.say("after a dropped socket")
     expect(alice.message_with_text("after a dropped socket")).to_have_count(1)
     expect(bob.message_with_text("after a dropped socket")).to_have_count(1)
-
-    # Screenshots for the README.
-    DOC_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(alice_shot, DOC_SCREENSHOTS / "chat-desktop.png")
 
 
 def test_sign_up_log_in_and_out(

@@ -4,12 +4,11 @@ refusals explained, and the narrow-screen layout."""
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Callable
 
 import pytest
 
-from .browser_support import DOC_SCREENSHOTS, ParleyServer, Person, expect
+from .browser_support import ParleyServer, Person, expect
 
 # Sends `count` messages "<prefix> 1".."<prefix> count" to `chat` over a socket of its
 # own, logged in with the page's token; waits for each to be stored, and backs off
@@ -218,9 +217,7 @@ def test_narrow_screen_shows_one_pane(
     expect(bob.message_with_text("Yes, and it fits.")).to_have_count(1)
     width = alice.page.evaluate("() => document.documentElement.scrollWidth")
     assert width <= phone["width"]
-    shot = alice.screenshot("chat-mobile")
-    DOC_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(shot, DOC_SCREENSHOTS / "chat-mobile.png")
+    alice.screenshot("chat-mobile")
 
     alice.page.get_by_role("button", name="Back to chats").click()
     expect(sidebar).to_be_visible()
