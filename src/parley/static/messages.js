@@ -5,6 +5,10 @@ import { daySeparator, messageNode, parseDate } from "./render.js";
 
 const NEAR_BOTTOM_PX = 120;
 const NEAR_TOP_PX = 150;
+// A busy chat left open for hours: keep the page light by dropping the oldest
+// messages while the reader is at the bottom (scrolling up loads them again).
+const MAX_SHOWN = 600;
+const KEEP_SHOWN = 400;
 
 export class MessageView {
   /** onNeedEarlier(): called when the person scrolls near the top. */
@@ -79,8 +83,12 @@ export class MessageView {
     const stick = mine || this.isNearBottom();
     const added = this.insert(messages);
     if (added === 0) return;
-    if (stick) this.scrollToBottom();
-    else this.jump.hidden = false;
+    if (stick) {
+      if (this.ids.size > MAX_SHOWN) this.trimOldest(this.ids.size - KEEP_SHOWN);
+      this.scrollToBottom();
+    } else {
+      this.jump.hidden = false;
+    }
   }
 
   /** An older page, keeping what the person is looking at in place. */
@@ -117,6 +125,17 @@ export class MessageView {
     }
     this.fixDaySeparators();
     return fresh.length;
+  }
+
+  trimOldest(count) {
+    const nodes = this.list.querySelectorAll(".msg");
+    for (let i = 0; i < count && i < nodes.length; i++) {
+      this.ids.delete(Number(nodes[i].dataset.id));
+      nodes[i].remove();
+    }
+    this.atStart = false;
+    this.setStatus(null);
+    this.fixDaySeparators();
   }
 
   firstAfter(id) {

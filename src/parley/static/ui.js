@@ -116,8 +116,11 @@ function initial(name) {
 // ---- who is online -------------------------------------------------------
 
 export class OnlineView {
+  // Deltas touch one row each, so a room with thousands online stays cheap.
   constructor() {
-    this.names = new Set();
+    this.sorted = [];        // names, in display order
+    this.rows = new Map();   // name -> <li>
+    this.list = $("online-list");
     $("online-toggle").addEventListener("click", () => {
       const panel = $("online-panel");
       panel.hidden = !panel.hidden;
@@ -126,9 +129,13 @@ export class OnlineView {
   }
 
   reset(names = null) {
-    this.names = new Set(names ?? []);
+    this.sorted = [...new Set(names ?? [])].sort(compareNames);
+    this.rows = new Map(this.sorted.map((name) => [name, onlineRow(name)]));
+    const fragment = document.createDocumentFragment();
+    for (const name of this.sorted) fragment.append(this.rows.get(name));
+    this.list.replaceChildren(fragment);
     $("online-panel").classList.remove("stale");
-    this.render();
+    this.updateCount();
   }
 
   /** The connection is gone: the list is no longer known to be true. */
@@ -138,27 +145,54 @@ export class OnlineView {
   }
 
   add(name) {
-    this.names.add(name);
-    this.render();
+    if (this.rows.has(name)) return;
+    const at = insertionPoint(this.sorted, name);
+    const row = onlineRow(name);
+    this.list.insertBefore(row, this.rows.get(this.sorted[at]) ?? null);
+    this.sorted.splice(at, 0, name);
+    this.rows.set(name, row);
+    this.updateCount();
   }
 
   remove(name) {
-    this.names.delete(name);
-    this.render();
+    const row = this.rows.get(name);
+    if (!row) return;
+    row.remove();
+    this.rows.delete(name);
+    this.sorted.splice(this.sorted.indexOf(name), 1);
+    this.updateCount();
   }
 
   hide() {
-    this.names.clear();
+    this.sorted = [];
+    this.rows.clear();
+    this.list.replaceChildren();
     $("online-toggle").hidden = true;
     $("online-panel").hidden = true;
   }
 
-  render() {
-    const sorted = [...this.names].sort((a, b) => a.localeCompare(b));
-    $("online-list").replaceChildren(...sorted.map((name) =>
-      el("li", { className: "online-user" }, el("span", { className: "dot", "aria-hidden": "true" }), name)));
+  updateCount() {
     const toggle = $("online-toggle");
-    toggle.textContent = `${sorted.length} online`;
+    toggle.textContent = `${this.sorted.length} online`;
     toggle.hidden = false;
   }
+}
+
+function compareNames(a, b) {
+  return a.localeCompare(b);
+}
+
+function insertionPoint(sorted, name) {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (compareNames(sorted[mid], name) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function onlineRow(name) {
+  return el("li", { className: "online-user" }, el("span", { className: "dot", "aria-hidden": "true" }), name);
 }
