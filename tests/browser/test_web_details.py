@@ -3,8 +3,10 @@ refusals explained, and the narrow-screen layout."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -288,3 +290,60 @@ def test_links_and_image_paths_are_checked(people: Callable[..., Person]) -> Non
     }
     assert result["upper"]["links"] == [["HTTPS://D.EXAMPLE/Q?x=1", "https://d.example/Q?x=1", rel]]
     assert result["images"] == ["/images/general/0123.png", None, None, None, None, None]
+
+
+def test_server_failures_are_explained(
+    people: Callable[..., Person], unique: Callable[[str], str]
+) -> None:
+    alice = people()
+    alice.register(unique("alice"))
+    room = unique("faults")
+    alice.create_chat(room)
+
+    # Between page and server, answer three messages the way a server in trouble would.
+    def route(ws: Any) -> None:
+        server = ws.connect_to_server()
+
+        def from_page(message: str | bytes) -> None:
+            text = json.loads(message).get("Text")
+            if text == "the database is down":
+                ws.send(json.dumps({"Type": "chat", "Command": "message", "Status": "error"}))
+            elif text == "far too big":
+                ws.close(code=1009)
+            elif text == "garbled":
+                error = {"Type": "error", "Status": "error in json file", "Detail": "not JSON"}
+                ws.send(json.dumps(error))
+            else:
+                server.send(message)
+
+        ws.on_message(from_page)
+
+    alice.page.route_web_socket(re.compile(r"/ws$"), route)
+    alice.page.reload()
+    expect(alice.page.locator("#chat-name")).to_have_text(room)
+    error = alice.page.locator("#composer-error")
+    box = alice.page.locator("#text-input")
+
+    alice.say("the database is down")
+    expect(error).to_have_text(
+        "The server could not save your message. Please try again in a moment."
+    )
+    expect(box).to_have_value("the database is down")
+
+    box.fill("far too big")
+    box.press("Enter")
+    expect(error).to_have_text("The last message was too large for the server.")
+    expect(box).to_have_value("far too big")
+    banner = alice.page.locator("#banner")
+    expect(banner).to_contain_text("The last message was too large for the server.")
+    expect(banner).to_be_hidden()
+
+    box.fill("garbled")
+    box.press("Enter")
+    expect(alice.page.locator("#toasts")).to_contain_text(
+        "The server did not understand a request from this page (not JSON)"
+    )
+
+    alice.say("all is well again")
+    expect(alice.message_with_text("all is well again")).to_have_count(1)
+    expect(alice.messages()).to_have_count(1)
