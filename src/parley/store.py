@@ -7,8 +7,10 @@ and carry on; the engine's pool reconnects by itself once the database is back.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -104,8 +106,13 @@ class Store(Protocol):
     async def delete_chat(self, chat_id: int) -> bool: ...
     async def last_id(self, chat_id: int) -> int | None: ...
     async def history(
-        self, chat_id: int, chat: str, *, before: int | None = None,
-        after: int | None = None, limit: int,
+        self,
+        chat_id: int,
+        chat: str,
+        *,
+        before: int | None = None,
+        after: int | None = None,
+        limit: int,
     ) -> list[MessageOut]: ...
     async def insert_messages(self, drafts: Sequence[Draft]) -> list[Stored]: ...
     async def has_image(self, chat_id: int, name: str) -> bool: ...
@@ -116,9 +123,13 @@ class Store(Protocol):
 class SqlStore:
     """:class:`Store` on SQLAlchemy's async engine: SQLite (aiosqlite) or PostgreSQL (asyncpg)."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, sync_engine: sa.Engine | None = None) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+        self._sync_engine = sync_engine
+        self._sqlite_writer = (
+            ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer") if sync_engine else None
+        )
 
     @classmethod
     async def open(
@@ -129,12 +140,19 @@ class SqlStore:
         if url.startswith("postgresql"):
             kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True, pool_timeout=5)
         engine = create_async_engine(url, **kwargs)
+        sync_engine = None
         if engine.dialect.name == "sqlite":
-            _sqlite_pragmas(engine, sqlite_synchronous, sqlite_busy_ms)
+            _sqlite_pragmas(engine.sync_engine, sqlite_synchronous, sqlite_busy_ms)
+            sync_engine = sa.create_engine(engine.url.set(drivername="sqlite"))
+            _sqlite_pragmas(sync_engine, sqlite_synchronous, sqlite_busy_ms)
         await migrations.upgrade(engine)
-        return cls(engine)
+        return cls(engine, sync_engine)
 
     async def close(self) -> None:
+        if self._sqlite_writer is not None:
+            self._sqlite_writer.shutdown(wait=True)
+        if self._sync_engine is not None:
+            self._sync_engine.dispose()
         await self.engine.dispose()
 
     @asynccontextmanager
@@ -165,8 +183,9 @@ class SqlStore:
             async with self._tx() as conn:
                 result = await conn.execute(
                     users.insert()
-                    .values(login=login, login_key=key, password_hash=password_hash,
-                            created_ms=now_ms())
+                    .values(
+                        login=login, login_key=key, password_hash=password_hash, created_ms=now_ms()
+                    )
                     .returning(users.c.id)
                 )
                 return User(result.scalar_one(), login)
@@ -175,9 +194,9 @@ class SqlStore:
 
     async def find_user(self, key: str) -> tuple[User, str] | None:
         row = await self._first(
-                sa.select(users.c.id, users.c.login, users.c.password_hash).where(
-                    users.c.login_key == key
-                )
+            sa.select(users.c.id, users.c.login, users.c.password_hash).where(
+                users.c.login_key == key
+            )
         )
         return None if row is None else (User(row.id, row.login), row.password_hash)
 
@@ -189,9 +208,9 @@ class SqlStore:
 
     async def user_by_token(self, digest: str) -> User | None:
         row = await self._first(
-                sa.select(users.c.id, users.c.login)
-                .join(tokens, tokens.c.user_id == users.c.id)
-                .where(tokens.c.digest == digest, tokens.c.expires_ms > now_ms())
+            sa.select(users.c.id, users.c.login)
+            .join(tokens, tokens.c.user_id == users.c.id)
+            .where(tokens.c.digest == digest, tokens.c.expires_ms > now_ms())
         )
         return None if row is None else User(row.id, row.login)
 
@@ -212,16 +231,19 @@ class SqlStore:
             ).all()
         return [ChatInfo(r.name, r.password_hash is not None, r.login) for r in rows]
 
-    async def create_chat(
-        self, name: str, owner_id: int, password_hash: str | None
-    ) -> Chat | None:
+    async def create_chat(self, name: str, owner_id: int, password_hash: str | None) -> Chat | None:
         """The new chat (its owner a member), or None when the name is taken."""
         try:
             async with self._tx() as conn:
                 result = await conn.execute(
                     chats.insert()
-                    .values(name=name, owner_id=owner_id, password_hash=password_hash,
-                            last_id=0, created_ms=now_ms())
+                    .values(
+                        name=name,
+                        owner_id=owner_id,
+                        password_hash=password_hash,
+                        last_id=0,
+                        created_ms=now_ms(),
+                    )
                     .returning(chats.c.id)
                 )
                 chat_id = result.scalar_one()
@@ -232,8 +254,9 @@ class SqlStore:
 
     async def find_chat(self, name: str) -> Chat | None:
         row = await self._first(
-                sa.select(chats.c.id, chats.c.name, chats.c.owner_id, chats.c.password_hash)
-                .where(chats.c.name == name)
+            sa.select(chats.c.id, chats.c.name, chats.c.owner_id, chats.c.password_hash).where(
+                chats.c.name == name
+            )
         )
         return None if row is None else Chat(row.id, row.name, row.owner_id, row.password_hash)
 
@@ -244,17 +267,16 @@ class SqlStore:
         async with self._tx() as conn:
             count = (
                 await conn.execute(
-                    sa.select(sa.func.count()).select_from(chats)
-                    .where(chats.c.owner_id == user_id)
+                    sa.select(sa.func.count()).select_from(chats).where(chats.c.owner_id == user_id)
                 )
             ).scalar_one()
         return int(count)
 
     async def is_member(self, chat_id: int, user_id: int) -> bool:
         row = await self._first(
-                sa.select(members.c.chat_id).where(
-                    members.c.chat_id == chat_id, members.c.user_id == user_id
-                )
+            sa.select(members.c.chat_id).where(
+                members.c.chat_id == chat_id, members.c.user_id == user_id
+            )
         )
         return row is not None
 
@@ -291,7 +313,10 @@ class SqlStore:
         """A page of messages, oldest first: the newest ``limit`` before ``before``,
         or the oldest ``limit`` after ``after``."""
         query = sa.select(
-            messages.c.id, messages.c.login, messages.c.text, messages.c.image,
+            messages.c.id,
+            messages.c.login,
+            messages.c.text,
+            messages.c.image,
             messages.c.created_ms,
         ).where(messages.c.chat_id == chat_id)
         if after is not None:
@@ -307,119 +332,155 @@ class SqlStore:
         return [_message(chat, r.id, r.login, r.text, r.image, r.created_ms) for r in rows]
 
     async def insert_messages(self, drafts: Sequence[Draft]) -> list[Stored]:
-        """Store a batch of messages in one transaction, in order.
+        """Store a batch of messages in one transaction, in order (see :func:`_insert_batch`).
 
-        Ids come from each chat's ``last_id``, raised first thing in the
-        transaction (so the write lock is taken before anything is read). A
-        draft whose ``nonce`` was stored before (or earlier in the batch) is
-        not stored again: its result is the stored message, ``duplicate``.
+        On SQLite the whole batch goes to one writer thread in one trip, with
+        a plain (synchronous) connection: one hand-over instead of one per
+        statement.
         """
-        by_chat: dict[int, list[int]] = {}
-        for index, draft in enumerate(drafts):
-            by_chat.setdefault(draft.chat_id, []).append(index)
-        results: list[Stored | None] = [None] * len(drafts)
-        rows: list[dict[str, Any]] = []
-        image_rows: list[dict[str, Any]] = []
+        if self._sqlite_writer is not None:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._sqlite_writer, self._sqlite_batch, list(drafts))
         async with self._tx() as conn:
-            for chat_id, indexes in by_chat.items():
-                top = (
-                    await conn.execute(
-                        chats.update()
-                        .where(chats.c.id == chat_id)
-                        .values(last_id=chats.c.last_id + len(indexes))
-                        .returning(chats.c.last_id)
-                    )
-                ).scalar_one_or_none()
-                if top is None:
-                    for index in indexes:
-                        results[index] = Stored(None)
-                    continue
-                base = int(top) - len(indexes)
-                seen = await self._known_nonces(conn, chat_id, [drafts[i] for i in indexes])
-                fresh = 0
-                for index in indexes:
-                    draft = drafts[index]
-                    key = (draft.user_id, draft.nonce)
-                    if draft.nonce is not None and key in seen:
-                        results[index] = Stored(seen[key], duplicate=True)
-                        continue
-                    fresh += 1
-                    message = _message(draft.chat, base + fresh, draft.login, draft.text,
-                                       draft.image, draft.created_ms)
-                    results[index] = Stored(message)
-                    if draft.nonce is not None:
-                        seen[key] = message
-                    rows.append({
-                        "chat_id": chat_id, "id": base + fresh, "user_id": draft.user_id,
-                        "login": draft.login, "text": draft.text, "image": draft.image,
-                        "nonce": draft.nonce, "created_ms": draft.created_ms,
-                    })
-                    if draft.image is not None:
-                        image_rows.append({"chat_id": chat_id, "name": draft.image,
-                                           "size": draft.image_size, "data": draft.image_data})
-                if fresh != len(indexes):
-                    await conn.execute(
-                        chats.update().where(chats.c.id == chat_id).values(last_id=base + fresh)
-                    )
-            if rows:
-                await conn.execute(messages.insert(), rows)
-            if image_rows:
-                await self._add_images(conn, image_rows)
-        return [r if r is not None else Stored(None) for r in results]
+            return await conn.run_sync(_insert_batch, drafts)
 
-    async def _known_nonces(
-        self, conn: AsyncConnection, chat_id: int, drafts: list[Draft]
-    ) -> dict[tuple[int, str | None], MessageOut]:
-        wanted = {(d.user_id, d.nonce) for d in drafts if d.nonce is not None}
-        if not wanted:
-            return {}
-        chat = drafts[0].chat
-        rows = (
-            await conn.execute(
-                sa.select(
-                    messages.c.id, messages.c.user_id, messages.c.login, messages.c.text,
-                    messages.c.image, messages.c.nonce, messages.c.created_ms,
-                ).where(
-                    messages.c.chat_id == chat_id,
-                    sa.tuple_(messages.c.user_id, messages.c.nonce).in_(list(wanted)),
-                )
-            )
-        ).all()
-        return {
-            (r.user_id, r.nonce): _message(chat, r.id, r.login, r.text, r.image, r.created_ms)
-            for r in rows
-        }
-
-    async def _add_images(self, conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-        unique = {(r["chat_id"], r["name"]): r for r in rows}
-        existing = (
-            await conn.execute(
-                sa.select(images.c.chat_id, images.c.name).where(
-                    sa.tuple_(images.c.chat_id, images.c.name).in_(list(unique))
-                )
-            )
-        ).all()
-        for row in existing:
-            unique.pop((row.chat_id, row.name), None)
-        if unique:
-            await conn.execute(images.insert(), list(unique.values()))
+    def _sqlite_batch(self, drafts: list[Draft]) -> list[Stored]:
+        assert self._sync_engine is not None
+        try:
+            with self._sync_engine.begin() as conn:
+                return _insert_batch(conn, drafts)
+        except (DBAPIError, SQLAlchemyError, OSError, MemoryError) as exc:
+            raise Unavailable() from exc
 
     async def image_data(self, chat_id: int, name: str) -> bytes | None:
         """The bytes of an image kept in the database (None: no such image, or kept as a file)."""
         row = await self._first(
-                sa.select(images.c.data).where(
-                    images.c.chat_id == chat_id, images.c.name == name
-                )
+            sa.select(images.c.data).where(images.c.chat_id == chat_id, images.c.name == name)
         )
         return None if row is None or row.data is None else bytes(row.data)
 
     async def has_image(self, chat_id: int, name: str) -> bool:
         row = await self._first(
-                sa.select(images.c.size).where(
-                    images.c.chat_id == chat_id, images.c.name == name
-                )
+            sa.select(images.c.size).where(images.c.chat_id == chat_id, images.c.name == name)
         )
         return row is not None
+
+
+def _insert_batch(conn: sa.Connection, drafts: Sequence[Draft]) -> list[Stored]:
+    """Store a batch of messages in one transaction, in order.
+
+    Ids come from each chat's ``last_id``, raised first thing in the
+    transaction (so the write lock is taken before anything is read). A
+    draft whose ``nonce`` was stored before (or earlier in the batch) is
+    not stored again: its result is the stored message, ``duplicate``.
+    """
+    by_chat: dict[int, list[int]] = {}
+    for index, draft in enumerate(drafts):
+        by_chat.setdefault(draft.chat_id, []).append(index)
+    results: list[Stored | None] = [None] * len(drafts)
+    rows: list[dict[str, Any]] = []
+    image_rows: list[dict[str, Any]] = []
+    for chat_id, indexes in by_chat.items():
+        top = (
+            conn.execute(
+                chats.update()
+                .where(chats.c.id == chat_id)
+                .values(last_id=chats.c.last_id + len(indexes))
+                .returning(chats.c.last_id)
+            )
+        ).scalar_one_or_none()
+        if top is None:
+            for index in indexes:
+                results[index] = Stored(None)
+            continue
+        base = int(top) - len(indexes)
+        seen = _known_nonces(conn, chat_id, [drafts[i] for i in indexes])
+        fresh = 0
+        for index in indexes:
+            draft = drafts[index]
+            key = (draft.user_id, draft.nonce)
+            if draft.nonce is not None and key in seen:
+                results[index] = Stored(seen[key], duplicate=True)
+                continue
+            fresh += 1
+            message = _message(
+                draft.chat, base + fresh, draft.login, draft.text, draft.image, draft.created_ms
+            )
+            results[index] = Stored(message)
+            if draft.nonce is not None:
+                seen[key] = message
+            rows.append(
+                {
+                    "chat_id": chat_id,
+                    "id": base + fresh,
+                    "user_id": draft.user_id,
+                    "login": draft.login,
+                    "text": draft.text,
+                    "image": draft.image,
+                    "nonce": draft.nonce,
+                    "created_ms": draft.created_ms,
+                }
+            )
+            if draft.image is not None:
+                image_rows.append(
+                    {
+                        "chat_id": chat_id,
+                        "name": draft.image,
+                        "size": draft.image_size,
+                        "data": draft.image_data,
+                    }
+                )
+        if fresh != len(indexes):
+            conn.execute(chats.update().where(chats.c.id == chat_id).values(last_id=base + fresh))
+    if rows:
+        conn.execute(messages.insert(), rows)
+    if image_rows:
+        _add_images(conn, image_rows)
+    return [r if r is not None else Stored(None) for r in results]
+
+
+def _known_nonces(
+    conn: sa.Connection, chat_id: int, drafts: list[Draft]
+) -> dict[tuple[int, str | None], MessageOut]:
+    wanted = {(d.user_id, d.nonce) for d in drafts if d.nonce is not None}
+    if not wanted:
+        return {}
+    chat = drafts[0].chat
+    rows = (
+        conn.execute(
+            sa.select(
+                messages.c.id,
+                messages.c.user_id,
+                messages.c.login,
+                messages.c.text,
+                messages.c.image,
+                messages.c.nonce,
+                messages.c.created_ms,
+            ).where(
+                messages.c.chat_id == chat_id,
+                sa.tuple_(messages.c.user_id, messages.c.nonce).in_(list(wanted)),
+            )
+        )
+    ).all()
+    return {
+        (r.user_id, r.nonce): _message(chat, r.id, r.login, r.text, r.image, r.created_ms)
+        for r in rows
+    }
+
+
+def _add_images(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
+    unique = {(r["chat_id"], r["name"]): r for r in rows}
+    existing = (
+        conn.execute(
+            sa.select(images.c.chat_id, images.c.name).where(
+                sa.tuple_(images.c.chat_id, images.c.name).in_(list(unique))
+            )
+        )
+    ).all()
+    for row in existing:
+        unique.pop((row.chat_id, row.name), None)
+    if unique:
+        conn.execute(images.insert(), list(unique.values()))
 
 
 def _message(
@@ -434,11 +495,11 @@ def _message(
     )
 
 
-def _sqlite_pragmas(engine: AsyncEngine, synchronous: str, busy_ms: int) -> None:
+def _sqlite_pragmas(engine: sa.Engine, synchronous: str, busy_ms: int) -> None:
     if synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
         raise ValueError(f"sqlite_synchronous must be FULL, NORMAL or EXTRA, not {synchronous!r}")
 
-    @event.listens_for(engine.sync_engine, "connect")
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
