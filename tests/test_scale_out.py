@@ -67,7 +67,7 @@ def spawn(tmp_path: Path, services: Postgres) -> Iterator[Spawn]:
     def _spawn(db_url: str, redis_url: str, prefix: str, *extra: str) -> ServerProcess:
         proc = ServerProcess(
             tmp_path / f"node{len(made)}", "--database-url", db_url, "--redis-url", redis_url,
-            "--redis-prefix", prefix, "--presence-ttl", "1.5", *FAST, *extra)
+            "--redis-prefix", prefix, "--presence-ttl", "3", *FAST, *extra)
         made.append(proc)
         return proc.start()
 
