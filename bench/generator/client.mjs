@@ -5,7 +5,7 @@
 
 import { RawWebSocket } from './wsclient.mjs';
 
-const REQUEST_TIMEOUT_MS = 20000;
+const REQUEST_TIMEOUT_MS = 60000;
 // Frames that came before anyone waited for them (e.g. in the same read as the
 // upgrade answer) are kept, a few, for the next wait.
 const UNCLAIMED_KEPT = 64;

@@ -14,7 +14,8 @@ import matplotlib.pyplot as plt
 def _fanout_plot(series: dict[str, list[dict[str, Any]]], title: str, path: Path) -> None:
     fig, (ax_lat, ax_cpu) = plt.subplots(1, 2, figsize=(13, 5))
     for label, steps in series.items():
-        points = sorted((s for s in steps if s["p99_ms"] is not None), key=lambda s: s["offered"])
+        kept = [s for s in steps if s["p99_ms"] is not None and not s.get("retried")]
+        points = sorted(kept, key=lambda s: s["offered"])
         if not points:
             continue
         offered = [s["offered"] / 1000 for s in points]

@@ -220,7 +220,8 @@ def fanout_steps_table(results: Results) -> str:
                 f"| {label} | {_num(step['offered'])} | {_num(step['achieved'])}"
                 f" | {_ms(step['p50_ms'])} | {_ms(step['p99_ms'])} | {step['lost']:,}"
                 f" | {step['server_cpu']:.0%} | {step['generator_cpu']:.0%}"
-                f" | {step.get('other_cpu', 0):.0%} | {'yes' if step['pass'] else 'no'} |"
+                f" | {step.get('other_cpu', 0):.0%}"
+                f" | {'retried' if step.get('retried') else 'yes' if step['pass'] else 'no'} |"
             )
     return "\n".join(rows)
 

@@ -156,6 +156,7 @@ def _step_point(step: dict[str, Any]) -> dict[str, Any]:
         "generator_cpu": step["generator_cpu"],
         "server_cpu": step["server_cpu"],
         "other_cpu": step["other_cpu"],
+        "retried": step.get("retried", False),
     }
 
 
