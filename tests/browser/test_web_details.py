@@ -347,3 +347,51 @@ def test_server_failures_are_explained(
     alice.say("all is well again")
     expect(alice.message_with_text("all is well again")).to_have_count(1)
     expect(alice.messages()).to_have_count(1)
+
+
+def test_messages_in_flight_when_the_socket_dies_arrive_once(
+    people: Callable[..., Person], unique: Callable[[str], str]
+) -> None:
+    alice, bob = people(), people()
+    alice.register(unique("alice"))
+    bob.register(unique("bob"))
+    room = unique("flight")
+    alice.create_chat(room)
+    bob.enter_chat(room)
+
+    # The socket dies right after a message leaves the page: once after the server
+    # got it (the answer is lost), once before (the message itself is lost).
+    def route(ws: Any) -> None:
+        server = ws.connect_to_server()
+
+        def from_page(message: str | bytes) -> None:
+            text = json.loads(message).get("Text")
+            if text in cut:
+                cut.remove(text)
+                if text == "stored, answer lost":
+                    server.send(message)
+                ws.close(code=4000)
+            else:
+                server.send(message)
+
+        ws.on_message(from_page)
+
+    cut = {"stored, answer lost", "lost on the way"}
+    alice.page.route_web_socket(re.compile(r"/ws$"), route)
+    alice.page.reload()
+    expect(alice.page.locator("#chat-name")).to_have_text(room)
+
+    alice.say("stored, answer lost")
+    expect(bob.message_with_text("stored, answer lost")).to_have_count(1)
+    expect(alice.message_with_text("stored, answer lost")).to_have_count(1)
+    expect(alice.page.locator("#banner")).to_be_hidden()
+
+    alice.say("lost on the way")
+    expect(alice.message_with_text("lost on the way")).to_have_count(1)
+    expect(bob.message_with_text("lost on the way")).to_have_count(1)
+    assert cut == set()
+
+    alice.say("and after that")
+    expect(bob.message_with_text("and after that")).to_have_count(1)
+    for person in (alice, bob):
+        expect(person.messages()).to_have_count(3)

@@ -10,6 +10,7 @@ import {
 
 const TOKEN_KEY = "parley.token";
 const RESUME_PAGE = 1000; // the most messages one `choice` with `After` answers with
+const MAX_RESENDS = 3;    // reconnects after which an unanswered message is given back
 const CHAT_KEY = "parley.chat";
 
 const store = {
@@ -570,14 +571,14 @@ async function sendMessage({ text, file }) {
   }
   if (state.choices.some((c) => c.resume)) {
     // Re-entering the chat after a reconnect: it goes out as soon as that is done.
-    state.outbox.push({ payload, text, file });
+    state.outbox.push({ payload, text, file, resends: 0 });
     return true;
   }
   if (!conn.send(payload)) {
     composer.showError("Not connected right now. Your message is kept here; send it when the connection is back.");
     return false;
   }
-  state.outbox.push({ payload, text, file });
+  state.outbox.push({ payload, text, file, resends: 0 });
   return true;
 }
 
@@ -613,7 +614,17 @@ function failOldestSend(reason) {
 
 /** After a reconnect, send again what was not confirmed; the nonce keeps it from being stored twice. */
 function resendOutbox() {
-  for (const entry of state.outbox) conn.send(entry.payload);
+  // A message that never got an answer after a few reconnects is given back instead.
+  const stuck = state.outbox.filter((entry) => entry.resends >= MAX_RESENDS);
+  state.outbox = state.outbox.filter((entry) => !stuck.includes(entry));
+  for (const entry of state.outbox) {
+    entry.resends += 1;
+    conn.send(entry.payload);
+  }
+  if (stuck.length > 0) {
+    composer.restore(stuck[0]);
+    composer.showError("A message could not be delivered. It is back in the box: try sending it again.");
+  }
 }
 
 // ---- mobile navigation ------------------------------------------------------
