@@ -19,7 +19,7 @@ from aiohttp import WSCloseCode, web
 
 from .broker import Broker, MemoryBroker
 from .config import Settings
-from .connection import serve_socket
+from .connection import FLUSHER, SERVICE, Heartbeat, serve_socket
 from .errors import Unavailable
 from .hub import Hub
 from .images import CONTENT_TYPES, FILE_NAME, DatabaseImageStore, FileImageStore, ImageStore
@@ -33,8 +33,6 @@ from .store import SqlStore
 log = logging.getLogger(__name__)
 
 SETTINGS = web.AppKey("settings", Settings)
-SERVICE = web.AppKey("service", Service)
-FLUSHER = web.AppKey("flusher", Flusher)
 STATIC = Path(str(resources.files("parley") / "static"))
 
 
@@ -43,7 +41,7 @@ def make_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app.cleanup_ctx.append(lifespan)
     app.on_shutdown.append(_close_sockets)
-    app.router.add_get("/ws", websocket)
+    app.router.add_get("/ws", serve_socket)
     app.router.add_get("/", index)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
@@ -75,11 +73,14 @@ async def lifespan(app: web.Application) -> AsyncIterator[None]:
         await broker.start(hub.deliver)
         try:
             await presence.start(hub.presence, service.user_gone)
+            heartbeat = Heartbeat(service, settings.heartbeat)
             try:
                 service.writer.start()
+                heartbeat.start()
                 app[SERVICE] = service
                 app[FLUSHER] = Flusher(asyncio.get_running_loop())
                 yield
+                await heartbeat.stop()
                 await service.writer.close()
                 await service.drain()
             finally:
@@ -121,14 +122,9 @@ def _is_upgrade(request: web.Request) -> bool:
     return request.headers.get("Upgrade", "").lower() == "websocket"
 
 
-async def websocket(request: web.Request) -> web.StreamResponse:
-    app = request.app
-    return await serve_socket(request, app[SERVICE], app[FLUSHER])
-
-
 async def index(request: web.Request) -> web.StreamResponse:
     if _is_upgrade(request):
-        return await websocket(request)
+        return await serve_socket(request)
     page = STATIC / "index.html"
     if not page.is_file():
         return web.Response(text="<!doctype html><title>Parley</title><p>Parley is running.",

@@ -8,7 +8,9 @@ here ever waits on a slow reader.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from typing import TYPE_CHECKING
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -16,7 +18,7 @@ from yarl import URL
 
 from .errors import BadRequest
 from .messages import encode
-from .outbox import CLOSE_TOO_SLOW, Flusher, Outbox, text_frame
+from .outbox import CLOSE_TOO_SLOW, OP_PONG, PING, Flusher, Outbox, control_frame, text_frame
 from .session import Session
 
 if TYPE_CHECKING:
@@ -31,18 +33,22 @@ CLOSE_TIMEOUT = 2.0
 class Conn:
     """One socket: its session, its outbox, and frames held back during ``choice``."""
 
-    __slots__ = ("_held", "_newest", "_tasks", "address", "outbox", "session", "ws")
+    __slots__ = ("_held", "_newest", "_tasks", "address", "last_seen", "outbox", "pinged",
+                 "session", "ws")
 
     def __init__(self, ws: web.WebSocketResponse, outbox: Outbox, address: str = "") -> None:
         self.ws = ws
         self.address = address
+        #: when a frame last came from the client (any frame: a pong is enough)
+        self.last_seen = time.monotonic()
+        self.pinged = False
         self.outbox = outbox
         self.session = Session()
         self._held: list[tuple[bytes, int | None]] | None = None
         #: the newest message id of the current chat this socket was sent: an older one
         #: arriving late (a retried publish after a Redis outage) is not sent again
         self._newest = 0
-        self._tasks: set[asyncio.Task[object]] = set()
+        self._tasks: set[asyncio.Task[object]] | None = None
 
     @property
     def login(self) -> str | None:
@@ -85,58 +91,106 @@ class Conn:
         task = asyncio.get_running_loop().create_task(
             self.ws.close(code=CLOSE_TOO_SLOW, message=b"too slow")
         )
+        if self._tasks is None:
+            self._tasks = set()
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
 
-async def serve_socket(
-    request: web.Request, service: Service, flusher: Flusher
-) -> web.StreamResponse:
+SERVICE: web.AppKey[Service] = web.AppKey("service")
+FLUSHER = web.AppKey("flusher", Flusher)
+
+
+async def serve_socket(request: web.Request) -> web.StreamResponse:
+    """One socket, from the upgrade to the close, in one coroutine (its frame is a
+    part of every idle connection's memory, so there is one, not a chain)."""
+    service = request.app[SERVICE]
+    flusher = request.app[FLUSHER]
     settings = service.settings
     if not origin_allowed(request, settings.allowed_origins):
         raise web.HTTPForbidden(text="this Origin may not open a socket here\n")
     address = request.remote or ""
     if not service.connections.open(address):
         raise web.HTTPTooManyRequests(text="too many connections from your address\n")
+    conn: Conn | None = None
     try:
-        return await _serve(request, service, flusher, address)
+        ws: web.WebSocketResponse = web.WebSocketResponse(
+            max_msg_size=settings.max_frame,
+            timeout=CLOSE_TIMEOUT,
+            compress=False,
+            autoping=False,  # pings are answered here; see Heartbeat for ours
+            decode_text=False,
+        )
+        await ws.prepare(request)
+        transport = request.transport
+        if transport is None:
+            return ws
+        outbox = Outbox(transport, flusher, limit=settings.outbox_limit,
+                        on_overflow=lambda: _drop(conn, service))
+        conn = Conn(ws, outbox, address)
+        service.connected_socket(conn)
+        async for msg in ws:
+            conn.last_seen = time.monotonic()
+            kind = msg.type
+            if kind is WSMsgType.TEXT:
+                await service.receive(conn, msg.data)
+            elif kind is WSMsgType.PING:
+                outbox.push(control_frame(OP_PONG, msg.data))
+            elif kind is WSMsgType.BINARY:
+                conn.send(BadRequest("binary frames are not accepted").answer("error", None))
+        return ws
     finally:
         service.connections.close(address)
+        if conn is not None:
+            conn.outbox.closed = True
+            service.disconnected(conn)
 
 
-async def _serve(
-    request: web.Request, service: Service, flusher: Flusher, address: str
-) -> web.StreamResponse:
-    settings = service.settings
-    ws: web.WebSocketResponse = web.WebSocketResponse(
-        max_msg_size=settings.max_frame,
-        timeout=CLOSE_TIMEOUT,
-        compress=False,
-        heartbeat=settings.heartbeat if settings.heartbeat > 0 else None,
-        decode_text=False,
-    )
-    await ws.prepare(request)
-    transport = request.transport
-    if transport is None:
-        return ws
-    conn: Conn
-    outbox = Outbox(transport, flusher, limit=settings.outbox_limit,
-                    on_overflow=lambda: _drop(conn, service))
-    conn = Conn(ws, outbox, address)
-    service.connected_socket(conn)
-    try:
-        async for msg in ws:
-            if msg.type is WSMsgType.TEXT:
-                await service.receive(conn, msg.data)
-            elif msg.type is WSMsgType.BINARY:
-                conn.send(BadRequest("binary frames are not accepted").answer("error", None))
-    finally:
-        outbox.closed = True
-        service.disconnected(conn)
-    return ws
+class Heartbeat:
+    """Finds dead connections: one sweep over every socket, not a timer per socket.
+
+    A socket that has sent nothing for ``interval`` seconds is pinged; one that
+    has sent nothing (not even the pong) for half an interval more is dropped.
+    """
+
+    def __init__(self, service: Service, interval: float) -> None:
+        self._service = service
+        self._interval = interval
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._interval > 0:
+            self._task = asyncio.create_task(self._run(), name="heartbeat")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        interval = self._interval
+        while True:
+            await asyncio.sleep(interval / 4)
+            now = time.monotonic()
+            for conn in list(self._service.sockets):
+                assert isinstance(conn, Conn)
+                silent = now - conn.last_seen
+                if silent >= interval * 1.5:
+                    log.info("dropping a silent socket (user %s)", conn.login)
+                    transport = conn.outbox.transport
+                    if transport is not None:
+                        transport.abort()
+                elif silent >= interval and not conn.pinged:
+                    conn.pinged = True
+                    conn.outbox.push(PING)
+                elif silent < interval:
+                    conn.pinged = False
 
 
-def _drop(conn: Conn, service: Service) -> None:
+def _drop(conn: Conn | None, service: Service) -> None:
+    if conn is None:
+        return
     service.metrics.slow_drops.inc()
     log.warning("dropping a socket that fell behind (user %s)", conn.login)
     conn.too_slow()

@@ -24,6 +24,19 @@ _LEN2 = struct.Struct("!BBH").pack
 _LEN3 = struct.Struct("!BBQ").pack
 
 
+OP_PING = 0x9
+OP_PONG = 0xA
+
+
+def control_frame(opcode: int, payload: bytes = b"") -> bytes:
+    """A ping or pong (payloads of control frames are at most 125 bytes)."""
+    payload = payload[:125]
+    return _LEN1(0x80 | opcode, len(payload)) + payload
+
+
+PING = control_frame(OP_PING)
+
+
 def text_frame(payload: bytes) -> bytes:
     """One final, unmasked, uncompressed text frame (RFC 6455 section 5.2)."""
     n = len(payload)
@@ -55,7 +68,7 @@ class Flusher:
 
 
 class Outbox:
-    __slots__ = ("_flusher", "_limit", "_on_overflow", "_pending", "_transport", "closed")
+    __slots__ = ("_flusher", "_limit", "_on_overflow", "_pending", "closed", "transport")
 
     def __init__(
         self,
@@ -65,7 +78,7 @@ class Outbox:
         limit: int,
         on_overflow: Callable[[], None],
     ) -> None:
-        self._transport = transport
+        self.transport = transport
         self._flusher = flusher
         self._limit = limit
         self._on_overflow = on_overflow
@@ -86,7 +99,7 @@ class Outbox:
             pending.clear()
             return
         self._pending = []
-        transport = self._transport
+        transport = self.transport
         if transport.is_closing():
             self.closed = True
             return
