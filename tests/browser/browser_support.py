@@ -20,6 +20,9 @@ try:
     from playwright.sync_api import expect
 except ImportError:  # the `browser` fixture skips these tests (fails them under CI) with the reason
     expect = None
+else:
+    # Generous waits: a loaded CI machine is slow, and waiting costs nothing when things work.
+    expect.set_options(timeout=15_000)
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "artifacts" / "screenshots"

@@ -107,7 +107,7 @@ def people(browser: Any, server_url: str) -> Iterator[Callable[..., Any]]:
 
     def open_person(viewport: dict[str, int] | None = None, url: str | None = None) -> Person:
         context = browser.new_context(viewport=viewport or {"width": 1280, "height": 800})
-        context.set_default_timeout(10_000)
+        context.set_default_timeout(15_000)
         context.add_init_script(TRACK_SOCKETS)
         contexts.append(context)
         person = Person(context.new_page(), url or server_url).open()
