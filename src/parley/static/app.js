@@ -1,8 +1,10 @@
 // Parley web client: state and protocol handling. The frames are described in docs/protocol.md.
 
+import { AuthForm } from "./auth.js";
 import { Connection, defaultSocketUrl } from "./connection.js";
 import { Composer, readAsBase64 } from "./composer.js";
 import { MessageView } from "./messages.js";
+import { Outbox } from "./outbox.js";
 import * as S from "./statuses.js";
 import {
   $, OnlineView, hideBanner, renderChatList, sameUser, setupDialogs, showBanner, showView, toast,
@@ -10,7 +12,6 @@ import {
 
 const TOKEN_KEY = "parley.token";
 const RESUME_PAGE = 1000; // the most messages one `choice` with `After` answers with
-const MAX_RESENDS = 3;    // reconnects after which an unanswered message is given back
 const CHAT_KEY = "parley.chat";
 
 const store = {
@@ -29,12 +30,10 @@ const state = {
   me: null,               // logged-in user name
   token: store.get(TOKEN_KEY),
   loggedIn: false,        // this socket is logged in
-  authMode: "login",      // "login" | "registration" (the auth form's tab)
   chats: [],
   chat: null,             // the chosen chat
   choices: [],            // unanswered choice requests, oldest first: {chat, password, resume, restore}
   passwords: new Map(),   // chat -> password typed this session (only kept in memory)
-  outbox: [],             // sent messages not yet confirmed: {nonce, payload, text, file}
   everConnected: false,
   tokenLogin: false,      // a login by the saved token is unanswered
   closeReason: "",        // why the connection was lost, until it is back
@@ -46,6 +45,9 @@ const conn = new Connection(defaultSocketUrl());
 const messages = new MessageView((before) => requestEarlier(before));
 const online = new OnlineView();
 const composer = new Composer((draft) => sendMessage(draft));
+const outbox = new Outbox();
+const auth = new AuthForm((command, login, password) =>
+  conn.send({ Type: "account", Command: command, Login: login, Password: password }));
 
 // ---- connection -------------------------------------------------------------
 
@@ -56,7 +58,7 @@ conn.addEventListener("open", () => {
     state.tokenLogin = conn.send({ Type: "account", Command: "login", Token: state.token });
   } else {
     hideBanner();
-    showAuth();
+    auth.show();
   }
 });
 
@@ -66,7 +68,7 @@ conn.addEventListener("close", (event) => {
   state.tokenLogin = false;
   state.choices = [];
   state.creating = null;
-  $("auth-submit").disabled = false;
+  auth.enable();
   $("create-submit").disabled = false;
   messages.cancelEarlier();
   if (state.chat !== null) online.stale();
@@ -117,7 +119,7 @@ function handleAccount(frame) {
   switch (frame.Command) {
     case "registration":
       if (ok) return loggedIn(frame.User, frame.Token, { fresh: true });
-      return authError(S.registrationError(frame));
+      return auth.error(S.registrationError(frame));
     case "login": {
       const byToken = state.tokenLogin;
       state.tokenLogin = false;
@@ -128,10 +130,9 @@ function handleAccount(frame) {
         state.me = null;
         leaveChat();
         hideBanner();
-        showAuth();
-        return authError(S.SESSION_EXPIRED);
+        return auth.show(S.SESSION_EXPIRED);
       }
-      return authError(S.loginError());
+      return auth.error(S.loginError());
     }
     case "logout":
       return undefined; // the page has already forgotten the session
@@ -147,7 +148,7 @@ function loggedIn(user, token, { fresh }) {
   state.loggedIn = true;
   setToken(token ?? state.token);
   $("me-name").textContent = user;
-  $("auth-password").value = "";
+  auth.done();
   // When reconnecting into a chat, the banner stays until the chat is re-entered.
   if (!reconnect) connectionBack();
   showView("app");
@@ -175,63 +176,22 @@ function setToken(token) {
   store.set(TOKEN_KEY, token);
 }
 
-function showAuth() {
-  showView("auth");
-  setAuthMode(state.authMode === "registration" ? "registration" : "login");
-  $("auth-login").focus();
-}
-
-function setAuthMode(mode) {
-  state.authMode = mode;
-  const register = mode === "registration";
-  $("tab-login").setAttribute("aria-selected", String(!register));
-  $("tab-register").setAttribute("aria-selected", String(register));
-  $("auth-submit").textContent = register ? "Create account" : "Log in";
-  $("auth-password").autocomplete = register ? "new-password" : "current-password";
-  $("auth-hint").hidden = !register;
-  authError("");
-}
-
-function authError(text) {
-  $("auth-error").textContent = text;
-  $("auth-submit").disabled = false;
-}
-
-$("tab-login").addEventListener("click", () => setAuthMode("login"));
-$("tab-register").addEventListener("click", () => setAuthMode("registration"));
-
-$("auth-form").addEventListener("submit", (event) => {
-  event.preventDefault();
-  const login = $("auth-login").value.trim();
-  const password = $("auth-password").value;
-  if (login === "" || password === "") return authError("Enter a name and a password.");
-  if (state.authMode === "registration" && password.length < 8) {
-    return authError("The password must be at least 8 characters long.");
-  }
-  if (!conn.send({ Type: "account", Command: state.authMode, Login: login, Password: password })) {
-    return authError("Not connected to the server. Trying again…");
-  }
-  authError("");
-  $("auth-submit").disabled = true;
-  return undefined;
-});
-
 $("logout").addEventListener("click", () => {
   conn.send({ Type: "account", Command: "logout" });
   setToken(null);
   forgetSession();
+  auth.show();
 });
 
-/** Back to the log-in form, with nothing of the last session left on the page. */
+/** Nothing of the last session left on the page. */
 function forgetSession() {
   store.set(CHAT_KEY, null);
   state.me = null;
   state.loggedIn = false;
   state.passwords.clear();
-  state.outbox = [];
+  outbox.clear();
   leaveChat();
   renderChatList([], null, null, () => {});
-  showAuth();
 }
 
 // Another tab of this site logged out, or logged in.
@@ -242,7 +202,7 @@ window.addEventListener("storage", (event) => {
     conn.send({ Type: "account", Command: "logout" });
     state.token = null;
     forgetSession();
-    authError("You logged out in another tab.");
+    auth.show("You logged out in another tab.");
   } else if (event.newValue !== null && !state.loggedIn && !state.tokenLogin) {
     state.token = event.newValue;
     state.tokenLogin = conn.send({ Type: "account", Command: "login", Token: state.token });
@@ -329,7 +289,7 @@ function onChoice(frame) {
     }
     connectionBack();
     if (state.choices.length === 0) resendOutbox();
-    else state.outbox = []; // another chat is being opened: they would land there
+    else outbox.clear(); // another chat is being opened: they would land there
   } else {
     // A chat restored after a reload stays behind the list on a phone; a chosen one opens.
     enterChat(frame.Chat, list, { open: !pending.restore });
@@ -571,14 +531,14 @@ async function sendMessage({ text, file }) {
   }
   if (state.choices.some((c) => c.resume)) {
     // Re-entering the chat after a reconnect: it goes out as soon as that is done.
-    state.outbox.push({ payload, text, file, resends: 0 });
+    outbox.add(payload, { text, file });
     return true;
   }
   if (!conn.send(payload)) {
     composer.showError("Not connected right now. Your message is kept here; send it when the connection is back.");
     return false;
   }
-  state.outbox.push({ payload, text, file, resends: 0 });
+  outbox.add(payload, { text, file });
   return true;
 }
 
@@ -586,7 +546,7 @@ function onMessage(frame) {
   if (frame.Message && typeof frame.Message === "object") {
     if (state.choices.length > 0 || state.chat === null) return; // belongs to a chat being left
     const mine = sameUser(frame.Message.user, state.me);
-    if (mine) confirmSent(frame.Message);
+    if (mine) outbox.confirm(frame.Message);
     messages.append([frame.Message], { mine });
     if (!mine && document.hidden) {
       unseen += 1;
@@ -597,30 +557,16 @@ function onMessage(frame) {
   if (frame.Status !== undefined) failOldestSend(S.messageError(frame));
 }
 
-/** Our own message came back stored: it no longer needs sending again. */
-function confirmSent(message) {
-  const matches = (entry) => (entry.payload.Text ?? null) === (message.text ?? null)
-    && Boolean(entry.payload.Image) === Boolean(message.image);
-  const i = state.outbox.findIndex(matches);
-  if (i >= 0) state.outbox.splice(i, 1);
-}
-
 /** The oldest unconfirmed message was refused: say why and give it back to the person. */
 function failOldestSend(reason) {
-  const entry = state.outbox.shift();
+  const entry = outbox.takeOldest();
   if (entry) composer.restore(entry);
   composer.showError(reason);
 }
 
 /** After a reconnect, send again what was not confirmed; the nonce keeps it from being stored twice. */
 function resendOutbox() {
-  // A message that never got an answer after a few reconnects is given back instead.
-  const stuck = state.outbox.filter((entry) => entry.resends >= MAX_RESENDS);
-  state.outbox = state.outbox.filter((entry) => !stuck.includes(entry));
-  for (const entry of state.outbox) {
-    entry.resends += 1;
-    conn.send(entry.payload);
-  }
+  const stuck = outbox.resend((payload) => conn.send(payload));
   if (stuck.length > 0) {
     composer.restore(stuck[0]);
     composer.showError("A message could not be delivered. It is back in the box: try sending it again.");

@@ -1,0 +1,62 @@
+// The sign-up / log-in form.
+
+import { $, showView } from "./ui.js";
+
+export class AuthForm {
+  /** onSubmit(command, login, password) sends the request; returns false when offline. */
+  constructor(onSubmit) {
+    this.mode = "login"; // "login" | "registration": the request the form sends
+    $("tab-login").addEventListener("click", () => this.setMode("login"));
+    $("tab-register").addEventListener("click", () => this.setMode("registration"));
+    $("auth-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      const login = $("auth-login").value.trim();
+      const password = $("auth-password").value;
+      if (login === "" || password === "") {
+        this.error("Enter a name and a password.");
+      } else if (this.mode === "registration" && password.length < 8) {
+        this.error("The password must be at least 8 characters long.");
+      } else if (!onSubmit(this.mode, login, password)) {
+        this.error("Not connected to the server. Trying again…");
+      } else {
+        this.error("");
+        $("auth-submit").disabled = true;
+      }
+    });
+  }
+
+  show(message = "") {
+    showView("auth");
+    this.setMode(this.mode);
+    this.error(message);
+    $("auth-login").focus();
+  }
+
+  setMode(mode) {
+    this.mode = mode;
+    const register = mode === "registration";
+    $("tab-login").setAttribute("aria-selected", String(!register));
+    $("tab-register").setAttribute("aria-selected", String(register));
+    $("auth-submit").textContent = register ? "Create account" : "Log in";
+    $("auth-password").autocomplete = register ? "new-password" : "current-password";
+    $("auth-hint").hidden = !register;
+    this.error("");
+  }
+
+  /** Show why the last attempt failed ("" clears it); the form can be sent again. */
+  error(text) {
+    $("auth-error").textContent = text;
+    $("auth-submit").disabled = false;
+  }
+
+  /** The connection dropped: whatever was sent got no answer, so it may be sent again. */
+  enable() {
+    $("auth-submit").disabled = false;
+  }
+
+  /** Logged in: the password is not kept in the page. */
+  done() {
+    $("auth-password").value = "";
+    this.error("");
+  }
+}
