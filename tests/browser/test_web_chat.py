@@ -321,3 +321,26 @@ def test_tabs_share_the_session(
     expect(first.page.locator("#me-name")).to_have_text(name)
     expect(first.page.locator("#chat-name")).to_have_text("general")
     assert second.errors == []
+
+
+def test_a_revoked_session_asks_to_log_in_again(
+    people: Callable[..., Person], unique: Callable[[str], str]
+) -> None:
+    laptop, phone = people(), people()
+    name = unique("frank")
+    laptop.register(name)
+    token = laptop.page.evaluate("() => localStorage.getItem('parley.token')")
+    # The same session on another device, which then logs out: the token is revoked.
+    phone.page.evaluate("(token) => localStorage.setItem('parley.token', token)", token)
+    phone.page.reload()
+    expect(phone.page.locator("#me-name")).to_have_text(name)
+    phone.page.get_by_role("button", name="Log out").click()
+    expect(phone.page.locator("#auth-form")).to_be_visible()
+
+    laptop.page.reload()
+    expect(laptop.page.locator("#auth-form")).to_be_visible()
+    expect(laptop.page.locator("#auth-error")).to_have_text(
+        "Your session has ended. Please log in again."
+    )
+    laptop.log_in(name)
+    expect(laptop.page.locator("#chat-name")).to_have_text("general")
