@@ -402,3 +402,34 @@ async def test_silent_peer_is_dropped_by_heartbeat_and_leaves(
         online = await alice.request({"Type": "chat", "Command": "connected"})
         assert online["Online"] == [alice.user]
         await mute.close()
+
+
+# -- catching up is not "too slow" ------------------------------------------------------------
+
+async def test_catching_up_with_after_does_not_close_a_fast_reader(
+        make_server: MakeServer, connect: Connect) -> None:
+    """A reconnecting client does what docs/protocol.md tells it to (``choice`` with
+    ``After``) and reads as fast as it can. Its own history page must not count as
+    falling behind. (Here 1000 messages of 3000 two-byte characters: a 6 MB page,
+    more than the kernel's socket buffers plus ``--outbox-limit`` take at once.)"""
+    proc = make_server("--outbox-limit", str(OUTBOX_LIMIT), *FAST)
+    name, (writer,) = await room(connect, 1, url=proc.ws)
+    text = "я" * 3000
+    for _ in range(40):
+        for _ in range(25):
+            await writer.say(text)
+        for _ in range(25):
+            assert (await writer.recv())["Message"]["text"] == text
+    reader = await user(connect, proc.ws)
+    page = await reader.choose(name, after=0)
+    assert [m["id"] for m in page["Messages"]] == list(range(1, 1001))
+    assert await reader.recv() == joined(name, reader.user)
+    # The reader has read everything it was sent; it asks who is there.
+    await reader.send({"Type": "chat", "Command": "connected"})
+    try:
+        answer = await reader.recv()
+    except Closed as closed:
+        answer = {"closed": closed.code}
+    assert answer == {"Type": "chat", "Command": "connected", "Chat": name,
+                      "Online": sorted([writer.user, reader.user])}
+    assert await metric(proc, "parley_slow_consumers_dropped_total") == 0.0
