@@ -40,6 +40,12 @@ class Person:
         self.base_url = base_url
         self.errors: list[str] = []
         page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        page.on("console", self._on_console)
+
+    def _on_console(self, message: Any) -> None:
+        # Anything the page's Content-Security-Policy blocks is a bug in the page.
+        if message.type == "error" and "Content Security Policy" in message.text:
+            self.errors.append(message.text)
 
     def open(self) -> Person:
         self.page.goto(self.base_url + "/")

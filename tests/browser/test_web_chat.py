@@ -86,6 +86,7 @@ def test_two_people_in_a_closed_chat(
     bob.page.fill("#password-input", "guess guess")
     bob.page.get_by_role("button", name="Join").click()
     expect(bob.page.locator("#password-error")).to_have_text("Wrong password. Please try again.")
+    bob.screenshot("closed-chat-password")
     expect(bob.page.locator("#chat-name")).to_have_text("general")
     bob.page.fill("#password-input", "open sesame")
     bob.page.get_by_role("button", name="Join").click()
