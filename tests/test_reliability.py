@@ -410,11 +410,12 @@ async def test_catching_up_with_after_does_not_close_a_fast_reader(
         make_server: MakeServer, connect: Connect) -> None:
     """A reconnecting client does what docs/protocol.md tells it to (``choice`` with
     ``After``) and reads as fast as it can. Its own history page must not count as
-    falling behind. (Here 1000 messages of 3000 two-byte characters: a 6 MB page,
-    more than the kernel's socket buffers plus ``--outbox-limit`` take at once.)"""
+    falling behind. (Here 1000 messages of 4000 four-byte characters, the largest
+    the protocol allows: a 16 MB page, far more than the kernel's socket buffers
+    (4 MiB) plus ``--outbox-limit`` take at once, whatever the reader's speed.)"""
     proc = make_server("--outbox-limit", str(OUTBOX_LIMIT), *FAST)
     name, (writer,) = await room(connect, 1, url=proc.ws)
-    text = "я" * 3000
+    text = "\U0001f600" * 4000
     for _ in range(40):
         for _ in range(25):
             await writer.say(text)
