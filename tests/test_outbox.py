@@ -190,3 +190,52 @@ async def test_overflow_of_one_socket_spares_the_others(flusher: Flusher) -> Non
     assert (slow.overflows, fast.overflows) == (1, 0)
     assert slow.transport.writes == [b"x"]
     assert fast.transport.writes == [b"x", b"y"]
+
+
+class Backlog(FakeTransport):
+    """A transport whose reader reads nothing: every write stays buffered."""
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        super().write(data)
+        self.buffered += len(data)
+
+
+def backlogged_socket(flusher: Flusher, limit: int) -> Socket:
+    socket = Socket(flusher, limit=limit)
+    socket.transport = Backlog()
+    socket.outbox = Outbox(socket.transport, flusher, limit=limit, on_overflow=socket.overflow)
+    return socket
+
+
+async def test_an_answer_bigger_than_the_limit_goes_out_whole(flusher: Flusher) -> None:
+    socket = backlogged_socket(flusher, limit=100)
+    socket.outbox.push_answer(b"p" * 500)  # e.g. a history page the client asked for
+    await next_turn()
+    socket.outbox.push(b"b" * 10)  # a broadcast behind it: within limit + the answer
+    await next_turn()
+    assert socket.overflows == 0
+    assert socket.transport.writes == [b"p" * 500, b"b" * 10]
+    socket.outbox.push(b"c" * 200)  # now the backlog is past limit + answer: too slow
+    await next_turn()
+    assert socket.overflows == 1
+    assert socket.outbox.closed is True
+
+
+async def test_the_allowance_ends_once_the_client_has_read(flusher: Flusher) -> None:
+    socket = backlogged_socket(flusher, limit=100)
+    socket.outbox.push_answer(b"p" * 500)
+    await next_turn()
+    socket.transport.buffered = 50  # the client read the page
+    socket.outbox.push(b"b" * 200)
+    await next_turn()
+    assert socket.overflows == 1  # broadcasts alone may not pass the limit
+
+
+async def test_backlogged_until_read(flusher: Flusher) -> None:
+    socket = backlogged_socket(flusher, limit=100)
+    assert not socket.outbox.backlogged()
+    socket.outbox.push_answer(b"p" * 500)
+    await next_turn()
+    assert socket.outbox.backlogged()
+    socket.transport.buffered = 100
+    assert not socket.outbox.backlogged()

@@ -57,7 +57,7 @@ class Conn:
 
     def send(self, answer: object) -> None:
         """Queue an answer to this socket alone (never held back)."""
-        self.outbox.push(text_frame(encode(answer)))  # type: ignore[arg-type]
+        self.outbox.push_answer(text_frame(encode(answer)))  # type: ignore[arg-type]
 
     def push(self, frame: bytes, message_id: int | None = None) -> None:
         """Queue a broadcast frame."""
@@ -133,6 +133,10 @@ async def serve_socket(request: web.Request) -> web.StreamResponse:
             conn.last_seen = time.monotonic()
             kind = msg.type
             if kind is WSMsgType.TEXT:
+                # The client has not read its last answers yet: its next request waits.
+                # (Polled: the transport tells no one when it drains below our limit.)
+                while outbox.backlogged():  # noqa: ASYNC110
+                    await asyncio.sleep(0.02)
                 await service.receive(conn, msg.data)
             elif kind is WSMsgType.PING:
                 outbox.push(control_frame(OP_PONG, msg.data))

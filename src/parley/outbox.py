@@ -68,7 +68,18 @@ class Flusher:
 
 
 class Outbox:
-    __slots__ = ("_flusher", "_limit", "_on_overflow", "_pending", "closed", "transport")
+    """One socket's frames on their way out.
+
+    The limit is on what the socket fails to take: broadcasts that pile up
+    because its reader is slow. An answer the client asked for (a history
+    page can be 16 MB) is let through whole: its size is added to the
+    allowance (``grace``) until the socket has drained below the limit again,
+    and :meth:`backlogged` lets the reader loop wait before handling the
+    client's next request, so a client cannot pile up answers either.
+    """
+
+    __slots__ = ("_asked", "_flusher", "_grace", "_limit", "_on_overflow", "_pending", "closed",
+                 "transport")
 
     def __init__(
         self,
@@ -81,6 +92,8 @@ class Outbox:
         self.transport = transport
         self._flusher = flusher
         self._limit = limit
+        self._grace = 0  # bytes of answers written since the socket was last under the limit
+        self._asked = 0  # bytes of answers queued for the next write
         self._on_overflow = on_overflow
         self._pending: list[bytes] = []
         self.closed = False
@@ -93,6 +106,16 @@ class Outbox:
             self._flusher.mark(self)
         self._pending.append(frame)
 
+    def push_answer(self, frame: bytes) -> None:
+        """Queue an answer to the client's own request: it may exceed the limit."""
+        if not self.closed:
+            self._asked += len(frame)
+        self.push(frame)
+
+    def backlogged(self) -> bool:
+        """More than the limit is still waiting for the client to read it."""
+        return not self.closed and self.transport.get_write_buffer_size() > self._limit
+
     def flush(self) -> None:
         pending = self._pending
         if not pending or self.closed:
@@ -103,7 +126,11 @@ class Outbox:
         if transport.is_closing():
             self.closed = True
             return
+        if transport.get_write_buffer_size() <= self._limit:
+            self._grace = 0  # everything asked for before has been taken
+        self._grace += self._asked
+        self._asked = 0
         transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
-        if transport.get_write_buffer_size() > self._limit:
+        if transport.get_write_buffer_size() > self._limit + self._grace:
             self.closed = True
             self._on_overflow()
