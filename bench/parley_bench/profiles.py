@@ -17,6 +17,7 @@ class Profile:
     images: dict[str, Any]
     calibrate_repeats: tuple[int, ...]
     quiet_wait_s: float  # longest wait for a quiet machine before a workload
+    quiet_budget_s: float  # longest time spent waiting for quiet in the whole run
 
 
 COMMON: dict[str, Any] = {
@@ -43,6 +44,7 @@ QUICK = Profile(
     },
     calibrate_repeats=(20,),
     quiet_wait_s=10.0,
+    quiet_budget_s=30.0,
 )  # fmt: skip
 
 FULL = Profile(
@@ -63,6 +65,7 @@ FULL = Profile(
     },
     calibrate_repeats=(1, 20),
     quiet_wait_s=20.0,
+    quiet_budget_s=240.0,
 )  # fmt: skip
 
 PROFILES = {"quick": QUICK, "full": FULL}

@@ -50,6 +50,7 @@ class Bench:
     template: Path | None = None
     counter: int = 0
     nice: int = 0  # scheduling priority of the server and the generator
+    waited_s: float = 0.0  # time spent waiting for a quiet machine so far
 
     def _data_dir(self, spec: ServerSpec, name: str) -> Path | None:
         if spec.kind != "parley":
@@ -73,7 +74,10 @@ class Bench:
         self.counter += 1
         name = f"{spec.name}.{workload}"
         data_dir = self._data_dir(spec, name)
-        busy_before = wait_for_quiet(self.profile.quiet_wait_s)
+        budget = max(0.0, self.profile.quiet_budget_s - self.waited_s)
+        waiting_since = time.monotonic()
+        busy_before = wait_for_quiet(min(self.profile.quiet_wait_s, budget))
+        self.waited_s += time.monotonic() - waiting_since
         log_path = self.out_dir / f"{name}.server.log"
         server = RunningServer(spec, SERVER_CORE, log_path, data_dir, self.nice)
         try:

@@ -15,8 +15,8 @@ import msgspec
 
 
 class Event(msgspec.Struct, array_like=True, frozen=True):
-    """``chat``: to the chat's sockets; ``all``: to every logged-in socket;
-    ``deleted``: to the chat's sockets, which then leave it."""
+    """``chat``: to the chat's sockets; ``all``: the chat list, to every logged-in
+    socket; ``deleted``: to the chat's sockets, which then leave it."""
 
     kind: Literal["chat", "all", "deleted"]
     chat_id: int

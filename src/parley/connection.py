@@ -59,6 +59,10 @@ class Conn:
         """Queue an answer to this socket alone (never held back)."""
         self.outbox.push_answer(text_frame(encode(answer)))  # type: ignore[arg-type]
 
+    def send_frame(self, frame: bytes) -> None:
+        """Queue an answer already framed (see :func:`~parley.outbox.text_frame`)."""
+        self.outbox.push_answer(frame)
+
     def push(self, frame: bytes, message_id: int | None = None) -> None:
         """Queue a broadcast frame."""
         if self._held is not None:

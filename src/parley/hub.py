@@ -48,6 +48,8 @@ class Hub:
         self.rooms: dict[int, Room] = {}
         self.logged_in: set[Peer] = set()
         self.deliveries = 0
+        #: the newest chat list frame published (None: read it from the database)
+        self.list_frame: bytes | None = None
 
     # -- membership (called by the service) ----------------------------------------
 
@@ -119,6 +121,7 @@ class Hub:
                         REORDER_WAIT, self._give_up_waiting, event.chat_id)
             # else: delivered already (an id below next_id)
         elif event.kind == "all":
+            self.list_frame = event.frame
             for peer in self.logged_in:
                 peer.push(event.frame)
             self.deliveries += len(self.logged_in)

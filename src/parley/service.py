@@ -79,6 +79,9 @@ log = logging.getLogger(__name__)
 PAGE = 30
 #: ``choice`` with ``After`` sends at most this many; the client asks again from the last.
 AFTER_PAGE = 1000
+#: chat list pushes to every socket: this many a second, after a burst of LIST_BURST
+LIST_RATE = 2.0
+LIST_BURST = 10.0
 
 
 class Connection(Protocol):
@@ -92,6 +95,8 @@ class Connection(Protocol):
     def login(self) -> str | None: ...
 
     def send(self, answer: object) -> None: ...
+
+    def send_frame(self, frame: bytes) -> None: ...
 
     def push(self, frame: bytes, message_id: int | None = None) -> None: ...
 
@@ -126,6 +131,8 @@ class Service:
         self.writer = MessageWriter(store, self._published)
         self._buckets: dict[int, TokenBucket] = {}
         self.throttle = Throttle(settings.login_rate, settings.login_burst)
+        self._list_bucket = TokenBucket(LIST_RATE, LIST_BURST)
+        self._list_timer: asyncio.TimerHandle | None = None
         #: every open socket of this process, logged in or not
         self.sockets: set[Connection] = set()
         self.connections = ConnectionCount(settings.max_connections_per_ip)
@@ -219,7 +226,7 @@ class Service:
         self._become(conn, user, token_digest(token))
         conn.send(AccountAnswer(Type="account", Command="login", Status="success",
                                 User=user.login, Token=token))
-        conn.send(chat_list(await self.store.list_chats()))
+        conn.send_frame(await self._list_frame())
 
     async def _slow_down(self, conn: Connection, login_key: str | None) -> None:
         """Make a password attempt wait its turn (see :class:`~parley.limits.Throttle`)."""
@@ -263,7 +270,7 @@ class Service:
 
     async def list(self, conn: Connection, r: ListChats) -> None:
         conn.session.need_user()
-        conn.send(chat_list(await self.store.list_chats()))
+        conn.send_frame(await self._list_frame())
 
     async def create(self, conn: Connection, r: Create) -> None:
         user = conn.session.need_user()
@@ -449,7 +456,33 @@ class Service:
     def _publish_chat(self, chat_id: int, answer: object) -> None:
         self.broker.publish(Event("chat", chat_id, text_frame(encode(answer))))  # type: ignore[arg-type]
 
+    async def _list_frame(self) -> bytes:
+        """The chat list, ready to send: read once, kept until a chat comes or goes
+        (the hub keeps the newest one any process published)."""
+        frame = self.hub.list_frame
+        if frame is None:
+            frame = text_frame(encode(chat_list(await self.store.list_chats())))
+            self.hub.list_frame = frame
+        return frame
+
     async def _publish_list(self) -> None:
+        """Push the new list to every logged-in socket: at once, unless lists have gone
+        out faster than :data:`LIST_RATE` a second for a while; then once more when the
+        rate allows (a burst of creates costs each socket a few lists, not one per create)."""
+        self.hub.list_frame = None
+        if self._list_timer is not None:
+            return
+        if self._list_bucket.take(time.monotonic()):
+            await self._push_list()
+        else:
+            self._list_timer = asyncio.get_running_loop().call_later(
+                1 / LIST_RATE, self._list_due)
+
+    def _list_due(self) -> None:
+        self._list_timer = None
+        self._background(self._push_list())
+
+    async def _push_list(self) -> None:
         frame = text_frame(encode(chat_list(await self.store.list_chats())))
         self.broker.publish(Event("all", 0, frame))
 

@@ -65,8 +65,9 @@ export class MessageView {
   }
 
   get newestId() {
-    const nodes = this.list.querySelectorAll(".msg");
-    return nodes.length > 0 ? Number(nodes[nodes.length - 1].dataset.id) : null;
+    // Day separators always come before a message, so the last row is the newest message.
+    const last = this.list.lastElementChild;
+    return last && last.classList.contains("msg") ? Number(last.dataset.id) : null;
   }
 
   get oldestId() {
