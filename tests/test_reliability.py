@@ -434,3 +434,57 @@ async def test_catching_up_with_after_does_not_close_a_fast_reader(
     assert answer == {"Type": "chat", "Command": "connected", "Chat": name,
                       "Online": sorted([writer.user, reader.user])}
     assert await metric(proc, "parley_slow_consumers_dropped_total") == 0.0
+
+
+# -- resuming with After while messages keep coming ---------------------------------------------
+
+async def test_choice_with_after_under_a_stream_skips_nothing(
+        make_server: MakeServer, connect: Connect) -> None:
+    """A reader in a chat with a steady stream asks again and again for ``choice`` with
+    ``After`` = the last id it has. The page and the live messages after it must
+    continue exactly from there: no message between the page and the stream may be
+    lost (docs/protocol.md: "Nothing falls between the page and the live stream").
+
+    The race this looks for: when the page is empty, the server takes the chat's
+    last id in a second query; a message committed between the two queries is in
+    neither the page nor the stream."""
+    proc = make_server(*FAST)
+    name, (writer, reader) = await room(connect, 2, url=proc.ws)
+    streaming = True
+
+    async def stream() -> None:
+        k = 0
+        while streaming:
+            await writer.say(f"s{k}")
+            await writer.until(lambda f, k=k: f.get("Message", {}).get("text") == f"s{k}")
+            k += 1
+
+    task = asyncio.create_task(stream())
+    last = 0
+    gaps: list[tuple[int, int, int, int]] = []
+    empty_pages = 0
+    for attempt in range(200):
+        after = last
+        await reader.send({"Type": "chat", "Command": "choice", "Chat": name, "After": after})
+        while (frame := await reader.recv()).get("Command") != "choice":
+            if frame.get("Command") == "message":  # sent before the choice was handled
+                last = max(last, frame["Message"]["id"])
+        ids = [m["id"] for m in frame["Messages"]]
+        assert ids == list(range(after + 1, after + 1 + len(ids))), (after, ids[:3])
+        empty_pages += not ids
+        newest = ids[-1] if ids else after
+        live = 0
+        while live < 2:
+            frame = await reader.recv()
+            if frame.get("Command") == "message":
+                message_id = frame["Message"]["id"]
+                if message_id != newest + 1:
+                    gaps.append((attempt, len(ids), newest, message_id))
+                newest = message_id
+                live += 1
+        last = newest
+    streaming = False
+    await task
+    assert empty_pages > 0, "the race was not exercised: no empty page"
+    assert gaps == [], (f"(attempt, page length, last id, next id received): {gaps[:5]} "
+                        f"of {len(gaps)}")
