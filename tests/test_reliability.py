@@ -1,9 +1,12 @@
 """Reliability and security under load (issue 6): slow consumers, crashes, SIGTERM,
-floods and dead peers, each against a real ``parley serve`` process.
+floods and dead peers, each against a real ``parley serve`` process; and two
+ways of catching up (``choice`` with ``After``) that lose messages or drop a
+reader that keeps up.
 
 Every test here uses ``make_server``, so it runs once on SQLite and once on
-PostgreSQL. Times are measured, never slept for: the only time bounds are the
-generous latency and detection bounds the issue asks for.
+PostgreSQL. Nothing waits for a fixed time to let the server work: the only
+sleeps pick a random moment to kill or stop the server, and the only time bounds
+are the generous latency and detection bounds the issue asks for, measured.
 """
 
 from __future__ import annotations
@@ -17,9 +20,6 @@ import aiohttp
 
 from conftest import FAST, Connect, MakeServer, ServerProcess, joined, left, room, unique, user
 from parley.client import Client, Closed
-
-#: what a socket can raise once the server is gone or going
-GONE = (Closed, ConnectionError, aiohttp.ClientError)
 
 
 def rss_mb(pid: int) -> float:
