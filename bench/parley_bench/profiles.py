@@ -32,10 +32,10 @@ QUICK = Profile(
     users=20,
     fanout={
         "receivers": 200, "senders": 10, "stepSeconds": 1.0, "warmupSeconds": 0.5,
-        "startRate": 10_000, "factor": 2.0, "refine": 1, "maxSteps": 8, "maxSeconds": 12,
-        "drainMs": 1000, "pauseMs": 200,
+        "startRate": 10_000, "factor": 2.0, "refine": 1, "maxSteps": 8, "maxSeconds": 8,
+        "drainMs": 800, "pauseMs": 100, "busyRetries": 1,
     },
-    rooms={"rooms": 50, "roomSize": 10, "stepSeconds": 1.5, "drainMs": 1000},
+    rooms={"rooms": 50, "roomSize": 10, "stepSeconds": 1.0, "drainMs": 800, "busyRetries": 0},
     idle={"connections": 500, "roomSize": 100, "settleMs": 500},
     store={"senders": 20, "window": 8, "stepSeconds": 1.5, "drainMs": 1000},
     images={
