@@ -44,7 +44,7 @@ QUICK = Profile(
     },
     calibrate_repeats=(20,),
     quiet_wait_s=10.0,
-    quiet_budget_s=30.0,
+    quiet_budget_s=20.0,
 )  # fmt: skip
 
 FULL = Profile(

@@ -246,6 +246,7 @@ def calibrate(bench: Bench, spec: ServerSpec) -> dict[str, Any]:
     repeat = int(spec.extra[-1])
     config = {
         **bench.profile.fanout,
+        "maxSeconds": min(bench.profile.fanout["maxSeconds"], 60),
         "repeat": repeat,
         "startRate": 50_000 * repeat**0.5,
         "factor": 1.3 if bench.profile.name == "full" else 1.6,
