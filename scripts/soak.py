@@ -164,6 +164,10 @@ class Session:
         self.token: str | None = None
         self.room: str | None = None
         self.last: dict[str, int] = {}
+        #: how this session last entered each room, for problem reports
+        self.entered: dict[str, str] = {}
+        #: ids that arrived live while ``choose`` was still fetching pages
+        self.catching: set[int] | None = None
 
     async def connect(self, *, by_token: bool = True) -> None:
         await self.close()
@@ -191,9 +195,13 @@ class Session:
         if frame.get("Command") == "message" and "Message" in frame and self.room:
             message = frame["Message"]
             self.tally.saw(self.room, message)
+            if self.catching is not None:  # the rest of the pages is still to come
+                self.catching.add(message["id"])
+                return
             last = self.last.get(self.room)
             if last is not None and message["id"] != last + 1:
-                self.tally.problem(f"{self.login} in {self.room}: #{message['id']} after #{last}")
+                self.tally.problem(f"{self.login} in {self.room}: #{message['id']} after #{last} "
+                                   f"(entered {self.entered.get(self.room)})")
             self.last[self.room] = message["id"]
 
     async def answer(self, done: Any, timeout: float = 30) -> dict[str, Any]:
@@ -207,36 +215,54 @@ class Session:
                 self.on_frame(frame)
 
     async def choose(self, room: str, password: str | None = None) -> None:
-        """Enter ``room``: from where this session left it (``After``), or the newest page."""
+        """Enter ``room``: from where this session left it (``After``, page after page
+        while pages are full), or the newest page. Live messages that arrive between
+        two pages are kept; pages and live messages together must leave no gap."""
         assert self.client is not None
-        after = self.last.get(room)
-        while True:
-            request: dict[str, Any] = {"Type": "chat", "Command": "choice", "Chat": room}
-            if password:
-                request["Password"] = password
-            if after is not None:
-                request["After"] = after
-            await self.client.send(request)
-            answer = await self.answer(lambda f: f.get("Command") == "choice"
-                                       or f.get("Status") in ("error", "access denied"))
-            if answer.get("Command") != "choice":
-                raise RuntimeError(f"{self.login}: choice {room}: {answer}")
-            page = answer["Messages"]
-            ids = [m["id"] for m in page]
-            if ids and ids != list(range(ids[0], ids[0] + len(ids))):
-                self.tally.problem(f"{self.login}: page of {room} not consecutive")
-            if after is not None and ids and ids[0] != after + 1:
-                self.tally.problem(f"{self.login}: {room} resumed at #{ids[0]} after #{after}")
-            for m in page:
-                self.tally.saw(room, m)
-            self.room = room
-            if page:
-                self.last[room] = ids[-1]
-            elif after is None:
-                self.last[room] = 0  # an empty room: everything from #1 on comes live
-            if len(page) < 1000 or after is None:
-                return
-            after = ids[-1]
+        start = after = self.last.get(room)
+        covered: set[int] = set()
+        try:
+            while True:
+                request: dict[str, Any] = {"Type": "chat", "Command": "choice", "Chat": room}
+                if password:
+                    request["Password"] = password
+                if after is not None:
+                    request["After"] = after
+                await self.client.send(request)
+                answer = await self.answer(lambda f: f.get("Command") == "choice"
+                                           or f.get("Status") in ("error", "access denied"))
+                if answer.get("Command") != "choice":
+                    raise RuntimeError(f"{self.login}: choice {room}: {answer}")
+                page = answer["Messages"]
+                ids = [m["id"] for m in page]
+                if ids and ids != list(range(ids[0], ids[0] + len(ids))):
+                    self.tally.problem(f"{self.login}: page of {room} not consecutive")
+                if after is not None and ids and ids[0] != after + 1:
+                    self.tally.problem(f"{self.login}: {room} resumed at #{ids[0]} "
+                                       f"after #{after}")
+                for m in page:
+                    self.tally.saw(room, m)
+                covered.update(ids)
+                self.entered[room] = (f"at {time.monotonic():.1f} with After {start}, pages "
+                                      f"up to {max(covered) if covered else '-'}")
+                self.room = room
+                if len(page) < 1000 or after is None:
+                    break
+                if self.catching is None:
+                    self.catching = set()
+                after = ids[-1]
+        finally:
+            live, self.catching = self.catching or set(), None
+        seen = covered | live
+        if start is not None and seen:
+            missing = set(range(start + 1, max(seen) + 1)) - seen
+            if missing:
+                self.tally.problem(f"{self.login}: {room} after #{start}: pages and live "
+                                   f"messages miss {len(missing)}, from #{min(missing)}")
+        if seen:
+            self.last[room] = max(seen)
+        elif start is None:
+            self.last[room] = 0  # an empty room: everything from #1 on comes live
 
     async def send(self, text: str, image: str | None = None) -> bool:
         """Send a message and wait for its broadcast; True when acknowledged."""
@@ -334,7 +360,9 @@ async def bulk_sender(server: Server, tally: Tally, room: str, stop: asyncio.Eve
 
 async def slow_reader(server: Server, tally: Tally, login: str, room: str,
                       stop: asyncio.Event) -> None:
-    """Reads one frame every two seconds; when dropped, reconnects and resumes."""
+    """Reads one frame every two seconds for 50 seconds, then catches up at full
+    speed (the server may have closed it with 4008 meanwhile: the close frame comes
+    after what was queued); when closed, reconnects and resumes with ``After``."""
     s = Session(server, tally, login)
     try:
         while not stop.is_set():
@@ -342,9 +370,14 @@ async def slow_reader(server: Server, tally: Tally, login: str, room: str,
                 if s.client is None:
                     await s.connect()
                     await s.choose(room)
-                frame = await s.client.recv(timeout=30)  # type: ignore[union-attr]
-                s.on_frame(frame)
-                await asyncio.sleep(2.0)
+                slow_until = time.monotonic() + 50
+                while time.monotonic() < slow_until and not stop.is_set():
+                    s.on_frame(await s.client.recv(timeout=30))  # type: ignore[union-attr]
+                    await asyncio.sleep(2.0)
+                with contextlib.suppress(TimeoutError):
+                    while not stop.is_set():
+                        s.on_frame(await s.client.recv(timeout=1))  # type: ignore[union-attr]
+                tally.counts["slow reader caught up"] += 1
             except GONE as exc:
                 code = exc.code if isinstance(exc, Closed) else type(exc).__name__
                 tally.counts[f"slow reader closed ({code})"] += 1
