@@ -467,6 +467,10 @@ function onCreate(frame) {
   }
   $("create-dialog").close();
   if (pending && pending.password) state.passwords.set(frame.Chat, pending.password);
+  if (!state.chats.some((c) => c.name === frame.Chat)) {
+    // Shown at once; the server's next list confirms it.
+    state.chats.push({ name: frame.Chat, closed: Boolean(pending && pending.password), owner: state.me });
+  }
   // The server has chosen the new chat for this connection.
   state.choices = [];
   enterChat(frame.Chat, []);
