@@ -9,6 +9,7 @@ is what local presence is made of.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -50,6 +51,7 @@ class Hub:
         self.deliveries = 0
         #: the newest chat list frame published (None: read it from the database)
         self.list_frame: bytes | None = None
+        self.list_time = 0.0
 
     # -- membership (called by the service) ----------------------------------------
 
@@ -121,7 +123,7 @@ class Hub:
                         REORDER_WAIT, self._give_up_waiting, event.chat_id)
             # else: delivered already (an id below next_id)
         elif event.kind == "all":
-            self.list_frame = event.frame
+            self.list_frame, self.list_time = event.frame, time.monotonic()
             for peer in self.logged_in:
                 peer.push(event.frame)
             self.deliveries += len(self.logged_in)

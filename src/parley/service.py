@@ -82,6 +82,8 @@ AFTER_PAGE = 1000
 #: chat list pushes to every socket: this many a second, after a burst of LIST_BURST
 LIST_RATE = 2.0
 LIST_BURST = 10.0
+#: seconds a kept chat list is trusted (a push from another process may have been lost)
+LIST_TTL = 5.0
 
 
 class Connection(Protocol):
@@ -319,6 +321,9 @@ class Service:
             first = False
         conn.hold()
         try:
+            # The chat's last id, read before the page: a message committed after this
+            # read is either in the page or (id above it) in the held live frames.
+            last = await self.store.last_id(chat.id) or 0
             if r.After is not None:
                 page = await self.store.history(chat.id, chat.name, after=r.After,
                                                 limit=AFTER_PAGE)
@@ -326,7 +331,7 @@ class Service:
             else:
                 page = await self.store.history(chat.id, chat.name, limit=PAGE)
                 complete = True
-            newest = page[-1].id if page else (await self.store.last_id(chat.id) or 0)
+            newest = page[-1].id if page else last
         except BaseException:
             conn.release(None)
             self._leave_chat(conn)
@@ -460,9 +465,10 @@ class Service:
         """The chat list, ready to send: read once, kept until a chat comes or goes
         (the hub keeps the newest one any process published)."""
         frame = self.hub.list_frame
-        if frame is None:
+        now = time.monotonic()
+        if frame is None or now - self.hub.list_time > LIST_TTL:
             frame = text_frame(encode(chat_list(await self.store.list_chats())))
-            self.hub.list_frame = frame
+            self.hub.list_frame, self.hub.list_time = frame, now
         return frame
 
     async def _publish_list(self) -> None:

@@ -75,10 +75,6 @@ export class MessageView {
     return first ? Number(first.dataset.id) : null;
   }
 
-  has(id) {
-    return this.ids.has(id);
-  }
-
   /** New messages at the bottom (live, or missed while disconnected). */
   append(messages, { mine = false } = {}) {
     const stick = mine || this.isNearBottom();
