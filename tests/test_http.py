@@ -21,6 +21,13 @@ async def test_index_is_html(server: ServerProcess) -> None:
     assert b"<html" in body.lower() or b"<!doctype html" in body.lower()
 
 
+async def test_web_client_files_are_revalidated(server: ServerProcess) -> None:
+    for path in ("/", "/static/app.js", "/static/style.css"):
+        status, headers, _ = await get(server, path)
+        assert status == 200, path
+        assert headers["Cache-Control"] == "no-cache", path
+
+
 async def test_websocket_on_root_too(server: ServerProcess) -> None:
     client = await Client.connect(f"ws://127.0.0.1:{server.port}/")
     try:

@@ -41,6 +41,7 @@ def make_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app.cleanup_ctx.append(lifespan)
     app.on_shutdown.append(_close_sockets)
+    app.on_response_prepare.append(_revalidate_static)
     app.router.add_get("/ws", serve_socket)
     app.router.add_get("/", index)
     app.router.add_get("/healthz", healthz)
@@ -116,6 +117,12 @@ async def _close_sockets(app: web.Application) -> None:
           for conn in list(app[SERVICE].sockets)),
         return_exceptions=True,
     )
+
+
+async def _revalidate_static(request: web.Request, response: web.StreamResponse) -> None:
+    """The web client's files change with every upgrade: browsers must ask before reuse."""
+    if request.path.startswith("/static/"):
+        response.headers["Cache-Control"] = "no-cache"
 
 
 def _is_upgrade(request: web.Request) -> bool:
