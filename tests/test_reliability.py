@@ -464,7 +464,7 @@ async def test_choice_with_after_under_a_stream_skips_nothing(
     last = 0
     gaps: list[tuple[int, int, int, int]] = []
     empty_pages = 0
-    for attempt in range(120):
+    for attempt in range(200):
         after = last
         await reader.send({"Type": "chat", "Command": "choice", "Chat": name, "After": after})
         while (frame := await reader.recv()).get("Command") != "choice":
