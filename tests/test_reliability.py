@@ -1,12 +1,11 @@
-"""Reliability and security under load (issue 6): slow consumers, crashes, SIGTERM,
-floods and dead peers, each against a real ``parley serve`` process; and two
-ways of catching up (``choice`` with ``After``) that lose messages or drop a
-reader that keeps up.
+"""Reliability under load: slow consumers, crashes, SIGTERM, floods and dead peers,
+each against a real ``parley serve`` process; and catching up (``choice`` with
+``After``) without losing a message or dropping a reader that keeps up.
 
 Every test here uses ``make_server``, so it runs once on SQLite and once on
 PostgreSQL. Nothing waits for a fixed time to let the server work: the only
 sleeps pick a random moment to kill or stop the server, and the only time bounds
-are the generous latency and detection bounds the issue asks for, measured.
+are generous latency and detection bounds (see docs/security.md), measured.
 """
 
 from __future__ import annotations
