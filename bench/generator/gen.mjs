@@ -145,38 +145,31 @@ function passes(report) {
   );
 }
 
-// fan-out: one room of `receivers` sockets; `senders` of them send; the
-// offered delivery rate steps up by `factor` until a step fails, then the gap
-// between the last pass and the first failure is halved `refine` times.
-async function fanout() {
-  const room = config.room;
-  const clients = await openClients(config.receivers);
-  await createRooms([room]);
-  await joinRooms(clients, () => room);
-  log(`${clients.length} clients in ${room}`);
-  const meter = new Meter(config.maxMessages, config.textBytes);
-  for (const client of clients) client.sink = meter.sink(otherFrames(meter));
-  await sleep(300);
-  const n = clients.length;
-  const senders = Math.min(config.senders, n);
+/**
+ * Steps the offered delivery rate up from `opts.startRate` by `opts.factor`
+ * (`opts.stepSeconds` a step) until a step fails; if the first fails, halves
+ * it a few times; then halves the gap between the last pass and the first
+ * failure `opts.refine` times. A failed step taken while other programs used
+ * the CPU is run again (at most `busyRetries` times). A warm-up step at half
+ * the start rate comes first and is not reported.
+ */
+async function searchMax(meter, perMessage, senderOf, opts) {
   const steps = [];
   let best = null;
   let failed = null;
   const run = async (rate) => {
-    const report = await offeredStep(meter, `${Math.round(rate)}`, rate / perMessage, config.stepSeconds, perMessage, (k) => clients[k % senders]);
+    const report = await offeredStep(meter, `${Math.round(rate)}`, rate / perMessage, opts.stepSeconds, perMessage, senderOf);
     report.pass = passes(report);
     steps.push(report);
     log(
       `offered ${Math.round(rate)}/s: got ${Math.round(report.deliveries_per_s)}/s`,
-      `p99 ${report.latency.p99_ms} ms lost ${report.lost} err ${report.error_count}`,
+      `p50 ${report.latency.p50_ms} p99 ${report.latency.p99_ms} ms lost ${report.lost} err ${report.error_count}`,
       `gen ${(report.generator_cpu * 100).toFixed(0)}% srv ${(report.server_cpu * 100).toFixed(0)}%`,
       `other ${(report.other_cpu * 100).toFixed(0)}%`,
     );
     await sleep(config.pauseMs);
     return report;
   };
-  // A failure while other programs took CPU says little about the server:
-  // such a step is run once more (a few times per workload at most).
   let retries = config.busyRetries ?? 3;
   const measure = async (rate) => {
     let report = await run(rate);
@@ -188,22 +181,19 @@ async function fanout() {
     }
     return report;
   };
-  // Warm-up (JIT, caches, first allocations), not reported.
-  const perMessage = n * (config.repeat ?? 1);
-  await offeredStep(meter, 'warm-up', config.startRate / 2 / perMessage, config.warmupSeconds ?? 1, perMessage, (k) => clients[k % senders]);
+  await offeredStep(meter, 'warm-up', opts.startRate / 2 / perMessage, config.warmupSeconds ?? 1, perMessage, senderOf);
   await sleep(config.pauseMs);
-  const deadline = performance.now() + config.maxSeconds * 1000;
-  let rate = config.startRate;
-  for (let i = 0; i < config.maxSteps && performance.now() < deadline; i++) {
+  const deadline = performance.now() + opts.maxSeconds * 1000;
+  let rate = opts.startRate;
+  for (let i = 0; i < opts.maxSteps && performance.now() < deadline; i++) {
     const report = await measure(rate);
     if (!report.pass || report.generator_saturated) {
       failed = report;
       break;
     }
     best = report;
-    rate *= config.factor;
+    rate *= opts.factor;
   }
-  // The first rate already failed: halve it, a few times, to find a passing one.
   for (let i = 0; i < 4 && best === null && failed !== null && !failed.generator_saturated; i++) {
     rate = failed.offered_deliveries_per_s / 2;
     if (rate < (config.minRate ?? 500) || performance.now() >= deadline) break;
@@ -214,7 +204,7 @@ async function fanout() {
   if (failed !== null && !failed.generator_saturated) {
     let low = best === null ? 0 : best.offered_deliveries_per_s;
     let high = failed.offered_deliveries_per_s;
-    for (let i = 0; i < config.refine && performance.now() < deadline && low > 0; i++) {
+    for (let i = 0; i < opts.refine && performance.now() < deadline && low > 0; i++) {
       const mid = (low + high) / 2;
       const report = await measure(mid);
       if (report.pass && !report.generator_saturated) {
@@ -225,20 +215,37 @@ async function fanout() {
       }
     }
   }
-  closeAll(clients);
   return {
-    connections: n,
-    senders,
     steps,
     best,
     max_deliveries_per_s: best === null ? 0 : best.deliveries_per_s,
     limited_by_generator: failed !== null && failed.generator_saturated,
-    unmatched: meter.unmatched,
   };
 }
 
+// fan-out: one room of `receivers` sockets, `senders` of them send; the
+// highest delivery rate that passes (searchMax).
+async function fanout() {
+  const room = config.room;
+  const clients = await openClients(config.receivers);
+  await createRooms([room]);
+  await joinRooms(clients, () => room);
+  log(`${clients.length} clients in ${room}`);
+  const meter = new Meter(config.maxMessages, config.textBytes);
+  for (const client of clients) client.sink = meter.sink(otherFrames(meter));
+  await sleep(300);
+  const n = clients.length;
+  const senders = Math.min(config.senders, n);
+  const perMessage = n * (config.repeat ?? 1);
+  const found = await searchMax(meter, perMessage, (k) => clients[k % senders], config);
+  closeAll(clients);
+  return { connections: n, senders, ...found, unmatched: meter.unmatched };
+}
+
 // many rooms: `rooms` rooms of `roomSize`; message k goes to room k % rooms,
-// sent by its members in turn; one step at `rate` deliveries per second.
+// sent by its members in turn. The highest passing rate is found as in
+// fan-out (steps of `searchStepSeconds`), then one step of `stepSeconds` runs
+// at half of it: its latency and server CPU are the result.
 async function manyRooms() {
   const roomCount = config.rooms;
   const size = config.roomSize;
@@ -251,22 +258,33 @@ async function manyRooms() {
   for (const client of clients) client.sink = meter.sink(otherFrames(meter));
   await sleep(500);
   const senderOf = (k) => clients[(k % roomCount) * size + (Math.floor(k / roomCount) % size)];
-  let report = await offeredStep(meter, 'rooms', config.rate / size, config.stepSeconds, size, senderOf);
-  report.pass = passes(report);
-  if (!report.pass && report.other_cpu > (config.busyCores ?? 0.3) && (config.busyRetries ?? 1) > 0) {
-    log(`failed while others used ${(report.other_cpu * 100).toFixed(0)}% CPU; once more`);
-    await sleep(config.busyWaitMs ?? 2000);
-    report = await offeredStep(meter, 'rooms', config.rate / size, config.stepSeconds, size, senderOf);
+  const found = await searchMax(meter, size, senderOf, { ...config, stepSeconds: config.searchStepSeconds });
+  const rate = Math.max(config.minRate ?? 500, found.max_deliveries_per_s / 2);
+  const half = async () => {
+    const report = await offeredStep(meter, 'half', rate / size, config.stepSeconds, size, senderOf);
     report.pass = passes(report);
+    log(
+      `half of the maximum, ${Math.round(rate)}/s: p50 ${report.latency.p50_ms} p99 ${report.latency.p99_ms} ms`,
+      `lost ${report.lost} gen ${(report.generator_cpu * 100).toFixed(0)}% srv ${(report.server_cpu * 100).toFixed(0)}%`,
+    );
+    return report;
+  };
+  let report = await half();
+  if (!report.pass && report.other_cpu > (config.busyCores ?? 0.3) && (config.busyRetries ?? 1) > 0) {
+    await sleep(config.busyWaitMs ?? 2000);
+    report = await half();
     report.retried = true;
   }
-  log(
-    `offered ${Math.round(config.rate)}/s: got ${Math.round(report.deliveries_per_s)}/s`,
-    `p50 ${report.latency.p50_ms} p99 ${report.latency.p99_ms} ms lost ${report.lost}`,
-    `gen ${(report.generator_cpu * 100).toFixed(0)}% srv ${(report.server_cpu * 100).toFixed(0)}%`,
-  );
   closeAll(clients);
-  return { connections: clients.length, rooms: roomCount, room_size: size, step: report };
+  return {
+    connections: clients.length,
+    rooms: roomCount,
+    room_size: size,
+    max_deliveries_per_s: found.max_deliveries_per_s,
+    limited_by_generator: found.limited_by_generator,
+    steps: found.steps,
+    step: report,
+  };
 }
 
 // idle: `connections` clients logged in, in rooms of `roomSize`; memory delta.

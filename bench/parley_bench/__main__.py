@@ -124,8 +124,7 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
                 continue
         entry["fanout"] = workloads.fanout(bench, spec)
         save()
-        fanout_max = entry["fanout"].get("max_deliveries_per_s") or 0.0
-        entry["rooms"] = workloads.rooms(bench, spec, fanout_max)
+        entry["rooms"] = workloads.rooms(bench, spec)
         save()
         entry["idle"] = workloads.idle(bench, spec)
         save()

@@ -53,6 +53,14 @@ def write_plots(results: dict[str, Any], out_dir: Path) -> list[str]:
     if series:
         _fanout_plot(series, "Fan-out, one room", out_dir / "fanout_latency.png")
         names.append("fanout_latency.png")
+    rooms = {}
+    for name, label in results["labels"].items():
+        entry = results["servers"].get(name, {}).get("rooms")
+        if isinstance(entry, dict) and entry.get("steps"):
+            rooms[label] = entry["steps"]
+    if rooms:
+        _fanout_plot(rooms, "Many rooms of 10", out_dir / "rooms_latency.png")
+        names.append("rooms_latency.png")
     calibration = {
         f"reference x{c['repeat']}": c["steps"]
         for c in results.get("calibration", [])

@@ -35,7 +35,11 @@ QUICK = Profile(
         "startRate": 10_000, "factor": 2.0, "refine": 1, "maxSteps": 8, "maxSeconds": 8,
         "drainMs": 800, "pauseMs": 100, "busyRetries": 1,
     },
-    rooms={"rooms": 50, "roomSize": 10, "stepSeconds": 1.0, "drainMs": 800, "busyRetries": 0},
+    rooms={
+        "rooms": 50, "roomSize": 10, "searchStepSeconds": 1.0, "warmupSeconds": 0.5,
+        "startRate": 5_000, "factor": 2.0, "refine": 0, "maxSteps": 6, "maxSeconds": 6,
+        "stepSeconds": 1.0, "drainMs": 800, "pauseMs": 100, "busyRetries": 0,
+    },
     idle={"connections": 500, "roomSize": 100, "settleMs": 500},
     store={"senders": 20, "window": 8, "stepSeconds": 1.5, "drainMs": 1000},
     images={
@@ -51,12 +55,16 @@ FULL = Profile(
     name="full",
     users=100,
     fanout={
-        "receivers": 1000, "senders": 20, "stepSeconds": 4.0, "warmupSeconds": 2.0,
+        "receivers": 1000, "senders": 20, "stepSeconds": 3.0, "warmupSeconds": 2.0,
         "startRate": 10_000,
         "factor": 1.25, "refine": 2, "maxSteps": 30, "maxSeconds": 150, "drainMs": 3000,
         "pauseMs": 500,
     },
-    rooms={"rooms": 500, "roomSize": 10, "stepSeconds": 10.0, "drainMs": 3000},
+    rooms={
+        "rooms": 500, "roomSize": 10, "searchStepSeconds": 3.0, "warmupSeconds": 2.0,
+        "startRate": 5_000, "factor": 1.5, "refine": 1, "maxSteps": 15, "maxSeconds": 90,
+        "stepSeconds": 10.0, "drainMs": 3000, "pauseMs": 500, "busyRetries": 2,
+    },
     idle={"connections": 10_000, "roomSize": 100, "settleMs": 3000},
     store={"senders": 50, "window": 8, "stepSeconds": 10.0, "drainMs": 3000},
     images={

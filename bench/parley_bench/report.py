@@ -80,9 +80,22 @@ COLUMNS: list[tuple[str, str, str, Callable[[Any], str], bool]] = [
         _num,
         True,
     ),
-    ("many rooms p50 ms", "rooms", "p50_ms", _ms, False),
-    ("many rooms p99 ms", "rooms", "p99_ms", _ms, False),
-    ("many rooms server CPU ms / 1,000 deliveries", "rooms", "server_cpu_ms_per_1000", _one, False),
+    (
+        "many rooms deliveries/s (p99 ≤ 100 ms, none lost)",
+        "rooms",
+        "max_deliveries_per_s",
+        _num,
+        True,
+    ),
+    ("many rooms p50 ms at half that", "rooms", "p50_ms", _ms, False),
+    ("many rooms p99 ms at half", "rooms", "p99_ms", _ms, False),
+    (
+        "many rooms server CPU ms / 1,000 deliveries at half",
+        "rooms",
+        "server_cpu_ms_per_1000",
+        _one,
+        False,
+    ),
     ("idle KB / connection", "idle", "bytes_per_connection", _kb, False),
     ("store messages/s", "store", "acked_per_s", _num, True),
     ("images/s into the room", "images", "acked_per_s", _one, True),
@@ -164,9 +177,8 @@ def targets(results: Results) -> list[tuple[str, str, bool | None]]:
     p99 = _get(results, "parley", "rooms", "p99_ms")
     rate = _get(results, "parley", "rooms", "offered_deliveries_per_s")
     met = None if p99 is None else p99 <= TARGET_ROOMS_P99_MS
-    out.append(
-        ("many rooms p99 ≤ 20 ms at half the fan-out max", f"{_ms(p99)} ms at {_num(rate)}/s", met)
-    )
+    shown = f"{_ms(p99)} ms at {_num(rate)}/s"
+    out.append(("many rooms p99 ≤ 20 ms at half its maximum rate", shown, met))
     per = _get(results, "parley", "idle", "bytes_per_connection")
     conns = _get(results, "parley", "idle", "connections")
     met = None if per is None else per <= TARGET_IDLE_BYTES
@@ -255,7 +267,7 @@ def markdown(results: Results, plots: list[str]) -> str:
         "",
         targets_table(results),
         "",
-        "### Many rooms: the offered load (half of each server's own fan-out maximum)",
+        "### Many rooms at half of each server's own many-rooms maximum",
         "",
         rooms_rates_table(results),
         "",
