@@ -33,8 +33,8 @@ CLOSE_TIMEOUT = 2.0
 class Conn:
     """One socket: its session, its outbox, and frames held back during ``choice``."""
 
-    __slots__ = ("_held", "_newest", "_tasks", "address", "last_seen", "outbox", "pinged",
-                 "session", "ws")
+    __slots__ = ("_held", "_newest", "_tasks", "address", "last_seen", "outbox", "pending",
+                 "pinged", "session", "ws")
 
     def __init__(self, ws: web.WebSocketResponse, outbox: Outbox, address: str = "") -> None:
         self.ws = ws
@@ -42,6 +42,7 @@ class Conn:
         #: when a frame last came from the client (any frame: a pong is enough)
         self.last_seen = time.monotonic()
         self.pinged = False
+        self.pending: list[asyncio.Future[None]] = []
         self.outbox = outbox
         self.session = Session()
         self._held: list[tuple[bytes, int | None]] | None = None

@@ -79,6 +79,8 @@ log = logging.getLogger(__name__)
 PAGE = 30
 #: ``choice`` with ``After`` sends at most this many; the client asks again from the last.
 AFTER_PAGE = 1000
+#: text messages one socket may have on their way to the database at once
+PIPELINE = 32
 #: chat list pushes to every socket: this many a second, after a burst of LIST_BURST
 LIST_RATE = 2.0
 LIST_BURST = 10.0
@@ -92,6 +94,8 @@ class Connection(Protocol):
     session: Session
     #: the client's address, for the per-address limits
     address: str
+    #: text messages of this socket still being stored, oldest first
+    pending: list[asyncio.Future[None]]
 
     @property
     def login(self) -> str | None: ...
@@ -164,6 +168,21 @@ class Service:
             log.exception("decoding a frame failed")
             self._fail(conn, BadRequest("the frame could not be read"), "error", None)
             return
+        pending = conn.pending
+        if type(request) is Send and not request.Image:
+            # Text messages are pipelined: the next frame is read while this one is
+            # being stored. They reach the writer, and are answered, in arrival order.
+            if len(pending) >= PIPELINE:
+                await pending[0]
+            task = asyncio.ensure_future(self._answer(conn, request))
+            pending.append(task)
+            task.add_done_callback(pending.remove)
+            return
+        if pending:  # anything else waits for the messages sent before it
+            await asyncio.gather(*pending)
+        await self._answer(conn, request)
+
+    async def _answer(self, conn: Connection, request: AnyRequest) -> None:
         command = _command(request)
         try:
             await self._handlers[type(request)](conn, request)
