@@ -162,7 +162,12 @@ def ratio_table(results: Results) -> str:
     )
     rows = [head + " |", "|---|" + "---:|" * len(keys)]
     for name, row in table.items():
-        cells = ["-" if row[k] is None else f"{row[k]:.2f}x" for _t, k, _h in keys]
+        cells = []
+        for _t, k, _h in keys:
+            workload = k.split(".", 1)[0]
+            marked = _flag(results, "parley", workload) or _flag(results, name, workload)
+            value = "-" if row[k] is None else f"{row[k]:.2f}x"
+            cells.append(f"{value} ?" if marked and row[k] is not None else value)
         rows.append(f"| {results['labels'][name]} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
@@ -262,6 +267,8 @@ def markdown(results: Results, plots: list[str]) -> str:
         "### Parley / peer, same run",
         "",
         ratio_table(results),
+        "",
+        "**?**: one of the two measurements carries a mark in the table above.",
         "",
         "### Parley's targets",
         "",
