@@ -486,7 +486,7 @@ class Service:
         frame = self.hub.list_frame
         now = time.monotonic()
         if frame is None or now - self.hub.list_time > LIST_TTL:
-            frame = text_frame(encode(chat_list(await self.store.list_chats())))
+            frame = await self._read_list()
             self.hub.list_frame, self.hub.list_time = frame, now
         return frame
 
@@ -508,8 +508,11 @@ class Service:
         self._background(self._push_list())
 
     async def _push_list(self) -> None:
-        frame = text_frame(encode(chat_list(await self.store.list_chats())))
-        self.broker.publish(Event("all", 0, frame))
+        self.broker.publish(Event("all", 0, await self._read_list()))
+
+    async def _read_list(self) -> bytes:
+        """The chat list from the database, as a ready frame."""
+        return text_frame(encode(chat_list(await self.store.list_chats())))
 
     async def _enter(self, conn: Connection, chat: Chat, user: User) -> bool:
         """Put ``conn`` in the chat; True when it is its user's first socket there on any
