@@ -31,6 +31,15 @@ def unique(prefix: str = "u") -> str:
     return f"{prefix}{os.getpid() % 1000}x{next(_names)}"
 
 
+def rss_mb(pid: int) -> float:
+    """Resident set size of a process, in MiB, from /proc."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
 def unavailable(what: str) -> None:
     """A required service is missing: a failure under CI, a skip elsewhere."""
     message = f"{what} is not reachable; start it with scripts/services"

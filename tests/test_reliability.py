@@ -17,17 +17,19 @@ from typing import Any
 
 import aiohttp
 
-from conftest import FAST, Connect, MakeServer, ServerProcess, joined, left, room, unique, user
+from conftest import (
+    FAST,
+    Connect,
+    MakeServer,
+    ServerProcess,
+    joined,
+    left,
+    room,
+    rss_mb,
+    unique,
+    user,
+)
 from parley.client import Client, Closed
-
-
-def rss_mb(pid: int) -> float:
-    """Resident set size of a process, in MiB, from /proc."""
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise AssertionError(f"no VmRSS for {pid}")
 
 
 async def metric(proc: ServerProcess, name: str) -> float | None:
