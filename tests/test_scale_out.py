@@ -336,3 +336,47 @@ async def _three(clients: Callable[..., Any], one: ServerProcess, two: ServerPro
     b = await clients(two.ws, unique("p"))
     assert (await b.choose(name))["Command"] == "choice"
     return name, (a, a2, b)
+
+
+async def _closed(client: Client) -> tuple[int, str]:
+    msg = await client.ws.receive(timeout=15)
+    assert msg.type is aiohttp.WSMsgType.CLOSE, (msg.type, msg.data)
+    return msg.data, msg.extra
+
+
+async def test_logouts_and_a_new_password_reach_every_process(
+    spawn: Spawn, cluster_config: tuple[str, str], clients: Callable[..., Any]
+) -> None:
+    db_url, prefix = cluster_config
+    one, two = spawn(db_url, REDIS_URL, prefix), spawn(db_url, REDIS_URL, prefix)
+    login = unique("p")
+    here = await clients(one.ws, login)
+    # on the other process: a socket on the same token, and one on a token of its own
+    same = await clients(two.ws)
+    assert (await same.login(token=here.token))["Status"] == "success"
+    own = await clients(two.ws, login, register=False)
+    # a plain logout logs out the same token's socket there, and only it
+    assert await here.logout() == {"Type": "account", "Command": "logout", "Status": "success"}
+    assert await same.recv() == {"Type": "account", "Command": "logout", "Status": "logged out"}
+    assert await same.request({"Type": "chat", "Command": "list"}) == {
+        "Type": "chat", "Command": "list", "Status": "error in chat or user"}
+    assert await own.silent(0.5)
+    # a new password on one process closes the other sessions on the other
+    assert (await same.login(login, PASSWORD))["Status"] == "success"
+    answer = await here.request({"Type": "account", "Command": "login", "Login": login,
+                                 "Password": PASSWORD})
+    assert answer["Status"] == "success"
+    await here.recv()  # the chat list
+    changed = await here.request(
+        {"Type": "account", "Command": "password", "Old": PASSWORD, "New": "another horse"})
+    assert changed["Status"] == "success"
+    assert await _closed(own) == (4001, "logged out")
+    assert await _closed(same) == (4001, "logged out")
+    # logout everywhere from the other process closes this one's sockets
+    there = await clients(two.ws)
+    assert (await there.login(token=changed["Token"]))["Status"] == "success"
+    assert await there.request({"Type": "account", "Command": "logout", "Everywhere": True}) == {
+        "Type": "account", "Command": "logout", "Status": "success"}
+    assert await _closed(here) == (4001, "logged out")
+    assert await there.login(token=changed["Token"]) == {
+        "Type": "account", "Command": "login", "Status": "error"}

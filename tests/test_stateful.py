@@ -299,6 +299,12 @@ class ChatMachine(RuleBasedStateMachine):
             return
         e.add(sock, answer("account", "logout", "success"))
         self.leave(sock, e)
+        # the other sockets on the same token are logged out with it
+        for i, other in enumerate(self.socks):
+            if i != sock and other.token == s.token:
+                e.add(i, answer("account", "logout", "logged out"))
+                self.leave(i, e)
+                other.user = other.token = None
         self.step(sock, request, e)
         assert s.token is not None
         self.tokens[s.token] = (s.user, False)  # revoked, for every socket that uses it

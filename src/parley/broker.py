@@ -16,12 +16,29 @@ import msgspec
 
 class Event(msgspec.Struct, array_like=True, frozen=True):
     """``chat``: to the chat's sockets; ``all``: the chat list, to every logged-in
-    socket; ``deleted``: to the chat's sockets, which then leave it."""
+    socket; ``deleted``: to the chat's sockets, which then leave it; ``user``: to the
+    sockets logged in as the user whose id is in ``chat_id``, which are logged out
+    (see :func:`user_event`)."""
 
-    kind: Literal["chat", "all", "deleted"]
+    kind: Literal["chat", "all", "deleted", "user"]
     chat_id: int
     frame: bytes
     message_id: int | None = None
+    #: ``user``: only the sockets logged in with this token digest
+    token: str | None = None
+    #: ``user``: not the sockets logged in with this token digest
+    spare: str | None = None
+    #: ``user``: close the sockets with this code (0: keep them open, anonymous, and
+    #: push ``frame``), the reason in ``frame``
+    close: int = 0
+
+
+def user_event(user_id: int, frame: bytes = b"", *, close: int = 0, token: str | None = None,
+               spare: str | None = None) -> Event:
+    """Log out the user's sockets on every process: those on token digest ``token`` (None:
+    all of them) but ``spare``; closed with ``close`` and reason ``frame``, or, when
+    ``close`` is 0, left open and anonymous with ``frame`` pushed to them."""
+    return Event("user", user_id, frame, None, token, spare, close)
 
 
 Deliver = Callable[[Event], None]

@@ -93,9 +93,11 @@ class Conn:
 
     def too_slow(self) -> None:
         """The outbox gave up: close the socket with :data:`CLOSE_TOO_SLOW`."""
-        task = asyncio.get_running_loop().create_task(
-            self.ws.close(code=CLOSE_TOO_SLOW, message=b"too slow")
-        )
+        self.close(CLOSE_TOO_SLOW, b"too slow")
+
+    def close(self, code: int, reason: bytes) -> None:
+        """Start closing the socket with ``code`` and ``reason``."""
+        task = asyncio.get_running_loop().create_task(self.ws.close(code=code, message=reason))
         if self._tasks is None:
             self._tasks = set()
         self._tasks.add(task)

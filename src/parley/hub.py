@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -48,6 +48,10 @@ class Hub:
     def __init__(self) -> None:
         self.rooms: dict[int, Room] = {}
         self.logged_in: set[Peer] = set()
+        #: user id -> this process's sockets logged in as that user
+        self.users: dict[int, set[Peer]] = {}
+        #: called for each socket of the user a ``user`` event names (set by the service)
+        self.on_user: Callable[[Peer, Event], None] | None = None
         self.deliveries = 0
         #: the newest chat list frame published (None: read it from the database)
         self.list_frame: bytes | None = None
@@ -83,6 +87,18 @@ class Hub:
                 room.timer.cancel()
             del self.rooms[chat_id]
         return True
+
+    def signed_in(self, peer: Peer, user_id: int) -> None:
+        self.logged_in.add(peer)
+        self.users.setdefault(user_id, set()).add(peer)
+
+    def signed_out(self, peer: Peer, user_id: int | None) -> None:
+        self.logged_in.discard(peer)
+        peers = None if user_id is None else self.users.get(user_id)
+        if user_id is not None and peers is not None:
+            peers.discard(peer)
+            if not peers:
+                del self.users[user_id]
 
     def online(self, chat_id: int) -> list[str]:
         room = self.rooms.get(chat_id)
@@ -136,6 +152,11 @@ class Hub:
                     peer.push(event.frame)
                     peer.chat_deleted(event.chat_id)
                 self.deliveries += len(gone.peers)
+        elif event.kind == "user":
+            peers = self.users.get(event.chat_id)
+            if peers and self.on_user is not None:
+                for peer in list(peers):  # the callback signs them out
+                    self.on_user(peer, event)
 
     def _push(self, room: Room, event: Event) -> None:
         for peer in room.peers:

@@ -49,6 +49,14 @@ class Login(Request, tag="login"):
 
 class Logout(Request, tag="logout"):
     TYPE = "account"
+    #: revoke every token of the user and close the user's other sockets
+    Everywhere: bool | None = None
+
+
+class ChangePassword(Request, tag="password"):
+    TYPE = "account"
+    Old: str | None = None
+    New: str | None = None
 
 
 class ListChats(Request, tag="list"):
@@ -91,7 +99,7 @@ class Send(Request, tag="message"):
 
 AnyRequest = (
     Registration | Login | Logout | ListChats | Create | Choice | Earlier | Connected | Delete
-    | Send
+    | Send | ChangePassword
 )
 
 _decoder: msgspec.json.Decoder[AnyRequest] = msgspec.json.Decoder(AnyRequest)

@@ -41,6 +41,7 @@ tokens = Table(
     Column("digest", String(64), primary_key=True),
     Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
     Column("expires_ms", BigInteger, nullable=False),
+    Index("tokens_user", "user_id"),
 )
 
 chats = Table(

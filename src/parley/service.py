@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from . import rules
-from .broker import Broker, Event
+from .broker import Broker, Event, user_event
 from .config import Settings
 from .errors import (
     AccessDenied,
@@ -44,6 +44,7 @@ from .messages import (
     AccountAnswer,
     Answer,
     AnyRequest,
+    ChangePassword,
     ChatAnswer,
     Choice,
     Connected,
@@ -86,6 +87,12 @@ LIST_RATE = 2.0
 LIST_BURST = 10.0
 #: seconds a kept chat list is trusted (a push from another process may have been lost)
 LIST_TTL = 5.0
+#: close code and reason of the sockets a ``logout`` with ``Everywhere`` or a ``password``
+#: change logs out (4000-4999: application codes)
+CLOSE_LOGGED_OUT = 4001
+LOGGED_OUT_REASON = b"logged out"
+#: pushed to the other sockets on a token that a plain ``logout`` revoked
+LOGGED_OUT = text_frame(encode(Answer(Type="account", Command="logout", Status="logged out")))
 
 
 class Connection(Protocol):
@@ -111,6 +118,8 @@ class Connection(Protocol):
     def release(self, newest_sent: int | None) -> None: ...
 
     def chat_deleted(self, chat_id: int) -> None: ...
+
+    def close(self, code: int, reason: bytes) -> None: ...
 
 
 class Service:
@@ -142,10 +151,12 @@ class Service:
         #: every open socket of this process, logged in or not
         self.sockets: set[Connection] = set()
         self.connections = ConnectionCount(settings.max_connections_per_ip)
+        hub.on_user = self._user_event  # type: ignore[assignment]  # a Connection is a Peer
         self._handlers: dict[type, Callable[[Connection, AnyRequest], Awaitable[None]]] = {
             Registration: self.registration,  # type: ignore[dict-item]
             Login: self.login,  # type: ignore[dict-item]
             Logout: self.logout,  # type: ignore[dict-item]
+            ChangePassword: self.password,  # type: ignore[dict-item]
             ListChats: self.list,  # type: ignore[dict-item]
             Create: self.create,  # type: ignore[dict-item]
             Choice: self.choice,  # type: ignore[dict-item]
@@ -206,7 +217,8 @@ class Service:
         self.sockets.discard(conn)
         self.metrics.connections.dec()
         self._leave_chat(conn)
-        self.hub.logged_in.discard(conn)
+        user = conn.session.user
+        self.hub.signed_out(conn, None if user is None else user.id)  # type: ignore[arg-type]  # a Connection is a Peer
 
     # -- accounts ---------------------------------------------------------------------
 
@@ -272,20 +284,77 @@ class Service:
         return token
 
     def _become(self, conn: Connection, user: User, digest: str) -> None:
-        self._leave_chat(conn)
+        self._sign_out(conn)
         conn.session.logged_in(user, digest)
-        self.hub.logged_in.add(conn)  # type: ignore[arg-type]
+        self.hub.signed_in(conn, user.id)  # type: ignore[arg-type]  # a Connection is a Peer
+
+    def _sign_out(self, conn: Connection) -> None:
+        """``conn`` leaves its chat and is anonymous."""
+        self._leave_chat(conn)
+        user = conn.session.user
+        if user is not None:
+            self.hub.signed_out(conn, user.id)  # type: ignore[arg-type]  # a Connection is a Peer
+        conn.session.logged_out()
 
     async def logout(self, conn: Connection, r: Logout) -> None:
         session = conn.session
-        if session.user is None:
+        user = session.user
+        if user is None:
             raise ParleyError()
-        if session.token_digest:
-            await self.store.revoke_token(session.token_digest)
-        self._leave_chat(conn)
-        session.logged_out()
-        self.hub.logged_in.discard(conn)
+        digest = session.token_digest
+        if r.Everywhere:
+            await self.store.revoke_user_tokens(user.id)
+        elif digest:
+            await self.store.revoke_token(digest)
+        self._sign_out(conn)
         conn.send(Answer(Type="account", Command="logout", Status="success"))
+        if r.Everywhere:
+            self.broker.publish(user_event(user.id, LOGGED_OUT_REASON, close=CLOSE_LOGGED_OUT))
+        elif digest:
+            self.broker.publish(user_event(user.id, LOGGED_OUT, token=digest))
+
+    async def password(self, conn: Connection, r: ChangePassword) -> None:
+        """A new password: checked like a login, then every token of the user is replaced by
+        one new token for this socket, and the user's other sockets are closed."""
+        user = conn.session.need_user()
+        problem = rules.password_problem(r.New)
+        if problem:
+            raise Invalid(problem)
+        assert r.New is not None
+        key = rules.login_key(user.login)
+        await self._slow_down(conn, key)
+        checked = await self._check_password(user.login, r.Old) if r.Old is not None else None
+        if checked is None or checked.id != user.id:
+            self.throttle.failed(key, time.monotonic())
+            raise ParleyError()
+        password_hash = await asyncio.to_thread(self.hasher.hash, r.New)
+        token = new_token()
+        digest = token_digest(token)
+        expires = now_ms() + int(self.settings.token_days * 86_400_000)
+        await self.store.change_password(user.id, password_hash, digest, expires)
+        if conn.session.user is not None and conn.session.user.id == user.id:
+            conn.session.token_digest = digest
+        conn.send(AccountAnswer(Type="account", Command="password", Status="success",
+                                Token=token))
+        self.broker.publish(
+            user_event(user.id, LOGGED_OUT_REASON, close=CLOSE_LOGGED_OUT, spare=digest))
+
+    def _user_event(self, conn: Connection, event: Event) -> None:
+        """A ``user`` event reached one of the user's sockets here: log it out, as the
+        event says (see :func:`~parley.broker.user_event`)."""
+        session = conn.session
+        if session.user is None or session.user.id != event.chat_id:
+            return
+        if event.token is not None and session.token_digest != event.token:
+            return
+        if event.spare is not None and session.token_digest == event.spare:
+            return
+        self._sign_out(conn)
+        if event.close:
+            conn.close(event.close, event.frame)
+        else:
+            conn.push(event.frame)
+        self.hub.deliveries += 1
 
     # -- chats ------------------------------------------------------------------------
 

@@ -96,6 +96,10 @@ class Store(Protocol):
     async def add_token(self, digest: str, user_id: int, expires_ms: int) -> None: ...
     async def user_by_token(self, digest: str) -> User | None: ...
     async def revoke_token(self, digest: str) -> None: ...
+    async def revoke_user_tokens(self, user_id: int) -> None: ...
+    async def change_password(
+        self, user_id: int, password_hash: str, digest: str, expires_ms: int
+    ) -> None: ...
     async def list_chats(self) -> list[ChatInfo]: ...
     async def create_chat(
         self, name: str, owner_id: int, password_hash: str | None
@@ -219,6 +223,23 @@ class SqlStore:
     async def revoke_token(self, digest: str) -> None:
         async with self._tx() as conn:
             await conn.execute(tokens.delete().where(tokens.c.digest == digest))
+
+    async def revoke_user_tokens(self, user_id: int) -> None:
+        """Every token of the user stops working (``logout`` with ``Everywhere``)."""
+        async with self._tx() as conn:
+            await conn.execute(tokens.delete().where(tokens.c.user_id == user_id))
+
+    async def change_password(
+        self, user_id: int, password_hash: str, digest: str, expires_ms: int
+    ) -> None:
+        """In one transaction: the new password hash, every old token revoked, and the
+        one new token ``digest``."""
+        async with self._tx() as conn:
+            await conn.execute(
+                users.update().where(users.c.id == user_id).values(password_hash=password_hash))
+            await conn.execute(tokens.delete().where(tokens.c.user_id == user_id))
+            await conn.execute(
+                tokens.insert().values(digest=digest, user_id=user_id, expires_ms=expires_ms))
 
     # -- chats --------------------------------------------------------------------
 

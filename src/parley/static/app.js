@@ -1,5 +1,6 @@
 // Parley web client: state and protocol handling. The frames are described in docs/protocol.md.
 
+import { AccountDialog } from "./account.js";
 import { AuthForm } from "./auth.js";
 import { Connection, defaultSocketUrl } from "./connection.js";
 import { Composer, readAsBase64 } from "./composer.js";
@@ -48,6 +49,11 @@ const composer = new Composer((draft) => sendMessage(draft));
 const outbox = new Outbox();
 const auth = new AuthForm((command, login, password) =>
   conn.send({ Type: "account", Command: command, Login: login, Password: password }));
+const account = new AccountDialog((request) => conn.send(request), () => {
+  setToken(null);
+  forgetSession();
+  auth.show(S.LOGGED_OUT_EVERYWHERE);
+});
 
 // ---- connection -------------------------------------------------------------
 
@@ -69,6 +75,7 @@ conn.addEventListener("close", (event) => {
   state.choices = [];
   state.creating = null;
   auth.enable();
+  account.error("");
   $("create-submit").disabled = false;
   messages.cancelEarlier();
   if (state.chat !== null) online.stale();
@@ -135,7 +142,21 @@ function handleAccount(frame) {
       return auth.error(S.loginError());
     }
     case "logout":
-      return undefined; // the page has already forgotten the session
+      if (frame.Status === "logged out" && state.loggedIn) {
+        // Another socket logged this session's token out.
+        setToken(null);
+        forgetSession();
+        return auth.show(S.SESSION_EXPIRED);
+      }
+      return undefined; // our own logout: the page has already forgotten the session
+    case "password": {
+      const token = account.answered(frame);
+      if (token) {
+        setToken(token);
+        toast(S.PASSWORD_CHANGED, "ok");
+      }
+      return undefined;
+    }
     default:
       console.warn("parley: unexpected account frame", frame);
   }
@@ -190,6 +211,7 @@ function forgetSession() {
   state.loggedIn = false;
   state.passwords.clear();
   outbox.clear();
+  account.close();
   leaveChat();
   renderChatList([], null, null, () => {});
 }
@@ -206,6 +228,9 @@ window.addEventListener("storage", (event) => {
   } else if (event.newValue !== null && !state.loggedIn && !state.tokenLogin) {
     state.token = event.newValue;
     state.tokenLogin = conn.send({ Type: "account", Command: "login", Token: state.token });
+  } else if (event.newValue !== null) {
+    // A new token (a password change in another tab): the next reconnect uses it.
+    state.token = event.newValue;
   }
 });
 

@@ -17,6 +17,24 @@ export function loginError() {
 }
 
 export const SESSION_EXPIRED = "Your session has ended. Please log in again.";
+export const LOGGED_OUT_EVERYWHERE = "You logged out on every device.";
+export const PASSWORD_CHANGED = "Your password was changed. Your other devices were logged out.";
+
+export function passwordError(frame) {
+  switch (frame.Status) {
+    case "rate limited":
+      return "Too many attempts. Wait a minute, then try again.";
+    case "error in chat or user":
+      return "You need to be logged in to change your password.";
+    case "error":
+      if (typeof frame.Detail === "string" && frame.Detail !== "") {
+        return withDetail("The new password is not allowed", frame.Detail);
+      }
+      return "The current password is wrong.";
+    default:
+      return withDetail(`The password was not changed (${frame.Status}).`, frame.Detail);
+  }
+}
 
 export function createError(frame) {
   if (frame.Status === "chat exist") return "A chat with this name already exists.";
@@ -58,6 +76,7 @@ export function closeReason(code) {
   if (code === 1009) return "The last message was too large for the server.";
   if (code === 1001) return "The server is restarting.";
   if (code === 4008) return "The connection fell behind.";
+  if (code === 4001) return "You were logged out from another device.";
   return "";
 }
 
