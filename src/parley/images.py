@@ -226,6 +226,7 @@ def _animation(img: Image.Image, out: io.BytesIO, upload: Upload) -> None:
     durations: list[int] = []
     disposals: list[int] = []
     for frame in islice(ImageSequence.Iterator(img), upload.frames):
+        frame.load()  # (a WebP frame learns its duration as it is decoded)
         durations.append(int(frame.info.get("duration", 0)))
         disposals.append(int(getattr(frame, "disposal_method", 0)))
         # A still WebP is turned upright; animations keep their frames as they are.
