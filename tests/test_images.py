@@ -2,21 +2,34 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import functools
 import hashlib
 import io
 import random
 import struct
+import threading
 import warnings
 import zlib
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageChops, ImageFilter, ImageOps, ImageStat
+from PIL.JpegImagePlugin import get_sampling
 
-from parley.errors import ImageRejected
-from parley.images import DatabaseImageStore, DecodedImage, FileImageStore, decode_image
+from parley.config import Settings
+from parley.errors import ImageRejected, RateLimited
+from parley.images import (
+    DatabaseImageStore,
+    DecodedImage,
+    FileImageStore,
+    decode_image,
+    decode_in,
+    open_image,
+    reencode,
+)
+from parley.pools import WorkPool
 
 MB = 1024 * 1024
 
@@ -74,9 +87,10 @@ def big_png() -> bytes:
 def test_accepted_format(fmt: str, ext: str) -> None:
     data = image_bytes(fmt)
     image = decode(b64(data))
-    assert image.data == data
-    assert image.name == f"{hashlib.md5(data).hexdigest()}.{ext}"
-    assert image.size == len(data)
+    assert image.name == f"{hashlib.md5(image.data).hexdigest()}.{ext}"
+    assert image.size == len(image.data)
+    with Image.open(io.BytesIO(image.data)) as img:
+        assert (img.format, img.size, img.mode) == (fmt, (8, 6), "P" if fmt == "GIF" else "RGB")
 
 
 def test_extension_comes_from_content_not_from_data_url() -> None:
@@ -330,3 +344,264 @@ def test_database_image_store_keeps_no_files(tmp_path: Path) -> None:
     assert store.path(5, image.name) is None
     store.discard(5, image.name)
     store.drop_chat(5)
+
+
+# --------------------------------------------------------------------------- the stored copy
+
+
+def reopen(data: bytes) -> Image.Image:
+    img = Image.open(io.BytesIO(data))
+    img.load()
+    return img
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "GIF", "WEBP"])
+def test_the_copy_is_the_same_for_the_same_image(fmt: str) -> None:
+    data = noise_picture(fmt)
+    first, second = decode(b64(data)), decode(b64(data))
+    assert first.data == second.data
+    assert first.name == second.name
+
+
+def noise_picture(fmt: str, size: tuple[int, int] = (64, 48), **options: object) -> bytes:
+    pixels = random.Random(7).randbytes(3 * size[0] * size[1])
+    buf = io.BytesIO()
+    Image.frombytes("RGB", size, pixels).save(buf, fmt, **options)
+    return buf.getvalue()
+
+
+def test_png_text_chunks_exif_and_icc_profile_are_dropped() -> None:
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", "<script>alert(1)</script>")
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 6), "red").save(buf, "PNG", pnginfo=info, exif=exif.tobytes(),
+                                          icc_profile=b"\0" * 200)
+    data = buf.getvalue()
+    assert b"<script>" in data
+    stored = decode(b64(data)).data
+    for chunk in (b"tEXt", b"eXIf", b"iCCP", b"<script>", b"PhoneMaker"):
+        assert chunk not in stored
+    assert stored == PNG
+    assert reopen(stored).tobytes() == reopen(data).tobytes()
+
+
+def test_png_with_a_zip_in_a_private_chunk_is_stored_without_it() -> None:
+    iend = PNG.rindex(b"IEND") - 4
+    data = PNG[:iend] + png_chunk(b"zIPs", b"PK\x03\x04evil.html<script>") + PNG[iend:]
+    stored = decode(b64(data)).data
+    assert b"PK\x03\x04" not in stored
+    assert stored == PNG
+
+
+def test_palette_png_keeps_its_palette_and_transparency() -> None:
+    picture = Image.new("P", (4, 4), 1)
+    picture.putpalette([0, 0, 0, 255, 0, 0])
+    buf = io.BytesIO()
+    picture.save(buf, "PNG", transparency=0)
+    img = reopen(decode(b64(buf.getvalue())).data)
+    assert img.mode == "P"
+    assert img.info["transparency"] == 0
+    assert img.convert("RGBA").getpixel((0, 0)) == (255, 0, 0, 255)
+
+
+def exif_jpeg(orientation: int, *, subsampling: int = 2, quality: int = 90) -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    gps = exif.get_ifd(0x8825)
+    gps[1], gps[2] = "N", (48.0, 51.0, 29.0)
+    picture = Image.new("RGB", (40, 20), "white")
+    picture.paste((200, 0, 0), (0, 0, 20, 20))
+    buf = io.BytesIO()
+    picture.save(buf, "JPEG", quality=quality, subsampling=subsampling, exif=exif.tobytes(),
+                 comment=b"secret comment")
+    return buf.getvalue()
+
+
+def test_jpeg_without_orientation_keeps_its_tables_and_drops_exif_gps_and_comments() -> None:
+    data = exif_jpeg(1)
+    stored = decode(b64(data)).data
+    assert b"Exif" not in stored
+    assert b"secret comment" not in stored
+    source, copy = reopen(data), reopen(stored)
+    assert copy.size == (40, 20)
+    assert copy.quantization == source.quantization
+    assert get_sampling(copy) == get_sampling(source) == 2
+    assert dict(copy.getexif()) == {}
+
+
+@pytest.mark.parametrize(("orientation", "size"), [(3, (40, 20)), (6, (20, 40)), (8, (20, 40))])
+def test_jpeg_is_turned_upright_at_high_quality_with_its_subsampling(
+        orientation: int, size: tuple[int, int]) -> None:
+    data = exif_jpeg(orientation, subsampling=1)
+    copy = reopen(decode(b64(data)).data)
+    assert copy.size == size
+    assert dict(copy.getexif()) == {}
+    assert get_sampling(copy) == 1
+    expected = ImageOps.exif_transpose(reopen(data))
+    assert expected is not None
+    assert largest_difference(copy, expected) <= 24  # a red and white edge, quality 95
+
+
+def test_turned_jpeg_photo_loses_little() -> None:
+    source = reopen(photo("JPEG", quality=90))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    source.save(buf, "JPEG", quality="keep", exif=exif.tobytes())
+    copy = reopen(decode(b64(buf.getvalue())).data)
+    expected = source.transpose(Image.Transpose.ROTATE_270)
+    assert copy.size == expected.size == (192, 256)
+    assert max(ImageStat.Stat(ImageChops.difference(copy, expected)).mean) < 1
+    assert largest_difference(copy, expected) <= 8
+
+
+def photo(fmt: str, **options: object) -> bytes:
+    """256 x 192, smooth like a photo: blurred noise over a gradient."""
+    noise = Image.frombytes("RGB", (256, 192), random.Random(7).randbytes(3 * 256 * 192))
+    gradient = Image.linear_gradient("L").resize((256, 192)).convert("RGB")
+    picture = Image.blend(noise.filter(ImageFilter.GaussianBlur(3)), gradient, 0.5)
+    buf = io.BytesIO()
+    picture.save(buf, fmt, **options)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("quality", [75, 90])
+def test_jpeg_copy_of_a_photo_loses_little(quality: int) -> None:
+    data = photo("JPEG", quality=quality)
+    copy = reopen(decode(b64(data)).data)
+    assert max(ImageStat.Stat(ImageChops.difference(copy, reopen(data))).mean) < 0.1
+    assert largest_difference(copy, reopen(data)) <= 4
+
+
+def largest_difference(a: Image.Image, b: Image.Image) -> int:
+    """The largest difference of one channel of one pixel, of 255."""
+    extrema = ImageChops.difference(a, b).getextrema()
+    return max(high for _, high in extrema)  # type: ignore[union-attr]  # RGB: one pair a band
+
+
+def animated(fmt: str, frames: int, size: tuple[int, int] = (8, 8), **options: object) -> bytes:
+    """``frames`` frames, each a colour unlike the one before."""
+    colours = [(255, 0, 0), (0, 0, 255), (0, 128, 0)]
+    pictures = [Image.new("RGB", size, colours[i % 3]) for i in range(frames)]
+    buf = io.BytesIO()
+    pictures[0].save(buf, fmt, save_all=True, append_images=pictures[1:], duration=40, loop=0,
+                     **options)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "WEBP"])
+def test_animation_keeps_its_first_100_frames(fmt: str) -> None:
+    data = animated(fmt, 150, **({"lossless": True} if fmt == "WEBP" else {}))
+    assert reopen(data).n_frames == 150
+    stored = decode(b64(data)).data
+    assert (b"VP8L" in stored) == (fmt == "WEBP")  # a lossless animation stays lossless
+    copy = Image.open(io.BytesIO(stored))
+    assert (copy.format, copy.n_frames, copy.size) == (fmt, 100, (8, 8))
+    assert copy.info["loop"] == 0
+    colours = []
+    for i in (0, 1, 2, 99):
+        copy.seek(i)
+        copy.load()
+        assert copy.info["duration"] == 40
+        colours.append(copy.convert("RGB").getpixel((4, 4)))
+    assert colours == [(255, 0, 0), (0, 0, 255), (0, 128, 0), (255, 0, 0)]
+
+
+def test_animation_frames_stay_within_max_pixels_together() -> None:
+    data = animated("GIF", 10, (100, 100))
+    upload = open_image(b64(data), max_bytes=MB, max_pixels=35_000)
+    assert upload.frames == 3
+    assert Image.open(io.BytesIO(reencode(upload, max_bytes=MB).data)).n_frames == 3
+
+
+def test_lossless_webp_stays_lossless() -> None:
+    data = noise_picture("WEBP", lossless=True)
+    stored = decode(b64(data)).data
+    assert stored[12:16] == b"VP8L"
+    assert reopen(stored).tobytes() == reopen(data).tobytes()
+
+
+def test_lossy_webp_stays_lossy_and_close() -> None:
+    data = photo("WEBP", quality=80)
+    assert data[12:16] == b"VP8 "
+    stored = decode(b64(data)).data
+    assert stored[12:16] == b"VP8 "
+    diff = ImageStat.Stat(ImageChops.difference(reopen(stored), reopen(data)))
+    assert max(diff.mean) < 2  # mean error of a channel, of 255
+
+
+def test_webp_exif_is_dropped_and_its_orientation_applied() -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif[0x010F] = "PhoneMaker"
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 20), "red").save(buf, "WEBP", lossless=True, exif=exif.tobytes())
+    stored = decode(b64(buf.getvalue())).data
+    assert b"PhoneMaker" not in stored
+    assert b"EXIF" not in stored
+    assert reopen(stored).size == (20, 40)
+
+
+# --------------------------------------------------------------------------- the header
+
+
+@pytest.mark.parametrize(
+    ("data", "fmt", "mode", "frames"),
+    [(image_bytes("PNG", (100, 50)), "PNG", "RGB", 1),
+     (image_bytes("JPEG", (100, 50)), "JPEG", "RGB", 1),
+     (bilevel_png(100, 50), "PNG", "1", 1),
+     (animated("GIF", 7, (100, 50)), "GIF", "P", 7)],
+)
+def test_open_image_reads_the_header_and_estimates_the_memory(
+        data: bytes, fmt: str, mode: str, frames: int) -> None:
+    upload = open_image(b64(data), max_bytes=MB, max_pixels=1_000_000)
+    assert (upload.data, upload.format, upload.width, upload.height) == (data, fmt, 100, 50)
+    assert (upload.mode, upload.frames) == (mode, frames)
+    per_pixel = 4 * (frames + 1) if frames > 1 else 2 * (1 if mode in ("1", "P") else 4)
+    assert upload.memory == 100 * 50 * per_pixel + 3 * len(data)
+
+
+def test_the_memory_of_the_largest_picture_fits_the_default_budget() -> None:
+    upload = open_image(b64(big_png()), max_bytes=5 * MB, max_pixels=40_000_000)
+    assert upload.memory == 5000 * 5000 * 8 + 3 * len(big_png())
+    assert upload.memory < Settings().image_memory
+
+
+def test_a_copy_over_twice_max_bytes_is_refused() -> None:
+    data = noise_picture("PNG", (64, 64))
+    upload = open_image(b64(data), max_bytes=MB, max_pixels=1_000_000)
+    with pytest.raises(ImageRejected) as info:
+        reencode(upload, max_bytes=len(data) // 3)
+    assert info.value.reason == "copy too large"
+
+
+# --------------------------------------------------------------------------- the pool
+
+
+async def test_decode_in_a_pool_whose_budget_is_spent_is_rate_limited() -> None:
+    pool = WorkPool("t", threads=2, queue=2, budget=10 * MB)
+    gate = threading.Event()
+    try:
+        blocker = asyncio.ensure_future(pool.run_costing(9 * MB, gate.wait, 5))
+        await asyncio.sleep(0)
+        small = await decode_in(pool, b64(PNG), max_bytes=MB, max_pixels=1_000_000)
+        assert small.data == PNG
+        with pytest.raises(RateLimited) as info:
+            await decode_in(pool, b64(image_bytes("PNG", (500, 500))), max_bytes=MB,
+                            max_pixels=1_000_000)
+        assert info.value.answer("chat", "message") == {
+            "Type": "chat", "Command": "message", "Status": "rate limited"}
+        gate.set()
+        assert await blocker is True
+        await asyncio.sleep(0.01)  # the release is scheduled from the worker thread
+        assert (pool.jobs, pool.spent) == (0, 0)
+        image = await decode_in(pool, b64(image_bytes("PNG", (500, 500))), max_bytes=MB,
+                                max_pixels=1_000_000)
+        assert image.name.endswith(".png")
+    finally:
+        gate.set()
+        pool.close()

@@ -26,6 +26,7 @@ from .images import CONTENT_TYPES, FILE_NAME, DatabaseImageStore, FileImageStore
 from .metrics import CONTENT_TYPE_LATEST, Metrics
 from .outbox import Flusher
 from .passwords import Hasher
+from .pools import WorkPool
 from .presence import MemoryPresence, Presence, RedisPresence
 from .service import Service
 from .store import SqlStore
@@ -70,7 +71,10 @@ async def lifespan(app: web.Application) -> AsyncIterator[None]:
         metrics = Metrics()
         metrics.count_deliveries(lambda: hub.deliveries)
         hasher = await asyncio.to_thread(Hasher, settings.argon2_profile)
-        service = Service(settings, store, images, broker, hub, hasher, metrics, presence)
+        image_pool = WorkPool("images", threads=settings.image_threads,
+                              queue=settings.image_queue, budget=settings.image_memory)
+        service = Service(settings, store, images, broker, hub, hasher, metrics, presence,
+                          image_pool=image_pool)
         await broker.start(hub.deliver)
         try:
             await presence.start(hub.presence, service.user_gone)
@@ -88,6 +92,7 @@ async def lifespan(app: web.Application) -> AsyncIterator[None]:
                 await presence.close()
         finally:
             await broker.close()
+            await asyncio.to_thread(image_pool.close)
     finally:
         await store.close()
 

@@ -48,6 +48,18 @@ class Settings:
     max_image_pixels: int = field(
         default=40_000_000, metadata={"help": "largest image, width x height"}
     )
+    image_threads: int = field(
+        default=2, metadata={"help": "threads that decode images (a pool of their own)"}
+    )
+    image_queue: int = field(
+        default=8, metadata={"help": "images waiting for a decoding thread, at most"}
+    )
+    image_memory: int = field(
+        default=512 * MiB,
+        metadata={"help": "bytes of memory the images being decoded may take together, "
+                  "estimated from their headers; over it a message with an image is "
+                  "answered 'rate limited'"},
+    )
     rate_limit: float = field(
         default=10.0, metadata={"help": "messages a second a user may send, sustained"}
     )

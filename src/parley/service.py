@@ -38,7 +38,7 @@ from .errors import (
     RateLimited,
 )
 from .hub import Hub
-from .images import ImageStore, decode_image
+from .images import ImageStore, decode_in
 from .limits import ConnectionCount, Throttle
 from .messages import (
     AccountAnswer,
@@ -69,6 +69,7 @@ from .messages import (
 from .metrics import Metrics
 from .outbox import text_frame
 from .passwords import Hasher, new_token, token_digest
+from .pools import WorkPool
 from .presence import Presence
 from .rules import TokenBucket
 from .session import Session
@@ -133,6 +134,8 @@ class Service:
         hasher: Hasher,
         metrics: Metrics,
         presence: Presence,
+        *,
+        image_pool: WorkPool,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -142,6 +145,8 @@ class Service:
         self.hasher = hasher
         self.metrics = metrics
         self.presence = presence
+        #: decodes images, within a memory budget (see images.decode_in)
+        self.image_pool = image_pool
         self._tasks: set[asyncio.Task[None]] = set()
         self.writer = MessageWriter(store, self._published)
         self._buckets: dict[int, TokenBucket] = {}
@@ -490,9 +495,8 @@ class Service:
         created = False
         if r.Image:
             s = self.settings
-            image = await asyncio.to_thread(
-                decode_image, r.Image, max_bytes=s.max_image_bytes, max_pixels=s.max_image_pixels
-            )
+            image = await decode_in(self.image_pool, r.Image, max_bytes=s.max_image_bytes,
+                                    max_pixels=s.max_image_pixels)
             try:
                 created = await asyncio.to_thread(self.images.put, place.id, image)
             except OSError as exc:
