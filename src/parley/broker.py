@@ -16,9 +16,11 @@ import msgspec
 
 class Event(msgspec.Struct, array_like=True, frozen=True):
     """``chat``: to the chat's sockets; ``all``: the chat list, to every logged-in
-    socket; ``deleted``: to the chat's sockets, which then leave it."""
+    socket; ``deleted``: to the chat's sockets, which then leave it; ``list``: a change
+    of the chat list (a delta frame), to the sockets that asked for deltas, and every
+    process then pushes its other logged-in sockets the whole list (throttled)."""
 
-    kind: Literal["chat", "all", "deleted"]
+    kind: Literal["chat", "all", "deleted", "list"]
     chat_id: int
     frame: bytes
     message_id: int | None = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -52,6 +52,14 @@ class Hub:
         #: the newest chat list frame published (None: read it from the database)
         self.list_frame: bytes | None = None
         self.list_time = 0.0
+        #: the logged-in sockets that take the chat list's changes as deltas
+        self.list_changes: set[Peer] = set()
+        #: counts the chat list's changes delivered here (a list read while it moved
+        #: may be stale)
+        self.list_version = 0
+        #: called after each change of the chat list is delivered (the service then
+        #: pushes the whole list to the other logged-in sockets)
+        self.list_changed: Callable[[], None] = lambda: None
 
     # -- membership (called by the service) ----------------------------------------
 
@@ -127,6 +135,13 @@ class Hub:
             for peer in self.logged_in:
                 peer.push(event.frame)
             self.deliveries += len(self.logged_in)
+        elif event.kind == "list":
+            self.list_version += 1
+            self.list_frame = None
+            for peer in self.list_changes:
+                peer.push(event.frame)
+            self.deliveries += len(self.list_changes)
+            self.list_changed()
         elif event.kind == "deleted":
             gone = self.rooms.pop(event.chat_id, None)
             if gone is not None:
@@ -136,6 +151,18 @@ class Hub:
                     peer.push(event.frame)
                     peer.chat_deleted(event.chat_id)
                 self.deliveries += len(gone.peers)
+
+    def wants_whole_lists(self) -> bool:
+        """True when a logged-in socket here takes the whole list on each change."""
+        return len(self.logged_in) > len(self.list_changes)
+
+    def push_list(self, frame: bytes) -> None:
+        """The whole chat list to every logged-in socket that does not take deltas."""
+        deltas = self.list_changes
+        for peer in self.logged_in:
+            if peer not in deltas:
+                peer.push(frame)
+        self.deliveries += len(self.logged_in) - len(deltas)
 
     def _push(self, room: Room, event: Event) -> None:
         for peer in room.peers:
