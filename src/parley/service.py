@@ -562,7 +562,9 @@ class Service:
             return
         now = time.monotonic()
         if self._list_bucket.take(now):
-            self._list_push = asyncio.ensure_future(self._push_list())
+            self._list_push = task = asyncio.ensure_future(self._push_list())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         else:
             self._list_timer = asyncio.get_running_loop().call_later(
                 self._list_bucket.delay(now), self._list_due)
