@@ -577,9 +577,9 @@ class Service:
         try:
             frame, version = await self._fresh_list()
             self.hub.push_list(frame)
-        except Exception:
+        except Exception:  # the database is away: the next change tries again
             log.exception("reading the chat list failed")
-            version = -1
+            return
         finally:
             self._list_push = None
         if self.hub.list_version != version:  # a change overlapped the last read
