@@ -40,7 +40,8 @@ from parley.client import Client, Closed
 
 PASSWORD = "correct horse"
 #: the scenarios send faster than the default rate limit allows (the limit has its own)
-FAST = ("--rate-limit", "100000", "--rate-burst", "100000")
+FAST = ("--rate-limit", "100000", "--rate-burst", "100000",
+        "--chat-rate", "10000000", "--chat-burst", "100000")
 Frame = dict[str, Any]
 
 
@@ -574,6 +575,20 @@ async def limits(tmp: Path) -> None:
     finally:
         slow.stop()
 
+    heading("creates and deletes (--chat-rate 1 --chat-burst 2)")
+    few = Server(tmp / "few", "--chat-rate", "1", "--chat-burst", "2")
+    try:
+        p = await registered("ana", few.ws, "ana")
+        await p.send({"Type": "chat", "Command": "create", "Chat": "mine"})
+        await p.drain()
+        await p.send({"Type": "chat", "Command": "create", "Chat": "ours"})
+        await p.drain()
+        await p.ask({"Type": "chat", "Command": "create", "Chat": "one more"})
+        await p.ask({"Type": "chat", "Command": "delete", "Chat": "mine"})
+        await p.close()
+    finally:
+        few.stop()
+
     heading("slow consumer (--outbox-limit 65536): close 4008")
     tight = Server(tmp / "tight", "--outbox-limit", "65536", *FAST)
     try:
@@ -660,9 +675,28 @@ def last_close(data: bytes) -> tuple[int | None, bytes]:
     return close
 
 
+async def list_changes(srv: Server) -> None:
+    heading("ListChanges: the whole list after login, then deltas")
+    alice = await registered("alice", srv.ws, "alice")
+    bob = await Party.open("bob", srv.ws)
+    await bob.ask({"Type": "account", "Command": "registration", "Login": "bob",
+                   "Password": PASSWORD, "ListChanges": True})
+    carl = await registered("carl", srv.ws, "carl")
+    await carl.ask({"Type": "account", "Command": "login", "Login": "carl",
+                    "Password": PASSWORD, "ListChanges": True})
+    await alice.send({"Type": "chat", "Command": "create", "Chat": "Team"})
+    await drain_all(alice, bob, carl)
+    await bob.ask({"Type": "chat", "Command": "list"})
+    await alice.send({"Type": "chat", "Command": "delete", "Chat": "Team"})
+    await drain_all(alice, bob, carl)
+    for p in (alice, bob, carl):
+        await p.close()
+
+
 SCENARIOS: dict[str, Callable[[Server], Awaitable[None]]] = {
     "accounts": accounts,
     "chats": chats,
+    "list_changes": list_changes,
     "presence": presence,
     "history": history,
     "messages": messages,

@@ -231,9 +231,11 @@ def backend(request: pytest.FixtureRequest, postgres: Postgres) -> Backend:
     return Backend("postgresql", postgres)
 
 
-#: the shared server lets tests send as fast as they like (the limit has its own test)
+#: the shared server lets tests send, log in, create and delete as fast as they like
+#: (each limit has its own test)
 FAST = ("--rate-limit", "100000", "--rate-burst", "100000",
-        "--login-rate", "100000", "--login-burst", "100000")
+        "--login-rate", "100000", "--login-burst", "100000",
+        "--chat-rate", "10000000", "--chat-burst", "100000")
 
 
 @pytest.fixture(scope="session")

@@ -193,6 +193,28 @@ def test_all_event_reaches_logged_in_sockets() -> None:
     assert hub.deliveries == 2
 
 
+def test_list_event_goes_to_delta_sockets_and_tells_the_service() -> None:
+    hub = Hub()
+    alice, bob = Peer("alice"), Peer("bob")
+    hub.logged_in.update({alice, bob})
+    hub.list_changes.add(bob)
+    changes: list[int] = []
+    hub.list_changed = lambda: changes.append(hub.list_version)
+    hub.list_frame = b"kept"
+    assert hub.wants_whole_lists()
+    hub.deliver(Event("list", 0, b"delta"))
+    assert bob.pushed == [(b"delta", None)]
+    assert alice.pushed == []
+    assert changes == [1]
+    assert hub.list_frame is None  # the kept list is stale now
+    hub.push_list(b"whole")
+    assert alice.pushed == [(b"whole", None)]
+    assert bob.pushed == [(b"delta", None)]
+    assert hub.deliveries == 2
+    hub.list_changes.add(alice)
+    assert not hub.wants_whole_lists()
+
+
 def test_deleted_event() -> None:
     hub = Hub()
     alice, bob, carol = Peer("alice"), Peer("bob"), Peer("carol")

@@ -201,6 +201,16 @@ def test_bucket_refills_with_time() -> None:
     assert bucket.take(0.5) is False
 
 
+def test_bucket_says_when_the_next_token_comes() -> None:
+    bucket = TokenBucket(rate=2.0, burst=2.0)
+    assert bucket.delay(0.0) == 0.0  # full before the first take
+    assert [bucket.take(0.0) for _ in range(2)] == [True, True]
+    assert bucket.delay(0.0) == 0.5
+    assert bucket.delay(0.25) == 0.25
+    assert bucket.take(0.5) is True
+    assert bucket.delay(1.5) == 0.0
+
+
 def test_bucket_never_holds_more_than_burst() -> None:
     bucket = TokenBucket(rate=10.0, burst=2.0)
     assert bucket.take(0.0) is True

@@ -380,3 +380,36 @@ async def test_logouts_and_a_new_password_reach_every_process(
     assert await _closed(here) == (4001, "logged out")
     assert await there.login(token=changed["Token"]) == {
         "Type": "account", "Command": "login", "Status": "error"}
+
+
+async def test_list_deltas_cross_processes_in_order(
+    spawn: Spawn, cluster_config: tuple[str, str], clients: Callable[..., Any]
+) -> None:
+    db_url, prefix = cluster_config
+    a, b = spawn(db_url, REDIS_URL, prefix), spawn(db_url, REDIS_URL, prefix)
+    owner = await clients(a.ws, unique("o"))
+    watcher = await clients(b.ws)
+    assert (await watcher.register(unique("w"), PASSWORD, list_changes=True))["Status"] == (
+        "success")
+    old = await clients(b.ws, unique("p"))
+    names = [unique("room") for _ in range(3)]
+    for name in names:
+        await owner.send({"Type": "chat", "Command": "create", "Chat": name})
+        assert (await settle(owner, lambda f: f.get("Command") == "create")) == {
+            "Type": "chat", "Command": "create", "Status": "success", "Chat": name}
+    for name in names:
+        await owner.send({"Type": "chat", "Command": "delete", "Chat": name})
+        assert (await settle(owner, lambda f: f.get("Command") == "delete"))[
+            "Status"] == "success"
+    # the other process's delta socket: one delta per change, in the order they were made
+    got = [await watcher.recv() for _ in range(6)]
+    assert got == [
+        {"Type": "chat", "Command": "list", "Removed": [],
+         "Added": [{"name": name, "closed": False, "owner": owner.user}]} for name in names
+    ] + [{"Type": "chat", "Command": "list", "Added": [], "Removed": [name]} for name in names]
+    # its whole-list socket ends with the whole list as it is now, and gets no delta
+    general = {"name": "general", "closed": False, "owner": None}
+    frame = await settle(old, lambda f: "Added" in f or f.get("Chats") == [general])
+    assert frame == {"Type": "chat", "Command": "list", "Chats": [general]}
+    # nothing more for the delta socket: the next frame is the answer to a request
+    assert await watcher.request({"Type": "chat", "Command": "list"}) == frame

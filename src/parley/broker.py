@@ -16,11 +16,13 @@ import msgspec
 
 class Event(msgspec.Struct, array_like=True, frozen=True):
     """``chat``: to the chat's sockets; ``all``: the chat list, to every logged-in
-    socket; ``deleted``: to the chat's sockets, which then leave it; ``user``: to the
-    sockets logged in as the user whose id is in ``chat_id``, which are logged out
+    socket; ``deleted``: to the chat's sockets, which then leave it; ``list``: a change
+    of the chat list (a delta frame), to the sockets that asked for deltas, and every
+    process then pushes its other logged-in sockets the whole list (throttled); ``user``:
+    to the sockets logged in as the user whose id is in ``chat_id``, which are logged out
     (see :func:`user_event`)."""
 
-    kind: Literal["chat", "all", "deleted", "user"]
+    kind: Literal["chat", "all", "deleted", "list", "user"]
     chat_id: int
     frame: bytes
     message_id: int | None = None

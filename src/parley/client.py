@@ -112,19 +112,25 @@ class Client:
 
     # -- requests ----------------------------------------------------------------------
 
-    async def register(self, login: str, password: str) -> Frame:
-        answer = await self.request(
-            {"Type": "account", "Command": "registration", "Login": login, "Password": password}
-        )
+    async def register(self, login: str, password: str, *, list_changes: bool = False) -> Frame:
+        """Register; with ``list_changes``, ask for the chat list's changes as deltas."""
+        request: Frame = {
+            "Type": "account", "Command": "registration", "Login": login, "Password": password}
+        if list_changes:
+            request["ListChanges"] = True
+        answer = await self.request(request)
         if answer.get("Status") == "success":
             self.user, self.token = answer["User"], answer["Token"]
         return answer
 
     async def login(self, login: str | None = None, password: str | None = None, *,
-                    token: str | None = None) -> Frame:
+                    token: str | None = None, list_changes: bool = False) -> Frame:
         """Log in; returns the answer (the chat list that follows success is read too,
-        and kept in :attr:`chats`)."""
+        and kept in :attr:`chats`). With ``list_changes``, ask for the chat list's
+        changes as deltas."""
         request: Frame = {"Type": "account", "Command": "login"}
+        if list_changes:
+            request["ListChanges"] = True
         if token is not None:
             request["Token"] = token
         else:

@@ -78,6 +78,13 @@ class Settings:
     max_connections_per_ip: int = field(
         default=256, metadata={"help": "open sockets from one address (0: no limit)"}
     )
+    chat_rate: float = field(
+        default=10.0,
+        metadata={"help": "chat creates and deletes a minute one user may make, sustained"},
+    )
+    chat_burst: float = field(
+        default=10.0, metadata={"help": "chat creates and deletes one user may make at once"}
+    )
     max_chats_per_user: int = field(
         default=100, metadata={"help": "chats one user may own at once"}
     )

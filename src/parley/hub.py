@@ -56,6 +56,14 @@ class Hub:
         #: the newest chat list frame published (None: read it from the database)
         self.list_frame: bytes | None = None
         self.list_time = 0.0
+        #: the logged-in sockets that take the chat list's changes as deltas
+        self.list_changes: set[Peer] = set()
+        #: counts the chat list's changes delivered here (a list read while it moved
+        #: may be stale)
+        self.list_version = 0
+        #: called after each change of the chat list is delivered (the service then
+        #: pushes the whole list to the other logged-in sockets)
+        self.list_changed: Callable[[], None] = lambda: None
 
     # -- membership (called by the service) ----------------------------------------
 
@@ -94,6 +102,7 @@ class Hub:
 
     def signed_out(self, peer: Peer, user_id: int | None) -> None:
         self.logged_in.discard(peer)
+        self.list_changes.discard(peer)
         peers = None if user_id is None else self.users.get(user_id)
         if user_id is not None and peers is not None:
             peers.discard(peer)
@@ -143,6 +152,13 @@ class Hub:
             for peer in self.logged_in:
                 peer.push(event.frame)
             self.deliveries += len(self.logged_in)
+        elif event.kind == "list":
+            self.list_version += 1
+            self.list_frame = None
+            for peer in self.list_changes:
+                peer.push(event.frame)
+            self.deliveries += len(self.list_changes)
+            self.list_changed()
         elif event.kind == "deleted":
             gone = self.rooms.pop(event.chat_id, None)
             if gone is not None:
@@ -157,6 +173,18 @@ class Hub:
             if peers and self.on_user is not None:
                 for peer in list(peers):  # the callback signs them out
                     self.on_user(peer, event)
+
+    def wants_whole_lists(self) -> bool:
+        """True when a logged-in socket here takes the whole list on each change."""
+        return len(self.logged_in) > len(self.list_changes)
+
+    def push_list(self, frame: bytes) -> None:
+        """The whole chat list to every logged-in socket that does not take deltas."""
+        deltas = self.list_changes
+        for peer in self.logged_in:
+            if peer not in deltas:
+                peer.push(frame)
+        self.deliveries += len(self.logged_in) - len(deltas)
 
     def _push(self, room: Room, event: Event) -> None:
         for peer in room.peers:

@@ -38,6 +38,8 @@ class Registration(Request, tag="registration"):
     TYPE = "account"
     Login: str | None = None
     Password: str | None = None
+    #: the client takes the chat list's changes as deltas (see :class:`ChatChanges`)
+    ListChanges: bool = False
 
 
 class Login(Request, tag="login"):
@@ -45,6 +47,7 @@ class Login(Request, tag="login"):
     Login: str | None = None
     Password: str | None = None
     Token: str | None = None
+    ListChanges: bool = False
 
 
 class Logout(Request, tag="logout"):
@@ -169,6 +172,16 @@ class ChatList(Struct, kw_only=True):
     Chats: list[ChatInfo]
 
 
+class ChatChanges(Struct, kw_only=True):
+    """A change of the chat list, pushed to the sockets that logged in with
+    ``ListChanges``: chats to add (or replace, by name) and names to remove."""
+
+    Type: str
+    Command: str
+    Added: list[ChatInfo]
+    Removed: list[str]
+
+
 class ChatAnswer(Struct, kw_only=True, omit_defaults=True):
     """``create`` and ``delete`` answers and the ``deleted`` notice."""
 
@@ -224,6 +237,10 @@ def encode(answer: Struct | dict[str, Any]) -> bytes:
 
 def chat_list(chats: list[ChatInfo]) -> ChatList:
     return ChatList(Type="chat", Command="list", Chats=chats)
+
+
+def chat_changes(added: list[ChatInfo], removed: list[str]) -> ChatChanges:
+    return ChatChanges(Type="chat", Command="list", Added=added, Removed=removed)
 
 
 def message_event(message: MessageOut) -> MessageEvent:

@@ -97,3 +97,10 @@ class TokenBucket:
             self.tokens -= 1.0
             return True
         return False
+
+    def delay(self, now: float) -> float:
+        """Seconds from ``now`` until :meth:`take` will succeed (0: it would now)."""
+        if self.tokens < 0:
+            return 0.0
+        tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        return max(0.0, (1.0 - tokens) / self.rate)

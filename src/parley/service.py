@@ -46,6 +46,8 @@ from .messages import (
     AnyRequest,
     ChangePassword,
     ChatAnswer,
+    ChatChanges,
+    ChatInfo,
     Choice,
     Connected,
     Create,
@@ -59,6 +61,7 @@ from .messages import (
     Online,
     Registration,
     Send,
+    chat_changes,
     chat_list,
     decode_request,
     encode,
@@ -83,7 +86,8 @@ PAGE = 30
 AFTER_PAGE = 1000
 #: text messages one socket may have on their way to the database at once
 PIPELINE = 32
-#: chat list pushes to every socket: this many a second, after a burst of LIST_BURST
+#: whole chat lists pushed to each socket without deltas: this many a second, after a
+#: burst of LIST_BURST (every push counts, whatever set it off)
 LIST_RATE = 2.0
 LIST_BURST = 10.0
 #: seconds a kept chat list is trusted (a push from another process may have been lost)
@@ -94,6 +98,8 @@ CLOSE_LOGGED_OUT = 4001
 LOGGED_OUT_REASON = b"logged out"
 #: pushed to the other sockets on a token that a plain ``logout`` revoked
 LOGGED_OUT = text_frame(encode(Answer(Type="account", Command="logout", Status="logged out")))
+#: reads of the chat list tried before one that no change overlapped is given up on
+LIST_READS = 5
 
 
 class Connection(Protocol):
@@ -153,6 +159,10 @@ class Service:
         self.throttle = Throttle(settings.login_rate, settings.login_burst)
         self._list_bucket = TokenBucket(LIST_RATE, LIST_BURST)
         self._list_timer: asyncio.TimerHandle | None = None
+        self._list_push: asyncio.Task[None] | None = None
+        hub.list_changed = self._list_changed
+        #: per user: chat creates and deletes
+        self._chat_buckets: dict[int, TokenBucket] = {}
         #: every open socket of this process, logged in or not
         self.sockets: set[Connection] = set()
         self.connections = ConnectionCount(settings.max_connections_per_ip)
@@ -243,6 +253,8 @@ class Service:
             raise Conflict(status="user exist")
         token = await self._new_token(user)
         self._become(conn, user, token_digest(token))
+        if r.ListChanges:
+            self._take_deltas(conn)
         conn.send(AccountAnswer(Type="account", Command="registration", Status="success",
                                 User=user.login, Token=token))
 
@@ -264,7 +276,7 @@ class Service:
         self._become(conn, user, token_digest(token))
         conn.send(AccountAnswer(Type="account", Command="login", Status="success",
                                 User=user.login, Token=token))
-        conn.send_frame(await self._list_frame())
+        await self._send_list(conn, r.ListChanges)
 
     async def _slow_down(self, conn: Connection, login_key: str | None) -> None:
         """Make a password attempt wait its turn (see :class:`~parley.limits.Throttle`)."""
@@ -365,10 +377,11 @@ class Service:
 
     async def list(self, conn: Connection, r: ListChats) -> None:
         conn.session.need_user()
-        conn.send_frame(await self._list_frame())
+        await self._send_list(conn)
 
     async def create(self, conn: Connection, r: Create) -> None:
         user = conn.session.need_user()
+        self._may_change_chats(user)
         problem = rules.chat_name_problem(r.Chat)
         if problem:
             raise Invalid(problem)
@@ -393,7 +406,7 @@ class Service:
         self.hub.expect(chat.id, 1)
         conn.send(ChatAnswer(Type="chat", Command="create", Status="success", Chat=chat.name))
         conn.release(0)
-        await self._publish_list()
+        await self._publish_list(chat_changes([ChatInfo(chat.name, chat.closed, user.login)], []))
         if first:
             self._publish_chat(chat.id, joined(chat.name, user.login))
 
@@ -463,6 +476,7 @@ class Service:
 
     async def delete(self, conn: Connection, r: Delete) -> None:
         user = conn.session.need_user()
+        self._may_change_chats(user)
         name = r.Chat
         chosen = conn.session.chat
         if name is None:
@@ -485,7 +499,7 @@ class Service:
         conn.send(ChatAnswer(Type="chat", Command="delete", Status="success", Chat=chat.name))
         notice = ChatAnswer(Type="chat", Command="delete", Status="deleted", Chat=chat.name)
         self.broker.publish(Event("deleted", chat.id, text_frame(encode(notice))))
-        await self._publish_list()
+        await self._publish_list(chat_changes([], [chat.name]))
 
     # -- messages -----------------------------------------------------------------------
 
@@ -553,35 +567,93 @@ class Service:
     def _publish_chat(self, chat_id: int, answer: object) -> None:
         self.broker.publish(Event("chat", chat_id, text_frame(encode(answer))))  # type: ignore[arg-type]
 
+    def _may_change_chats(self, user: User) -> None:
+        """The per-user limit on creates and deletes together (each list change costs
+        every logged-in socket a frame)."""
+        bucket = self._chat_buckets.get(user.id)
+        if bucket is None:
+            s = self.settings
+            bucket = self._chat_buckets[user.id] = TokenBucket(s.chat_rate / 60, s.chat_burst)
+        if not bucket.take(time.monotonic()):
+            raise RateLimited()
+
     async def _list_frame(self) -> bytes:
         """The chat list, ready to send: read once, kept until a chat comes or goes
-        (the hub keeps the newest one any process published)."""
+        (on any process: the hub forgets it when a change is delivered)."""
         frame = self.hub.list_frame
         now = time.monotonic()
         if frame is None or now - self.hub.list_time > LIST_TTL:
+            version = self.hub.list_version
             frame = await self._read_list()
-            self.hub.list_frame, self.hub.list_time = frame, now
+            if self.hub.list_version == version:  # no change was delivered meanwhile
+                self.hub.list_frame, self.hub.list_time = frame, now
         return frame
 
-    async def _publish_list(self) -> None:
-        """Push the new list to every logged-in socket: at once, unless lists have gone
-        out faster than :data:`LIST_RATE` a second for a while; then once more when the
-        rate allows (a burst of creates costs each socket a few lists, not one per create)."""
-        self.hub.list_frame = None
-        if self._list_timer is not None:
+    async def _fresh_list(self) -> tuple[bytes, int]:
+        """The chat list and the hub's :attr:`~parley.hub.Hub.list_version` it holds:
+        read again while changes are delivered during the read (a few times at most)."""
+        for _ in range(LIST_READS):
+            version = self.hub.list_version
+            frame = await self._list_frame()
+            if self.hub.list_version == version:
+                break
+        return frame, version
+
+    async def _send_list(self, conn: Connection, changes: bool = False) -> None:
+        """The whole list to ``conn``; with ``changes``, deltas follow from then on:
+        no change delivered after the list was read is missed."""
+        frame, _ = await self._fresh_list()
+        if changes and conn in self.sockets:  # still open
+            self._take_deltas(conn)
+        conn.send_frame(frame)
+
+    def _take_deltas(self, conn: Connection) -> None:
+        """From now on ``conn`` gets the list's changes as deltas, not whole lists."""
+        # a Connection is a hub Peer; mypy only objects that its login is read-only here
+        self.hub.list_changes.add(conn)  # type: ignore[arg-type]  # see the line above
+
+    async def _publish_list(self, change: ChatChanges) -> None:
+        """Tell every process the list changed: the delta goes to the sockets that take
+        deltas, and each process pushes the whole list to its other sockets (see
+        :meth:`_list_changed`). Waits for this process's push when one is under way, so
+        the requester gets the list before what follows it."""
+        self.broker.publish(Event("list", 0, text_frame(encode(change))))
+        if self._list_push is not None:
+            await asyncio.shield(self._list_push)
+
+    def _list_changed(self) -> None:
+        """The chat list changed, here or on another process: push the whole list to
+        this process's sockets without deltas, at once when the bucket allows, else when
+        it will (a burst of changes costs each socket a few lists, not one per change).
+        Every push takes a token, however it was set off."""
+        if self._list_push is not None or self._list_timer is not None:
+            return  # the push under way or due reads the newest list
+        if not self.hub.wants_whole_lists():
             return
-        if self._list_bucket.take(time.monotonic()):
-            await self._push_list()
+        now = time.monotonic()
+        if self._list_bucket.take(now):
+            self._list_push = task = asyncio.ensure_future(self._push_list())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         else:
             self._list_timer = asyncio.get_running_loop().call_later(
-                1 / LIST_RATE, self._list_due)
+                self._list_bucket.delay(now), self._list_due)
 
     def _list_due(self) -> None:
         self._list_timer = None
-        self._background(self._push_list())
+        self._list_changed()
 
     async def _push_list(self) -> None:
-        self.broker.publish(Event("all", 0, await self._read_list()))
+        try:
+            frame, version = await self._fresh_list()
+            self.hub.push_list(frame)
+        except Exception:  # the database is away: the next change tries again
+            log.exception("reading the chat list failed")
+            return
+        finally:
+            self._list_push = None
+        if self.hub.list_version != version:  # a change overlapped the last read
+            self._list_changed()
 
     async def _read_list(self) -> bytes:
         """The chat list from the database, as a ready frame."""

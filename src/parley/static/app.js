@@ -47,8 +47,9 @@ const messages = new MessageView((before) => requestEarlier(before));
 const online = new OnlineView();
 const composer = new Composer((draft) => sendMessage(draft));
 const outbox = new Outbox();
+// ListChanges: after the whole list, the server sends only what changes in it.
 const auth = new AuthForm((command, login, password) =>
-  conn.send({ Type: "account", Command: command, Login: login, Password: password }));
+  conn.send({ Type: "account", Command: command, Login: login, Password: password, ListChanges: true }));
 const account = new AccountDialog((request) => conn.send(request), () => {
   setToken(null);
   forgetSession();
@@ -61,7 +62,7 @@ conn.addEventListener("open", () => {
   state.everConnected = true;
   state.loggedIn = false;
   if (state.token) {
-    state.tokenLogin = conn.send({ Type: "account", Command: "login", Token: state.token });
+    state.tokenLogin = conn.send({ Type: "account", Command: "login", Token: state.token, ListChanges: true });
   } else {
     hideBanner();
     auth.show();
@@ -227,7 +228,7 @@ window.addEventListener("storage", (event) => {
     auth.show("You logged out in another tab.");
   } else if (event.newValue !== null && !state.loggedIn && !state.tokenLogin) {
     state.token = event.newValue;
-    state.tokenLogin = conn.send({ Type: "account", Command: "login", Token: state.token });
+    state.tokenLogin = conn.send({ Type: "account", Command: "login", Token: state.token, ListChanges: true });
   } else if (event.newValue !== null) {
     // A new token (a password change in another tab): the next reconnect uses it.
     state.token = event.newValue;
@@ -254,7 +255,16 @@ function handleChat(frame) {
 }
 
 function onList(frame) {
-  state.chats = Array.isArray(frame.Chats) ? frame.Chats.filter((c) => c && typeof c.name === "string") : [];
+  const valid = (c) => c && typeof c.name === "string";
+  if (Array.isArray(frame.Chats)) {
+    state.chats = frame.Chats.filter(valid);
+  } else {
+    // A change: remove, then add (replacing a chat of the same name).
+    const removed = new Set(Array.isArray(frame.Removed) ? frame.Removed : []);
+    const added = Array.isArray(frame.Added) ? frame.Added.filter(valid) : [];
+    for (const chat of added) removed.add(chat.name);
+    state.chats = state.chats.filter((c) => !removed.has(c.name)).concat(added);
+  }
   drawChatList();
   if (state.chat !== null && !state.chats.some((c) => c.name === state.chat)) {
     leaveChat();
@@ -521,7 +531,7 @@ function onDelete(frame) {
       toast(S.CHAT_DELETED, "warn", 10000);
     }
   } else {
-    toast(S.deleteError(), "error");
+    toast(S.deleteError(frame), "error");
   }
 }
 

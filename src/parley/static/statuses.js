@@ -38,6 +38,7 @@ export function passwordError(frame) {
 
 export function createError(frame) {
   if (frame.Status === "chat exist") return "A chat with this name already exists.";
+  if (frame.Status === "rate limited") return CHATS_TOO_FAST;
   if (frame.Status === "error in chat or user") return "You need to be logged in to create a chat.";
   return withDetail("Could not create the chat: the name is not allowed.", frame.Detail);
 }
@@ -64,7 +65,10 @@ export function messageError(frame) {
   }
 }
 
-export function deleteError() {
+const CHATS_TOO_FAST = "You are creating and deleting chats too fast. Wait a minute, then try again.";
+
+export function deleteError(frame) {
+  if (frame && frame.Status === "rate limited") return CHATS_TOO_FAST;
   return "Could not delete the chat: only its owner can delete it, and “general” can never be deleted.";
 }
 
