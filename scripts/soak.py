@@ -54,6 +54,8 @@ import aiohttp
 from parley.client import Client, Closed
 
 PASSWORD = "correct horse"
+#: the most messages one ``choice`` with ``After`` answers with (docs/protocol.md)
+AFTER_PAGE = 100
 GONE = (Closed, ConnectionError, aiohttp.ClientError, TimeoutError)
 
 
@@ -246,7 +248,7 @@ class Session:
                 self.entered[room] = (f"at {time.monotonic():.1f} with After {start}, pages "
                                       f"up to {max(covered) if covered else '-'}")
                 self.room = room
-                if len(page) < 1000 or after is None:
+                if len(page) < AFTER_PAGE or after is None:
                     break
                 if self.catching is None:
                     self.catching = set()
@@ -446,7 +448,7 @@ async def run(args: argparse.Namespace, server: Server) -> tuple[Tally, dict[str
             while answer.get("Command") != "choice":
                 answer = await host.client.recv()
             history += answer["Messages"]
-            if len(answer["Messages"]) < 1000:
+            if len(answer["Messages"]) < AFTER_PAGE:
                 break
             after = answer["Messages"][-1]["id"]
         stored[room] = history

@@ -150,13 +150,13 @@ async def test_outbox_closed_before_the_flush(flusher: Flusher) -> None:
 
 
 async def test_buffer_at_the_limit_is_fine(flusher: Flusher) -> None:
-    socket = Socket(flusher, limit=100)
-    socket.transport.buffered = 100
-    socket.outbox.push(b"a")
+    socket = backlogged_socket(flusher, limit=100)
+    socket.outbox.push(b"a" * 60)
     await next_turn()
-    socket.outbox.push(b"b")
+    socket.outbox.push(b"b" * 40)
     await next_turn()
-    assert socket.transport.writes == [b"a", b"b"]
+    assert socket.transport.writes == [b"a" * 60, b"b" * 40]
+    assert socket.transport.buffered == 100
     assert socket.overflows == 0
     assert socket.outbox.closed is False
 
@@ -165,8 +165,8 @@ async def test_overflow_once_then_no_more_writes(flusher: Flusher) -> None:
     socket = Socket(flusher, limit=100)
     socket.outbox.push(b"a")
     await next_turn()
-    socket.transport.buffered = 101
-    socket.outbox.push(b"b")
+    socket.transport.buffered = 100
+    socket.outbox.push(b"b")  # would make 101 waiting: not written
     await next_turn()
     assert socket.overflows == 1
     assert socket.outbox.closed is True
@@ -174,13 +174,13 @@ async def test_overflow_once_then_no_more_writes(flusher: Flusher) -> None:
     await next_turn()
     socket.outbox.push(b"d")
     socket.outbox.flush()
-    assert socket.transport.writes == [b"a", b"b"]
+    assert socket.transport.writes == [b"a"]
     assert socket.overflows == 1
 
 
 async def test_overflow_of_one_socket_spares_the_others(flusher: Flusher) -> None:
     slow, fast = Socket(flusher, limit=10), Socket(flusher, limit=10)
-    slow.transport.buffered = 11
+    slow.transport.buffered = 10
     for socket in (slow, fast):
         socket.outbox.push(b"x")
     await next_turn()
@@ -188,7 +188,7 @@ async def test_overflow_of_one_socket_spares_the_others(flusher: Flusher) -> Non
         socket.outbox.push(b"y")
     await next_turn()
     assert (slow.overflows, fast.overflows) == (1, 0)
-    assert slow.transport.writes == [b"x"]
+    assert slow.transport.writes == []
     assert fast.transport.writes == [b"x", b"y"]
 
 
@@ -209,16 +209,61 @@ def backlogged_socket(flusher: Flusher, limit: int) -> Socket:
 
 async def test_an_answer_bigger_than_the_limit_goes_out_whole(flusher: Flusher) -> None:
     socket = backlogged_socket(flusher, limit=100)
-    socket.outbox.push_answer(b"p" * 500)  # e.g. a history page the client asked for
-    await next_turn()
-    socket.outbox.push(b"b" * 10)  # a broadcast behind it: within limit + the answer
+    socket.outbox.push_answer(b"p" * 500)  # e.g. a history page, to a socket holding nothing
     await next_turn()
     assert socket.overflows == 0
-    assert socket.transport.writes == [b"p" * 500, b"b" * 10]
-    socket.outbox.push(b"c" * 200)  # now the backlog is past limit + answer: too slow
+    assert socket.transport.writes == [b"p" * 500]
+
+
+async def test_an_answer_counts_against_the_limit(flusher: Flusher) -> None:
+    """What the socket holds, answers included, may not pass the limit, or the size of the
+    one answer it was sent while holding nothing: a broadcast behind an unread answer
+    gets no room of its own."""
+    socket = backlogged_socket(flusher, limit=100)
+    socket.outbox.push_answer(b"p" * 500)
+    await next_turn()
+    socket.outbox.push(b"b")  # the client has read nothing: 501 bytes wait
     await next_turn()
     assert socket.overflows == 1
     assert socket.outbox.closed is True
+
+
+async def test_a_broadcast_fills_what_the_client_took_of_an_answer(flusher: Flusher) -> None:
+    socket = backlogged_socket(flusher, limit=100)
+    socket.outbox.push_answer(b"p" * 500)
+    await next_turn()
+    socket.transport.buffered = 400  # the client took 100 bytes of the page
+    socket.outbox.push(b"b" * 100)
+    await next_turn()
+    assert socket.overflows == 0
+    assert socket.transport.buffered == 500
+    socket.outbox.push(b"c")
+    await next_turn()
+    assert socket.overflows == 1
+
+
+async def test_answers_to_a_socket_holding_something_do_not_add_up(flusher: Flusher) -> None:
+    """Each answer may not add its own size on top of what waits: a client that asks
+    and asks without reading is dropped, whatever it asks for."""
+    socket = backlogged_socket(flusher, limit=1000)
+    socket.outbox.push_answer(b"p" * 600)
+    await next_turn()
+    socket.outbox.push_answer(b"q" * 300)  # 900: within the limit
+    await next_turn()
+    assert socket.overflows == 0
+    socket.outbox.push_answer(b"r" * 300)  # 1200: past it, answer or not: not written
+    await next_turn()
+    assert socket.overflows == 1
+    assert socket.transport.writes == [b"p" * 600, b"q" * 300]
+
+
+async def test_a_big_answer_behind_unread_frames_is_too_much(flusher: Flusher) -> None:
+    socket = backlogged_socket(flusher, limit=100)
+    socket.outbox.push(b"b" * 10)
+    await next_turn()
+    socket.outbox.push_answer(b"p" * 500)
+    await next_turn()
+    assert socket.overflows == 1
 
 
 async def test_the_allowance_ends_once_the_client_has_read(flusher: Flusher) -> None:
@@ -239,3 +284,46 @@ async def test_backlogged_until_read(flusher: Flusher) -> None:
     assert socket.outbox.backlogged()
     socket.transport.buffered = 100
     assert not socket.outbox.backlogged()
+
+
+# --------------------------------------------------------------------------- stalled
+
+
+async def test_nothing_waiting_is_never_stalled(flusher: Flusher) -> None:
+    socket = Socket(flusher)
+    assert socket.outbox.stalled(10.0) == 0.0
+    socket.outbox.push(b"a")
+    await next_turn()  # written, and the kernel took it all
+    assert socket.outbox.stalled(20.0) == 0.0
+    assert socket.outbox.stalled(90.0) == 0.0
+
+
+async def test_waiting_bytes_nobody_takes_are_stalled_since_first_seen(
+        flusher: Flusher) -> None:
+    socket = backlogged_socket(flusher, limit=1000)
+    assert socket.outbox.stalled(5.0) == 0.0
+    socket.outbox.push(b"a" * 10)
+    await next_turn()
+    assert socket.outbox.stalled(10.0) == 0.0  # first seen waiting
+    assert socket.outbox.stalled(12.5) == 2.5
+    socket.outbox.push(b"b" * 10)  # more frames pile up: still nothing taken
+    await next_turn()
+    assert socket.outbox.stalled(14.0) == 4.0
+
+
+async def test_taking_anything_ends_the_stall(flusher: Flusher) -> None:
+    socket = backlogged_socket(flusher, limit=1000)
+    socket.outbox.push(b"a" * 10)
+    await next_turn()
+    assert socket.outbox.stalled(10.0) == 0.0
+    assert socket.outbox.stalled(11.0) == 1.0
+    socket.transport.buffered = 9  # the client read one byte
+    assert socket.outbox.stalled(12.0) == 0.0
+    assert socket.outbox.stalled(13.0) == 1.0
+    socket.outbox.push(b"b" * 5)  # a write while it reads a little: 10 + 5 - 2 taken
+    await next_turn()
+    socket.transport.buffered = 12
+    assert socket.outbox.stalled(14.0) == 0.0
+    socket.transport.buffered = 0  # all read
+    assert socket.outbox.stalled(30.0) == 0.0
+    assert socket.outbox.stalled(40.0) == 0.0

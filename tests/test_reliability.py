@@ -11,11 +11,13 @@ are generous latency and detection bounds (see docs/security.md), measured.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from typing import Any
 
 import aiohttp
+import pytest
 
 from conftest import (
     FAST,
@@ -30,6 +32,7 @@ from conftest import (
     user,
 )
 from parley.client import Client, Closed
+from parley.service import AFTER_PAGE
 
 
 async def metric(proc: ServerProcess, name: str) -> float | None:
@@ -70,7 +73,7 @@ async def stored(proc: ServerProcess) -> dict[str, list[tuple[int, str, str | No
 
 async def history_after(client: Client, chat: str) -> list[dict[str, Any]]:
     """The whole history of ``chat`` through the protocol: ``choice`` with ``After``,
-    repeated from the last id until a page holds fewer than 1000 messages."""
+    repeated from the last id while a page is full (AFTER_PAGE messages)."""
     messages: list[dict[str, Any]] = []
     after = 0
     while True:
@@ -80,7 +83,7 @@ async def history_after(client: Client, chat: str) -> list[dict[str, Any]]:
         assert answer["Command"] == "choice", answer
         page = answer["Messages"]
         messages.extend(page)
-        if len(page) < 1000:
+        if len(page) < AFTER_PAGE:
             return messages
         after = page[-1]["id"]
 
@@ -411,10 +414,11 @@ async def test_silent_peer_is_dropped_by_heartbeat_and_leaves(
 async def test_catching_up_with_after_does_not_close_a_fast_reader(
         make_server: MakeServer, connect: Connect) -> None:
     """A reconnecting client does what docs/protocol.md tells it to (``choice`` with
-    ``After``) and reads as fast as it can. Its own history page must not count as
-    falling behind. (Here 1000 messages of 4000 four-byte characters, the largest
-    the protocol allows: a 16 MB page, far more than the kernel's socket buffers
-    (4 MiB) plus ``--outbox-limit`` take at once, whatever the reader's speed.)"""
+    ``After``, again from the last id while a page is full) and reads as fast as it
+    can. Its own history pages must not count as falling behind, even when one page
+    is bigger than ``--outbox-limit``. (Here 1000 messages of 4000 four-byte
+    characters, the largest the protocol allows: pages of 1.6 MB against a limit of
+    200 KB, 16 MB in all, far more than the kernel's socket buffers (4 MiB) take.)"""
     proc = make_server("--outbox-limit", str(OUTBOX_LIMIT), *FAST)
     name, (writer,) = await room(connect, 1, url=proc.ws)
     text = "\U0001f600" * 4000
@@ -424,9 +428,18 @@ async def test_catching_up_with_after_does_not_close_a_fast_reader(
         for _ in range(25):
             assert (await writer.recv())["Message"]["text"] == text
     reader = await user(connect, proc.ws)
-    page = await reader.choose(name, after=0)
-    assert [m["id"] for m in page["Messages"]] == list(range(1, 1001))
-    assert await reader.recv() == joined(name, reader.user)
+    ids: list[int] = []
+    after = 0
+    while True:
+        page = await reader.choose(name, after=after)
+        assert page["Command"] == "choice", page
+        ids += [m["id"] for m in page["Messages"]]
+        if after == 0:
+            assert await reader.recv() == joined(name, reader.user)
+        if len(page["Messages"]) < AFTER_PAGE:
+            break
+        after = ids[-1]
+    assert ids == list(range(1, 1001))
     # The reader has read everything it was sent; it asks who is there.
     await reader.send({"Type": "chat", "Command": "connected"})
     try:
@@ -492,3 +505,119 @@ async def test_choice_with_after_under_a_stream_skips_nothing(
     await task
     assert gaps == [], (f"(attempt, page length, last id, next id received): {gaps[:5]} "
                         f"of {len(gaps)}; {empty_pages} empty pages in 200")
+
+
+# -- a socket that asks and never reads ---------------------------------------------------------
+
+#: the longest text, of the characters with the longest JSON: "\u0001" is 6 bytes
+CONTROL = "\x01" * 4000
+
+
+async def fill(writer: Client, count: int, text: str) -> None:
+    """``count`` messages of ``text`` from ``writer``, each acknowledged by its broadcast."""
+    for start in range(0, count, 50):
+        batch = min(50, count - start)
+        for _ in range(batch):
+            await writer.say(text)
+        got = 0
+        while got < batch:
+            got += (await writer.recv(timeout=30)).get("Command") == "message"
+
+
+STALLERS = 20
+
+
+@pytest.mark.resources
+async def test_sockets_that_ask_for_history_and_never_read_are_bounded_and_dropped(
+        make_server: MakeServer, connect: Connect) -> None:
+    """Sockets ask for the history of a chat of long messages (``choice`` with
+    ``After: 0``, then the next pages without waiting) and never read. The server
+    holds at most ``--outbox-limit`` for each, not the history, and drops each one
+    once it has taken nothing for a heartbeat interval."""
+    proc = make_server("--heartbeat", "2", *FAST)
+    assert proc.proc is not None
+    pid = proc.proc.pid
+    name, (writer,) = await room(connect, 1, url=proc.ws)
+    await fill(writer, 1000, CONTROL)  # about 24 MB of JSON
+    stallers = [await user(connect, proc.ws) for _ in range(STALLERS)]
+    logins = {s.user for s in stallers}
+
+    async def watch() -> None:
+        """The writer reads on (and so answers pings): each staller joins, then leaves."""
+        left_ = set()
+        while left_ != logins:
+            frame = await writer.recv(timeout=60)
+            if frame.get("Left") is not None:
+                left_.add(frame["Left"])
+
+    watching = asyncio.create_task(watch())
+    base = rss_mb(pid)
+    for staller in stallers:
+        for after in (0, 100, 200, 300):  # 4 pages of 2.4 MB: more than its buffers take
+            await staller.send({"Type": "chat", "Command": "choice", "Chat": name,
+                                "After": after})
+    asked = time.monotonic()
+    peak = base
+    async with asyncio.timeout(60):
+        while await metric(proc, "parley_slow_consumers_dropped_total") != STALLERS:
+            peak = max(peak, rss_mb(pid))
+            await asyncio.sleep(0.1)
+    dropped = time.monotonic() - asked
+    peak = max(peak, rss_mb(pid))
+    # 20 whole histories would be 480 MB. What the server holds for each is bounded by
+    # the 4 MiB outbox limit, and most of it sits in the kernel's socket buffers, which
+    # RSS does not count.
+    assert peak - base < 100, f"server RSS grew by {peak - base:.0f} MiB (from {base:.0f} MiB)"
+    async with asyncio.timeout(30):
+        await watching
+    # Reported, not required: the stall is noticed within a sweep of the interval.
+    print(f"{STALLERS} stalled sockets dropped {dropped:.1f}s after asking (--heartbeat 2); "
+          f"server RSS {base:.0f} MiB, peak {peak:.0f} MiB")
+    online = await writer.request({"Type": "chat", "Command": "connected"})
+    assert online["Online"] == [writer.user]
+
+
+async def test_a_socket_that_pings_but_never_reads_is_dropped(
+        make_server: MakeServer, connect: Connect) -> None:
+    """Pings keep a socket from looking silent, but a socket with data waiting for it
+    that takes none of it for ``--heartbeat`` seconds is dropped all the same."""
+    # An outbox limit it cannot reach: only the heartbeat can drop it.
+    proc = make_server("--heartbeat", "1", "--outbox-limit", str(2**30), *FAST)
+    name, (writer,) = await room(connect, 1, url=proc.ws)
+    await fill(writer, 100, CONTROL)  # a 2.4 MB page
+    login = unique("stall")
+    async with aiohttp.ClientSession() as http:
+        stall = await http.ws_connect(proc.ws, autoping=False)
+        await stall.send_json({"Type": "account", "Command": "registration", "Login": login,
+                               "Password": "correct horse"})
+        msg = await stall.receive(timeout=10)
+        assert msg.type is aiohttp.WSMsgType.TEXT
+        assert msg.json()["Status"] == "success"
+        for _ in range(5):  # 12 MB: more than the client's and the kernel's buffers take
+            await stall.send_json({"Type": "chat", "Command": "choice", "Chat": name,
+                                   "After": 0})
+        asked = time.monotonic()
+        assert await writer.until(lambda f: f.get("Joined") == login) == joined(name, login)
+
+        async def keep_pinging() -> None:
+            while True:  # never reads: only pings, several a heartbeat
+                await stall.ping()
+                await asyncio.sleep(0.2)
+
+        pinger = asyncio.create_task(keep_pinging())
+        try:
+            assert await writer.until(lambda f: f.get("Left") == login, timeout=30) == left(
+                name, login)
+        finally:
+            pinger.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+                await pinger
+        print(f"dropped {time.monotonic() - asked:.1f}s after asking (--heartbeat 1)")
+        assert await metric(proc, "parley_slow_consumers_dropped_total") == 1.0
+        # The socket was aborted: what it reads now ends without a close handshake.
+        async with asyncio.timeout(30):
+            while (msg := await stall.receive()).type in (aiohttp.WSMsgType.TEXT,
+                                                         aiohttp.WSMsgType.PONG):
+                pass
+        assert msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR), msg
+        await stall.close()

@@ -44,7 +44,7 @@ PASSWORD = "correct horse"
 SOCKETS = 4
 USERS = 4
 PAGE = 30
-AFTER_PAGE = 1000
+AFTER_PAGE = 100
 
 Frame = dict[str, Any]
 

@@ -162,6 +162,9 @@ class Heartbeat:
 
     A socket that has sent nothing for ``interval`` seconds is pinged; one that
     has sent nothing (not even the pong) for half an interval more is dropped.
+    A socket that has had bytes waiting for it for ``interval`` seconds without
+    taking any is dropped too, however lively its own frames: a client that
+    pings but never reads must not hold its backlog forever.
     """
 
     def __init__(self, service: Service, interval: float) -> None:
@@ -187,7 +190,13 @@ class Heartbeat:
             for conn in list(self._service.sockets):
                 assert isinstance(conn, Conn)
                 silent = now - conn.last_seen
-                if silent >= interval * 1.5:
+                if conn.outbox.stalled(now) >= interval:
+                    log.warning("dropping a socket that reads nothing (user %s)", conn.login)
+                    if not conn.outbox.closed:  # not counted already as too slow
+                        self._service.metrics.slow_drops.inc()
+                    conn.outbox.closed = True
+                    conn.outbox.transport.abort()
+                elif silent >= interval * 1.5:
                     log.info("dropping a silent socket (user %s)", conn.login)
                     transport = conn.outbox.transport
                     if transport is not None:

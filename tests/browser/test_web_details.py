@@ -395,3 +395,29 @@ def test_messages_in_flight_when_the_socket_dies_arrive_once(
     expect(bob.message_with_text("and after that")).to_have_count(1)
     for person in (alice, bob):
         expect(person.messages()).to_have_count(3)
+
+
+def test_reconnecting_catches_up_page_after_page(
+    people: Callable[..., Person], unique: Callable[[str], str]
+) -> None:
+    """More messages were missed than one `choice` with `After` answers with (100):
+    the page asks again from the last id while a page is full, and misses nothing."""
+    alice, bob = people(), people()
+    alice.register(unique("alice"))
+    bob.register(unique("bob"))
+    room = unique("catchup")
+    alice.create_chat(room)
+    alice.say("before")
+    bob.enter_chat(room)
+    expect(bob.message_with_text("before")).to_have_count(1)  # bob has an id to resume from
+    bob.page.context.set_offline(True)
+    bob.cut_connection()
+    expect(bob.page.locator("#banner")).to_be_visible()
+    alice.page.evaluate(SEED_HISTORY, [room, "missed", 130])
+    expect(alice.message_with_text("missed 130")).to_have_count(1)
+
+    bob.page.context.set_offline(False)
+    expect(bob.page.locator("#banner")).to_be_hidden()
+    expect(bob.message_with_text("missed 130")).to_have_count(1)
+    texts = bob.page.locator("#message-list .msg-text").all_text_contents()
+    assert texts == ["before", *(f"missed {i}" for i in range(1, 131))]

@@ -12,7 +12,7 @@ import {
 } from "./ui.js";
 
 const TOKEN_KEY = "parley.token";
-const RESUME_PAGE = 1000; // the most messages one `choice` with `After` answers with
+const RESUME_PAGE = 100; // the most messages one `choice` with `After` answers with (docs/protocol.md)
 const CHAT_KEY = "parley.chat";
 
 const store = {
