@@ -7,7 +7,7 @@ from typing import ClassVar
 import pytest
 
 from parley.config import Settings, settings_from
-from parley.gate import Gate, client_address, networks
+from parley.gate import HEADROOM, Gate, client_address, networks, tcp_limit
 
 
 def test_networks() -> None:
@@ -85,3 +85,9 @@ def test_gate_counts_per_address() -> None:
 def test_no_limit() -> None:
     gate = Gate(_Server(), limit=0, head_timeout=10)  # type: ignore[arg-type]  # only its kwargs are read
     assert all(gate.admit("192.0.2.5") for _ in range(1000))
+
+
+def test_tcp_limit_leaves_room_above_the_socket_limit() -> None:
+    assert tcp_limit(256) == 256 + HEADROOM
+    assert tcp_limit(1) == 1 + HEADROOM
+    assert tcp_limit(0) == 0

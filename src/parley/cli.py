@@ -16,7 +16,7 @@ from aiohttp import web
 
 from .app import make_app
 from .config import Settings, add_arguments, settings_from
-from .gate import Gate
+from .gate import Gate, tcp_limit
 from .workers import WORKER_ENV
 
 
@@ -76,7 +76,7 @@ async def _serve(settings: Settings) -> int:
                            **deadline)
     await runner.setup()
     assert runner.server is not None
-    gate = Gate(runner.server, limit=settings.max_connections_per_ip,
+    gate = Gate(runner.server, limit=tcp_limit(settings.max_connections_per_ip),
                 head_timeout=settings.head_timeout, trusted=settings.trusted_proxy)
     loop = asyncio.get_running_loop()
     listener = await loop.create_server(

@@ -67,8 +67,8 @@ class Settings:
     )
     max_connections_per_ip: int = field(
         default=256,
-        metadata={"help": "open connections from one address, HTTP and WebSocket alike "
-                  "(0: no limit)"},
+        metadata={"help": "open WebSockets from one address; its TCP connections of any "
+                  "kind are capped at this plus 16 (0: no limit)"},
     )
     head_timeout: float = field(
         default=10.0,

@@ -2,7 +2,9 @@
 
 - :class:`Gate` makes the protocol of every accepted connection. It counts
   open TCP connections per address (every connection: page loads, health
-  checks, sockets) and closes one over ``--max-connections-per-ip`` at once.
+  checks, sockets) and closes one over :func:`tcp_limit` at once, before
+  reading anything: ``--max-connections-per-ip`` plus :data:`HEADROOM`, so that
+  an address at its socket limit still loads pages and gets its ``429``.
   Connections from a trusted proxy are not counted here: they carry many
   clients, which only ``X-Forwarded-For`` tells apart (see
   :func:`client_address`).
@@ -94,6 +96,15 @@ def allowed(request: web.BaseRequest, allow: str, trusted: str) -> bool:
     """Whether the client is inside ``allow`` (empty: everyone is)."""
     nets = networks(allow)
     return not nets or within(parse_address(request_client(request, trusted)), nets)
+
+
+#: TCP connections one address may open beyond its WebSocket limit
+HEADROOM = 16
+
+
+def tcp_limit(max_sockets: int) -> int:
+    """Open TCP connections allowed from one address (0: no limit)."""
+    return max_sockets + HEADROOM if max_sockets > 0 else 0
 
 
 class Gate:
