@@ -17,8 +17,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+import redis.asyncio as redis_client
 
-from conftest import ServerProcess
+from conftest import REDIS_URL, ServerProcess, unavailable
 
 UPGRADE = ("GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n")
@@ -136,6 +137,26 @@ async def test_a_socket_outlives_the_head_deadline(serve: Servers) -> None:
         message = await ws.receive(timeout=PATIENCE)
         assert message.json() == {"Type": "chat", "Command": "list",
                                   "Status": "error in chat or user"}
+
+
+async def test_the_deadline_holds_with_several_processes(serve: Servers) -> None:
+    """``--workers``: every process is gated the same way."""
+    redis = redis_client.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        await redis.ping()
+    except Exception:
+        unavailable(f"Redis at {REDIS_URL}")
+    finally:
+        await redis.aclose()
+    proc = serve("--workers", "2", "--redis-url", REDIS_URL,
+                 "--redis-prefix", f"edge{os.getpid()}", head_timeout="1")
+    streams = [await dial(proc) for _ in range(4)]  # the kernel spreads them over both
+    for reader, _ in streams:
+        assert await closed_by_server(reader) == b""
+    status, _, body = await get(proc, "/healthz")
+    assert (status, body) == (200, b"ok\n")
+    for _, writer in streams:
+        writer.close()
 
 
 # --- connections per address ------------------------------------------------------------
