@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 import redis.asyncio as redis_client
 
-from conftest import REDIS_URL, ServerProcess, unavailable
+from conftest import PASSWORD, REDIS_URL, ServerProcess, unavailable, unique
 
 UPGRADE = ("GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n")
@@ -127,6 +127,23 @@ async def test_an_idle_keep_alive_connection_is_cut(serve: Servers) -> None:
     assert (status, body) == ("HTTP/1.1 200 OK", b"ok\n")
     assert await closed_by_server(stream[0]) == b""
     stream[1].close()
+    # the second head of a connection must come in time too
+    slow = await dial(proc)
+    status, _, _ = await answer(slow, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert status == "HTTP/1.1 200 OK"
+    slow[1].write(b"GET /healthz HTTP/1.1\r\n")
+
+    async def trickle() -> None:
+        while not slow[1].is_closing():
+            slow[1].write(b"X-More: 1\r\n")
+            await asyncio.sleep(0.2)
+
+    task = asyncio.create_task(trickle())
+    try:
+        assert await closed_by_server(slow[0]) == b""
+    finally:
+        task.cancel()
+        slow[1].close()
 
 
 async def test_a_socket_outlives_the_head_deadline(serve: Servers) -> None:
@@ -231,6 +248,21 @@ async def test_refusals_end_the_connection(serve: Servers) -> None:
     assert await closed_by_server(foreign[0]) == b""
     for _, writer in (first, again, forged, other, foreign):
         writer.close()
+
+
+async def test_logins_are_throttled_per_forwarded_address(serve: Servers) -> None:
+    proc = serve("--login-rate", "0.01", "--login-burst", "1", trusted_proxy="127.0.0.1")
+
+    async def register(forwarded_for: str) -> str:
+        async with aiohttp.ClientSession() as http, http.ws_connect(
+                proc.ws, headers={"X-Forwarded-For": forwarded_for}) as ws:
+            await ws.send_json({"Type": "account", "Command": "registration",
+                                "Login": unique(), "Password": PASSWORD})
+            return str((await ws.receive_json(timeout=PATIENCE))["Status"])
+
+    assert await register("10.0.0.1") == "success"
+    assert await register("10.0.0.1") == "rate limited"  # its next token is 100 s away
+    assert await register("10.0.0.2") == "success"       # another client of the proxy
 
 
 async def test_forwarded_for_is_ignored_from_other_peers(serve: Servers) -> None:
