@@ -127,7 +127,7 @@ class Gate:
 
     def admit(self, peer: str) -> bool:
         """Count a new connection from ``peer``; False (not counted) over the limit."""
-        if not self.limit or within(parse_address(peer), self.trusted):
+        if not self.limit or (self.trusted and within(parse_address(peer), self.trusted)):
             return True
         count = self.open.get(peer, 0)
         if count >= self.limit:
