@@ -21,6 +21,7 @@ from .broker import Broker, MemoryBroker
 from .config import Settings
 from .connection import FLUSHER, SERVICE, Heartbeat, serve_socket
 from .errors import Unavailable
+from .gate import allowed
 from .hub import Hub
 from .images import CONTENT_TYPES, FILE_NAME, DatabaseImageStore, FileImageStore, ImageStore
 from .metrics import CONTENT_TYPE_LATEST, Metrics
@@ -54,7 +55,7 @@ def make_app(settings: Settings) -> web.Application:
 
 async def lifespan(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     store = await SqlStore.open(
         settings.db_url,
         sqlite_synchronous=settings.sqlite_synchronous,
@@ -130,6 +131,20 @@ async def _revalidate_static(request: web.Request, response: web.StreamResponse)
         response.headers["Cache-Control"] = "no-cache"
 
 
+#: the web client's page: its own scripts and styles only, sockets to this server only,
+#: never inside another site's frame
+PAGE_HEADERS = {
+    "Cache-Control": "no-cache",
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
+        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+        "frame-ancestors 'none'"),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+}
+
+
 def _is_upgrade(request: web.Request) -> bool:
     return request.headers.get("Upgrade", "").lower() == "websocket"
 
@@ -140,8 +155,8 @@ async def index(request: web.Request) -> web.StreamResponse:
     page = STATIC / "index.html"
     if not page.is_file():
         return web.Response(text="<!doctype html><title>Parley</title><p>Parley is running.",
-                            content_type="text/html")
-    return web.FileResponse(page, headers={"Cache-Control": "no-cache"})
+                            content_type="text/html", headers=PAGE_HEADERS)
+    return web.FileResponse(page, headers=PAGE_HEADERS)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -153,6 +168,9 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    if not allowed(request, settings.metrics_allow, settings.trusted_proxy):
+        raise web.HTTPForbidden(text="metrics are not served to your address\n")
     service = request.app[SERVICE]
     return web.Response(body=service.metrics.render(),
                         headers={"Content-Type": CONTENT_TYPE_LATEST})

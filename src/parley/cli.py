@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import os
+import resource
 import signal
 import sys
 from typing import Any
@@ -15,6 +16,7 @@ from aiohttp import web
 
 from .app import make_app
 from .config import Settings, add_arguments, settings_from
+from .gate import Gate, tcp_limit
 from .workers import WORKER_ENV
 
 
@@ -35,6 +37,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def serve_forever(settings: Settings) -> int:
+    # What Parley creates (data dir, database, images) is for its own user alone;
+    # the admin's umask may only make it stricter.
+    os.umask(os.umask(0o077) | 0o077)
+    _raise_open_files_limit()
     if settings.workers > 1:
         from .workers import run_workers
 
@@ -46,32 +52,53 @@ def serve_forever(settings: Settings) -> int:
     return uvloop.run(_serve(settings))
 
 
+def _raise_open_files_limit() -> None:
+    """Every connection is a file handle: take all the operating system allows."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+            soft = want
+        except (ValueError, OSError) as exc:
+            logging.getLogger("parley").warning("could not raise the open files limit: %s",
+                                                exc)
+    logging.getLogger("parley").info("open files limit: %s", soft)
+
+
 async def _serve(settings: Settings) -> int:
     app = make_app(settings)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=10)
+    # The keep-alive timeout is also the time a connection has for its next request head
+    # (with no deadline, aiohttp's own keep-alive timeout stays).
+    deadline: dict[str, Any] = (
+        {"keepalive_timeout": settings.head_timeout} if settings.head_timeout > 0 else {})
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=10,
+                           **deadline)
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port, backlog=4096,
-                       reuse_port=True if os.environ.get(WORKER_ENV) else None)
-    await site.start()
-    stop = asyncio.Event()
+    assert runner.server is not None
+    gate = Gate(runner.server, limit=tcp_limit(settings.max_connections_per_ip),
+                head_timeout=settings.head_timeout, trusted=settings.trusted_proxy)
     loop = asyncio.get_running_loop()
+    listener = await loop.create_server(
+        gate, settings.host, settings.port, backlog=4096,
+        reuse_port=True if os.environ.get(WORKER_ENV) else None)
+    stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    host, port = _bound(site)
+    host, port = _bound(listener, settings)
     print(f"parley: listening on http://{host}:{port}", flush=True)
     await stop.wait()
     logging.getLogger("parley").info("shutting down")
+    listener.close()
     await runner.cleanup()
     return 0
 
 
-def _bound(site: web.TCPSite) -> tuple[str, int]:
-    server = site._server
-    sockets = getattr(server, "sockets", None) or []
-    for sock in sockets:
+def _bound(listener: asyncio.Server, settings: Settings) -> tuple[str, int]:
+    for sock in listener.sockets:
         host, port = sock.getsockname()[:2]
         return (f"[{host}]" if ":" in host else host), port
-    return site._host or "127.0.0.1", site._port
+    return settings.host, settings.port
 
 
 class _JsonFormatter(logging.Formatter):

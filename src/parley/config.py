@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from .gate import networks
+
 MiB = 1024 * 1024
 
 
@@ -76,7 +78,24 @@ class Settings:
         metadata={"help": "password logins and registrations from one address at once"},
     )
     max_connections_per_ip: int = field(
-        default=256, metadata={"help": "open sockets from one address (0: no limit)"}
+        default=256,
+        metadata={"help": "open WebSockets from one address; its TCP connections of any "
+                  "kind are capped at this plus 16 (0: no limit)"},
+    )
+    head_timeout: float = field(
+        default=10.0,
+        metadata={"help": "seconds a connection has to send a complete request head, from "
+                  "its start or from the end of the previous response (0: no limit)"},
+    )
+    trusted_proxy: str = field(
+        default="",
+        metadata={"help": "comma-separated addresses or networks (CIDR) of reverse proxies "
+                  "whose X-Forwarded-For gives the client's address"},
+    )
+    metrics_allow: str = field(
+        default="",
+        metadata={"help": "comma-separated addresses or networks (CIDR) that may read "
+                  "/metrics (default: everyone)"},
     )
     chat_rate: float = field(
         default=10.0,
@@ -115,6 +134,10 @@ class Settings:
     )
     log_format: str = field(default="text", metadata={"help": "'text' or 'json'"})
     log_level: str = field(default="INFO", metadata={"help": "logging level"})
+
+    def __post_init__(self) -> None:
+        networks(self.trusted_proxy)
+        networks(self.metrics_allow)
 
     @property
     def db_url(self) -> str:

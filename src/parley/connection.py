@@ -17,6 +17,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from yarl import URL
 
 from .errors import BadRequest
+from .gate import refusal, request_client
 from .messages import encode
 from .outbox import CLOSE_TOO_SLOW, OP_PONG, PING, Flusher, Outbox, control_frame, text_frame
 from .session import Session
@@ -115,10 +116,10 @@ async def serve_socket(request: web.Request) -> web.StreamResponse:
     flusher = request.app[FLUSHER]
     settings = service.settings
     if not origin_allowed(request, settings.allowed_origins):
-        raise web.HTTPForbidden(text="this Origin may not open a socket here\n")
-    address = request.remote or ""
+        raise refusal(web.HTTPForbidden(text="this Origin may not open a socket here\n"))
+    address = request_client(request, settings.trusted_proxy)
     if not service.connections.open(address):
-        raise web.HTTPTooManyRequests(text="too many connections from your address\n")
+        raise refusal(web.HTTPTooManyRequests(text="too many connections from your address\n"))
     conn: Conn | None = None
     try:
         ws: web.WebSocketResponse = web.WebSocketResponse(
