@@ -119,7 +119,8 @@ class Settings:
     heartbeat: float = field(
         default=30.0,
         metadata={"help": "seconds between pings; a socket that does not answer one within "
-                  "half of that is dropped"},
+                  "half of that is dropped, and so is one that reads nothing of what waits "
+                  "for it for that long"},
     )
     token_days: float = field(default=30.0, metadata={"help": "days a login token stays valid"})
     argon2_profile: str = field(
