@@ -118,6 +118,8 @@ class ServerProcess:
         self._reader.start()
         ready.wait(self.start_timeout)
         if not found:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(1)  # it may be on its way out: then its own exit code is kept
             self.kill()
             text = self.log.read_text(errors="replace")[-8000:]
             raise ServerNotStarted(
