@@ -25,7 +25,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import urllib.error
@@ -36,7 +35,8 @@ from typing import Any
 
 from PIL import Image
 
-from parley.client import Client, Closed
+from parley.client import Client
+from parley.testing import ServerProcess
 
 PASSWORD = "correct horse"
 #: the scenarios send faster than the default rate limit allows (the limit has its own)
@@ -48,43 +48,15 @@ Frame = dict[str, Any]
 # --------------------------------------------------------------------------- servers
 
 
-class Server:
-    """``parley serve`` in a child process on a free port."""
+class Server(ServerProcess):
+    """``parley serve`` on a free port, whose log is shown when something went wrong in it."""
 
-    def __init__(self, data_dir: Path, *args: str) -> None:
-        self.data_dir = data_dir
-        env = {**os.environ, "PARLEY_ARGON2_PROFILE": "test"}
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self.log = (data_dir / "server.log").open("a")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "parley", "serve", "--host", "127.0.0.1", "--port", "0",
-             "--data-dir", str(data_dir), *args],
-            stdout=subprocess.PIPE, stderr=self.log, text=True, env=env)
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line.startswith("parley: listening on "):
-            raise RuntimeError(f"server did not start: {line!r}")
-        self.port = int(line.rsplit(":", 1)[1])
-
-    @property
-    def ws(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws"
-
-    @property
-    def http(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(20)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-        self.log.close()
-        logged = (self.data_dir / "server.log").read_text()
+    def stop(self, timeout: float = 20) -> int:
+        code = super().stop(timeout)
+        logged = self.log.read_text()
         if "Traceback" in logged or " ERROR " in logged:
-            print(f"\n[server log of {self.data_dir.name}]\n{logged}")
-        return self.proc.returncode
+            print(f"\n[server log of {self.log.parent.name}]\n{logged}")
+        return code
 
 
 # --------------------------------------------------------------------------- clients
@@ -554,7 +526,7 @@ async def closed_by_server(p: Party) -> None:
 
 async def limits(tmp: Path) -> None:
     heading("frame over --max-frame: close 1009")
-    small = Server(tmp / "small", "--max-frame", "4096")
+    small = Server(tmp / "small", "--max-frame", "4096").start()
     try:
         p = await Party.open("client", small.ws)
         await p.send_raw(json.dumps({"Type": "chat", "Command": "message", "Text": "x" * 5000}))
@@ -564,7 +536,7 @@ async def limits(tmp: Path) -> None:
         small.stop()
 
     heading("rate limit (--rate-limit 0.5 --rate-burst 3)")
-    slow = Server(tmp / "slow", "--rate-limit", "0.5", "--rate-burst", "3")
+    slow = Server(tmp / "slow", "--rate-limit", "0.5", "--rate-burst", "3").start()
     try:
         p = await registered("ana", slow.ws, "ana")
         await quietly_choose(p, "general")
@@ -590,16 +562,16 @@ async def limits(tmp: Path) -> None:
         few.stop()
 
     heading("slow consumer (--outbox-limit 65536): close 4008")
-    tight = Server(tmp / "tight", "--outbox-limit", "65536", *FAST)
+    tight = Server(tmp / "tight", "--outbox-limit", "65536", *FAST).start()
     try:
         await slow_consumer(tight)
     finally:
         tight.stop()
 
     heading("shutdown (SIGTERM): close 1001")
-    last = Server(tmp / "last")
+    last = Server(tmp / "last").start()
     p = await registered("una", last.ws, "una")
-    last.proc.send_signal(signal.SIGTERM)
+    last.send_signal(signal.SIGTERM)
     await closed_by_server(p)
     await p.close()
     print(f"server exit code {last.stop()}")
@@ -712,7 +684,7 @@ async def main(wanted: list[str]) -> None:
         for name, scenario in SCENARIOS.items():
             if wanted and not any(w in name for w in wanted):
                 continue
-            srv = Server(root / name, *FAST)
+            srv = Server(root / name, *FAST).start()
             try:
                 print(f"\n## {name}")
                 await scenario(srv)

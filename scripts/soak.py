@@ -37,21 +37,20 @@ import asyncio
 import base64
 import contextlib
 import io
-import os
 import random
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from parley.client import Client, Closed
+from parley.testing import ServerNotStarted, ServerProcess
 
 PASSWORD = "correct horse"
 #: the most messages one ``choice`` with ``After`` answers with (docs/protocol.md)
@@ -61,52 +60,15 @@ GONE = (Closed, ConnectionError, aiohttp.ClientError, TimeoutError)
 
 # -- the server ------------------------------------------------------------------------
 
-class Server:
-    def __init__(self, data_dir: str, args: list[str]) -> None:
-        self.data_dir = data_dir
-        self.args = args
-        self.proc: subprocess.Popen[str] | None = None
-        self.port = 0
-
-    def start(self) -> None:
-        env = {**os.environ, "PARLEY_ARGON2_PROFILE": "test"}
-        log = open(os.path.join(self.data_dir, "server.log"), "a")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "parley", "serve", "--host", "127.0.0.1", "--port", "0",
-             "--data-dir", self.data_dir, *self.args],
-            stdout=subprocess.PIPE, stderr=log, text=True, env=env)
-        log.close()
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line.startswith("parley: listening on "):
-            self.proc.kill()
-            raise SystemExit(f"the server did not start: {line!r}; see {self.data_dir}")
-        self.port = int(line.rsplit(":", 1)[1])
-
-    @property
-    def ws(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws"
-
-    @property
-    def http(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+class Server(ServerProcess):
+    """The server under test, with its memory and its metrics."""
 
     def rss_mb(self) -> float:
-        assert self.proc is not None
-        with open(f"/proc/{self.proc.pid}/status") as status:
+        with open(f"/proc/{self.pid}/status") as status:
             for line in status:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1]) / 1024
         return 0.0
-
-    def stop(self) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return -9
 
     async def metrics(self) -> dict[str, float]:
         async with aiohttp.ClientSession() as http, http.get(self.http + "/metrics") as r:
@@ -171,9 +133,9 @@ class Session:
         #: ids that arrived live while ``choose`` was still fetching pages
         self.catching: set[int] | None = None
 
-    async def connect(self, *, by_token: bool = True) -> None:
+    async def connect(self, *, by_token: bool = True) -> Client:
         await self.close()
-        self.client = await Client.connect(self.server.ws)
+        self.client = client = await Client.connect(self.server.ws)
         if self.token is None:
             answer = await self.client.register(self.login, PASSWORD)
         elif by_token:
@@ -185,6 +147,7 @@ class Session:
         self.token = self.client.token
         self.room = None
         self.tally.counts["logins"] += 1
+        return client
 
     async def close(self) -> None:
         if self.client is not None:
@@ -276,7 +239,7 @@ class Session:
         def mine(frame: dict[str, Any]) -> bool:
             message = frame.get("Message")
             if message is not None:
-                return message["user"] == self.login and message.get("text") == text
+                return bool(message["user"] == self.login and message.get("text") == text)
             return frame.get("Command") == "message" and "Status" in frame
 
         frame = await self.answer(mine)
@@ -369,16 +332,17 @@ async def slow_reader(server: Server, tally: Tally, login: str, room: str,
     try:
         while not stop.is_set():
             try:
-                if s.client is None:
-                    await s.connect()
+                client = s.client
+                if client is None:
+                    client = await s.connect()
                     await s.choose(room)
                 slow_until = time.monotonic() + 50
                 while time.monotonic() < slow_until and not stop.is_set():
-                    s.on_frame(await s.client.recv(timeout=30))  # type: ignore[union-attr]
+                    s.on_frame(await client.recv(timeout=30))
                     await asyncio.sleep(2.0)
                 with contextlib.suppress(TimeoutError):
                     while not stop.is_set():
-                        s.on_frame(await s.client.recv(timeout=1))  # type: ignore[union-attr]
+                        s.on_frame(await client.recv(timeout=1))
                 tally.counts["slow reader caught up"] += 1
             except GONE as exc:
                 code = exc.code if isinstance(exc, Closed) else type(exc).__name__
@@ -514,16 +478,18 @@ def main() -> int:
                    "--outbox-limit", args.outbox_limit]
     if args.database_url:
         server_args += ["--database-url", args.database_url]
-    server = Server(data_dir, server_args)
-    server.start()
+    try:
+        server = Server(Path(data_dir), *server_args).start()
+    except ServerNotStarted as exc:
+        raise SystemExit(f"the server did not start; see {data_dir}\n{exc}") from None
     print(f"parley soak: {args.minutes:g} min, {args.users} chatters at ~{args.rate:g} msg/s, "
           f"bulk {args.bulk_rate:g}/s, {args.slow_readers} slow readers; server pid "
-          f"{server.proc.pid if server.proc else '?'}, data {data_dir}", flush=True)
+          f"{server.pid}, data {data_dir}", flush=True)
     started = time.monotonic()
     try:
         tally, result = asyncio.run(run(args, server))
     finally:
-        code = server.stop()
+        code = server.stop(timeout=30)
     duration = time.monotonic() - started
     stored = result["stored"]
     metrics = result["metrics"]

@@ -5,9 +5,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-import signal
-import subprocess
-import sys
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -17,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from parley import testing
 from parley.client import Client
 from parley.config import normalize_database_url
 
@@ -114,73 +112,19 @@ class Backend:
         return ("--database-url", self.postgres.new_database())
 
 
-class ServerProcess:
-    """``parley serve`` in a child process, on a free port, with its own data dir."""
+class ServerProcess(testing.ServerProcess):
+    """``parley serve`` on a free port, with its own data dir, on a test backend."""
 
     def __init__(self, data_dir: Path, *args: str, env: dict[str, str] | None = None,
                  backend: Backend | None = None) -> None:
-        self.data_dir = data_dir
         self.backend = backend or Backend("sqlite")
         args = self.backend.args() + args
-        self.args = args
+        super().__init__(data_dir, *args, env=env)
+        self.data_dir: Path = data_dir
         self.db_url = (
             args[args.index("--database-url") + 1] if "--database-url" in args
             else f"sqlite:///{data_dir / 'parley.db'}"
         )
-        self.env = {**os.environ, "PARLEY_ARGON2_PROFILE": "test", **(env or {})}
-        self.proc: subprocess.Popen[str] | None = None
-        self.port = 0
-        self.log = data_dir / "server.log"
-
-    def start(self) -> ServerProcess:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "parley", "serve", "--host", "127.0.0.1",
-                   "--port", str(self.port), "--data-dir", str(self.data_dir), *self.args]
-        with self.log.open("a") as log:
-            self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log,
-                                         text=True, env=self.env)
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line.startswith("parley: listening on "):
-            self.kill()
-            raise RuntimeError(f"server did not start: {line!r}\n{self.log.read_text()}")
-        self.port = int(line.rsplit(":", 1)[1])
-        return self
-
-    @property
-    def http(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws"
-
-    def kill(self) -> None:
-        """SIGKILL: no goodbye, no flush."""
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait(10)
-        self._close_pipe()
-
-    def _close_pipe(self) -> None:
-        if self.proc is not None and self.proc.stdout is not None:
-            self.proc.stdout.close()
-
-    def stop(self) -> int:
-        """SIGTERM and wait; the exit code."""
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._close_pipe()
-        return self.proc.returncode
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
 
     async def rows(self, sql: str, **params: Any) -> list[tuple[Any, ...]]:
         """Run a query on this server's database (SQLite file or PostgreSQL)."""

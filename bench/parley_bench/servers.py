@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import os
 import re
-import shutil
-import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 import psutil
 
+from parley.testing import PARLEY_SERVE, ServerProcess, ready_line
+
 BENCH = Path(__file__).resolve().parent.parent
-LISTENING = re.compile(rb"listening on http://[\d.]+:(\d+)")
-START_TIMEOUT_S = 60.0
 
 
 # Parley's settings for the benchmark: one process, and limits meant for
@@ -37,14 +34,10 @@ PARLEY_SETTINGS = (
 )
 
 
-def _parley() -> str:
-    return shutil.which("parley", path=str(Path(sys.executable).parent)) or "parley"
-
-
 @functools.cache
 def _parley_limits() -> tuple[str, ...]:
     shown = subprocess.run(
-        [_parley(), "serve", "--help"], capture_output=True, text=True, check=False
+        [*PARLEY_SERVE, "--help"], capture_output=True, text=True, check=False
     ).stdout
     known = set(re.findall(r"--[a-z0-9-]+", shown))
     return tuple(part for flag, value in PARLEY_SETTINGS if flag in known for part in (flag, value))
@@ -62,16 +55,20 @@ class ServerSpec:
     stores: bool = False
     extra: tuple[str, ...] = field(default_factory=tuple)
 
-    def command(self, data_dir: Path | None) -> list[str]:
+    def program(self) -> list[str]:
+        """The server's command, before the flags: --host, --port (and --data-dir) first."""
         if self.kind == "parley":
-            assert data_dir is not None
-            return [
-                _parley(), "serve", "--host", "127.0.0.1", "--port", "0",
-                "--data-dir", str(data_dir), *_parley_limits(), *self.extra,
-            ]  # fmt: skip
-        script = str(BENCH / "peers" / self.script)
+            return list(PARLEY_SERVE)
         runner = [sys.executable] if self.kind == "python" else ["node"]
-        return [*runner, script, "--host", "127.0.0.1", "--port", "0", *self.extra]
+        return [*runner, str(BENCH / "peers" / self.script)]
+
+    def flags(self) -> tuple[str, ...]:
+        return (*_parley_limits(), *self.extra) if self.kind == "parley" else self.extra
+
+    @property
+    def announces(self) -> str:
+        """Who the server says is listening: Parley, or a peer (chatcore)."""
+        return "parley" if self.kind == "parley" else "peer"
 
 
 PARLEY = ServerSpec("parley", "Parley", "parley", "parley", stores=True)
@@ -107,60 +104,36 @@ def pinned(core: int, nice: int) -> list[str]:
     return ["nice", "-n", str(nice), *prefix] if nice else prefix
 
 
-class RunningServer:
-    """A server process started with `taskset -c CORE`; stop() ends it."""
+class RunningServer(ServerProcess):
+    """A server of the comparison, started with `taskset -c CORE` (and `nice`) in a
+    process group of its own; `pids` are its processes once started."""
 
     def __init__(
         self, spec: ServerSpec, core: int, log_path: Path, data_dir: Path | None, nice: int = 0
     ) -> None:
-        self.spec = spec
-        self.log_path = log_path
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self._log = log_path.open("ab")
-        self.process = subprocess.Popen(
-            [*pinned(core, nice), *spec.command(data_dir)],
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-            env=env,
-            start_new_session=True,
+        assert (data_dir is not None) == (spec.kind == "parley"), "Parley alone has a data dir"
+        super().__init__(
+            data_dir,
+            *spec.flags(),
+            command=[*pinned(core, nice), *spec.program()],
+            ready=ready_line(spec.announces),
+            log=log_path,
+            env={"PYTHONUNBUFFERED": "1"},
+            fast_hashing=False,  # the benchmark measures the real password hashing
+            process_group=True,
         )
-        self.port = self._wait_for_port()
+        self.spec = spec
+        self.pids: list[int] = []
+
+    def start(self) -> Self:
+        super().start()
         time.sleep(0.3)
         self.pids = self._pids()
-
-    def _wait_for_port(self) -> int:
-        assert self.process.stdout is not None
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            line = self.process.stdout.readline()
-            if not line:
-                break
-            self._log.write(line)
-            match = LISTENING.search(line)
-            if match:
-                return int(match.group(1))
-        self.stop()
-        raise RuntimeError(f"{self.spec.name} did not start; see {self.log_path}")
+        return self
 
     def _pids(self) -> list[int]:
         try:
-            root = psutil.Process(self.process.pid)
+            root = psutil.Process(self.pid)
             return [root.pid, *(child.pid for child in root.children(recursive=True))]
         except psutil.NoSuchProcess:
-            return [self.process.pid]
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=15)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-        self._log.close()
+            return [self.pid]

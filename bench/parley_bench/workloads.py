@@ -32,7 +32,7 @@ def wait_for_quiet(limit_s: float) -> float:
     deadline = time.monotonic() + limit_s
     busy = 0.0
     while True:
-        busy = psutil.cpu_percent(interval=0.5) / 100 * (psutil.cpu_count() or 1)
+        busy = float(psutil.cpu_percent(interval=0.5)) / 100 * (psutil.cpu_count() or 1)
         if busy < QUIET_CORES or time.monotonic() > deadline:
             break
         log(f"machine busy ({busy:.2f} cores used by other programs), waiting")
@@ -78,7 +78,7 @@ class Bench:
         busy_before = wait_for_quiet(min(self.profile.quiet_wait_s, budget))
         self.waited_s += time.monotonic() - waiting_since
         log_path = self.out_dir / f"{name}.server.log"
-        server = RunningServer(spec, SERVER_CORE, log_path, data_dir, self.nice)
+        server = RunningServer(spec, SERVER_CORE, log_path, data_dir, self.nice).start()
         try:
             full = {
                 **COMMON,

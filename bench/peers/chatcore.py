@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -73,8 +74,8 @@ class Hub:
                     None,
                     b"",
                 )
-            room = self.rooms[name] = Room(name)
-            self._enter(conn, room)
+            created = self.rooms[name] = Room(name)
+            self._enter(conn, created)
             answer = {"Type": "chat", "Command": "create", "Status": "success", "Chat": name}
             return _encode(answer), None, b""
         if command == "choice" and isinstance(name, str):
@@ -113,7 +114,7 @@ def announce(host: str, port: int) -> None:
     print(f"peer: listening on http://{host}:{port}", flush=True)
 
 
-def run(main: Any) -> None:
+def run(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
     """Runs the coroutine function `main` on uvloop when it is installed."""
     try:
         import uvloop

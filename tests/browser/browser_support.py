@@ -2,19 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import re
-import selectors
-import shutil
-import signal
-import subprocess
-import sys
-import threading
-import time
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 try:
     from playwright.sync_api import expect
@@ -28,8 +18,6 @@ REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "artifacts" / "screenshots"
 DOC_SCREENSHOTS = REPO / "docs" / "screenshots"
 PASSWORD = "correct horse battery"
-READY = re.compile(r"parley: listening on (http://\S+)")
-STARTUP_TIMEOUT_S = 60
 
 
 class Person:
@@ -113,84 +101,3 @@ class Person:
         path = SCREENSHOTS / f"{name}.png"
         self.page.screenshot(path=str(path))
         return path
-
-
-def _parley_command() -> str:
-    beside = Path(sys.executable).parent / "parley"
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("parley")
-    if found is None:
-        pytest.fail("the `parley` command is not installed (pip install -e '.[test]')")
-    return found
-
-
-class ParleyServer:
-    """`parley serve` in a child process, with cheap password hashing for tests."""
-
-    def __init__(self, data_dir: Path, port: int = 0) -> None:
-        self.data_dir = data_dir
-        self.port = port
-        self.url = ""
-        self.proc: subprocess.Popen[str] | None = None
-        self.drain: threading.Thread | None = None
-
-    def start(self) -> str:
-        log_path = self.data_dir.parent / f"{self.data_dir.name}-server.log"
-        env = {**os.environ, "PARLEY_ARGON2_PROFILE": "test"}
-        command = [_parley_command(), "serve", "--host", "127.0.0.1", "--port", str(self.port)]
-        with open(log_path, "a") as log:
-            self.proc = subprocess.Popen(
-                [*command, "--data-dir", str(self.data_dir)],
-                stdout=subprocess.PIPE,
-                stderr=log,
-                text=True,
-                env=env,
-            )
-        self.url = _wait_until_listening(self.proc, log_path)
-        self.port = int(self.url.rsplit(":", 1)[1])
-        # Keep reading stdout so the server can never block on a full pipe.
-        assert self.proc.stdout is not None
-        self.drain = threading.Thread(target=self.proc.stdout.read, daemon=True)
-        self.drain.start()
-        return self.url
-
-    def stop(self) -> None:
-        proc = self.proc
-        if proc is None:
-            return
-        self.proc = None
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        if self.drain is not None:
-            self.drain.join(timeout=5)
-        assert proc.stdout is not None
-        proc.stdout.close()
-
-
-def _wait_until_listening(proc: subprocess.Popen[str], log_path: Path) -> str:
-    """Read the server's stdout until it says where it listens."""
-    assert proc.stdout is not None
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    with selectors.DefaultSelector() as sel:
-        sel.register(proc.stdout, selectors.EVENT_READ)
-        while time.monotonic() < deadline:
-            if not sel.select(timeout=0.5):
-                if proc.poll() is not None:
-                    break
-                continue
-            line = proc.stdout.readline()
-            if line == "":
-                break
-            match = READY.search(line)
-            if match:
-                return match.group(1)
-    proc.kill()
-    proc.wait()
-    proc.stdout.close()
-    pytest.fail(f"parley serve did not start; its log:\n{log_path.read_text()}")

@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 
-from .browser_support import ParleyServer, Person
+from parley.testing import ServerProcess
+
+from .browser_support import Person
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -54,22 +56,22 @@ def unavailable(reason: str) -> None:
 @pytest.fixture(scope="session")
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real `parley serve` on a free port, shared by the browser tests."""
-    server = ParleyServer(tmp_path_factory.mktemp("parley-data"))
+    server = ServerProcess(tmp_path_factory.mktemp("parley-data")).start()
     try:
-        yield server.start()
+        yield server.http
     finally:
         server.stop()
 
 
 @pytest.fixture
-def own_server(tmp_path: Path) -> Iterator[ParleyServer]:
-    """A server of the test's own, which it may stop and start again."""
-    server = ParleyServer(tmp_path / "data")
-    server.data_dir.mkdir()
+def own_server(tmp_path: Path) -> Iterator[ServerProcess]:
+    """A server of the test's own, not yet started, which it may stop and start again."""
+    server = ServerProcess(tmp_path / "data")
     try:
         yield server
     finally:
-        server.stop()
+        if server.alive():
+            server.stop()
 
 
 @pytest.fixture(scope="module")

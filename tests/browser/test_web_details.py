@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
-from .browser_support import ParleyServer, Person, expect
+from parley.testing import ServerProcess
+
+from .browser_support import Person, expect
 
 # Sends `count` messages "<prefix> 1".."<prefix> count" to `chat` over a socket of its
 # own, logged in with the page's token; waits for each to be stored, and backs off
@@ -228,9 +230,9 @@ def test_narrow_screen_shows_one_pane(
 
 @pytest.mark.slow
 def test_reconnects_after_a_server_restart(
-    people: Callable[..., Person], unique: Callable[[str], str], own_server: ParleyServer
+    people: Callable[..., Person], unique: Callable[[str], str], own_server: ServerProcess
 ) -> None:
-    alice = people(url=own_server.start())
+    alice = people(url=own_server.start().http)
     alice.register(unique("alice"))
     expect(alice.page.locator("#chat-name")).to_have_text("general")
     alice.say("before the restart")

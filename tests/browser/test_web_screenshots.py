@@ -13,7 +13,9 @@ from collections.abc import Callable
 
 import pytest
 
-from .browser_support import DOC_SCREENSHOTS, ParleyServer, Person, expect
+from parley.testing import ServerProcess
+
+from .browser_support import DOC_SCREENSHOTS, Person, expect
 
 
 def lake_picture() -> bytes:
@@ -40,8 +42,8 @@ def lake_picture() -> bytes:
 
 
 @pytest.mark.slow
-def test_readme_screenshots(people: Callable[..., Person], own_server: ParleyServer) -> None:
-    url = own_server.start()
+def test_readme_screenshots(people: Callable[..., Person], own_server: ServerProcess) -> None:
+    url = own_server.start().http
     alice = people(url=url)
     bob = people(url=url, viewport={"width": 390, "height": 844})
     alice.register("alice")
