@@ -56,6 +56,7 @@ from .messages import (
     Logout,
     MessageOut,
     Online,
+    Refused,
     Registration,
     Send,
     chat_list,
@@ -161,6 +162,11 @@ class Service:
         """Handle one frame from ``conn``: every outcome is an answer, never an exception."""
         try:
             request = decode_request(frame)
+        except Refused as exc:  # answered as its request, in its turn
+            if conn.pending:
+                await asyncio.gather(*conn.pending)
+            self._fail(conn, exc, exc.type, exc.command)
+            return
         except BadRequest as exc:
             self._fail(conn, exc, "error", None)
             return
