@@ -72,7 +72,7 @@ from .passwords import Hasher, new_token, token_digest
 from .presence import Presence
 from .rules import TokenBucket
 from .session import Session
-from .store import Chat, Draft, Store, Stored, User, now_ms
+from .store import Chat, Draft, OwnsTooMany, Store, Stored, User, now_ms
 from .writer import MessageWriter
 
 log = logging.getLogger(__name__)
@@ -315,7 +315,10 @@ class Service:
         password_hash = (
             await asyncio.to_thread(self.hasher.hash, r.Password) if r.Password else None
         )
-        chat = await self.store.create_chat(r.Chat, user.id, password_hash)
+        try:
+            chat = await self.store.create_chat(r.Chat, user.id, password_hash, max_owned=most)
+        except OwnsTooMany:
+            raise Invalid(f"You may own at most {most} chats") from None
         if chat is None:
             raise Conflict(status="chat exist")
         self._leave_chat(conn)
