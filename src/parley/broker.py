@@ -16,12 +16,14 @@ import msgspec
 
 class Event(msgspec.Struct, array_like=True, frozen=True):
     """``chat``: to the chat's sockets; ``all``: the chat list, to every logged-in
-    socket; ``deleted``: to the chat's sockets, which then leave it."""
+    socket; ``deleted``: to the chat's sockets, which then leave it; ``joined``,
+    ``left``: ``login``'s presence in the chat, to its sockets (coalesced by the hub)."""
 
-    kind: Literal["chat", "all", "deleted"]
+    kind: Literal["chat", "all", "deleted", "joined", "left"]
     chat_id: int
     frame: bytes
     message_id: int | None = None
+    login: str | None = None
 
 
 Deliver = Callable[[Event], None]

@@ -487,7 +487,14 @@ class Service:
     # -- helpers ---------------------------------------------------------------------------
 
     def _publish_chat(self, chat_id: int, answer: object) -> None:
-        self.broker.publish(Event("chat", chat_id, text_frame(encode(answer))))  # type: ignore[arg-type]
+        frame = text_frame(encode(answer))  # type: ignore[arg-type]
+        # presence deltas: the hubs coalesce them per user (see parley.hub)
+        if isinstance(answer, Online) and answer.Joined:
+            self.broker.publish(Event("joined", chat_id, frame, login=answer.Joined))
+        elif isinstance(answer, Online) and answer.Left:
+            self.broker.publish(Event("left", chat_id, frame, login=answer.Left))
+        else:
+            self.broker.publish(Event("chat", chat_id, frame))
 
     async def _list_frame(self) -> bytes:
         """The chat list, ready to send: read once, kept until a chat comes or goes
