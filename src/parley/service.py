@@ -217,7 +217,8 @@ class Service:
     # -- accounts ---------------------------------------------------------------------
 
     async def registration(self, conn: Connection, r: Registration) -> None:
-        problem = rules.login_problem(r.Login) or rules.password_problem(r.Password)
+        problem = (rules.login_problem(r.Login) or rules.new_name_problem(r.Login, "Login")
+                   or rules.password_problem(r.Password))
         if problem:
             raise Invalid(problem)
         assert r.Login is not None
@@ -301,7 +302,7 @@ class Service:
 
     async def create(self, conn: Connection, r: Create) -> None:
         user = conn.session.need_user()
-        problem = rules.chat_name_problem(r.Chat)
+        problem = rules.chat_name_problem(r.Chat) or rules.new_name_problem(r.Chat, "Chat name")
         if problem:
             raise Invalid(problem)
         assert r.Chat is not None
