@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from conftest import (
 )
 from images_data import PNG, b64, md5
 from parley.client import Client, Frame
+from parley.hub import PRESENCE_WINDOW
 from proxy import Proxy
 
 _prefixes = itertools.count(1)
@@ -135,6 +137,10 @@ async def in_room(clients: Callable[..., Any], servers: list[ServerProcess], per
             else:
                 assert (await client.choose(name))["Command"] == "choice"
             people.append(client)
+    # Presence deltas are paced: once everyone has the last Joined, none is still held.
+    last = people[-1].user
+    for client in people:
+        await settle(client, lambda f: f.get("Joined") == last)
     return name, people
 
 
@@ -413,3 +419,39 @@ async def test_list_deltas_cross_processes_in_order(
     assert frame == {"Type": "chat", "Command": "list", "Chats": [general]}
     # nothing more for the delta socket: the next frame is the answer to a request
     assert await watcher.request({"Type": "chat", "Command": "list"}) == frame
+
+
+async def test_presence_flapping_across_processes(
+    cluster: list[ServerProcess], clients: Callable[..., Any]
+) -> None:
+    """A socket on one process switching chats fast: a watcher on another process gets
+    a bounded number of deltas, and the last one is the truth."""
+    name, (watcher,) = await in_room(clients, cluster[1:2], 1)
+    flapper = await clients(cluster[0].ws, unique("p"))
+    other = unique("room")
+    assert (await flapper.create(other))["Status"] == "success"
+    start = time.monotonic()
+    for _ in range(50):
+        for chat in (name, other):
+            await flapper.send({"Type": "chat", "Command": "choice", "Chat": chat})
+            await settle(flapper, lambda f: f.get("Command") == "choice")
+    # a newcomer on the third process after the flapping: the watcher has every delta
+    # before it once it has the newcomer's Joined (and the flapper's last, a Left)
+    sentinel = await clients(cluster[2].ws, unique("p"))
+    assert (await sentinel.choose(name))["Command"] == "choice"
+    deltas: list[Frame] = []
+    came = False
+    gone = {"Type": "chat", "Command": "connected", "Chat": name, "Left": flapper.user}
+    async with asyncio.timeout(15):
+        while not (came and deltas and deltas[-1] == gone):
+            frame = await watcher.recv()
+            if frame.get("Joined") == sentinel.user:
+                came = True
+            elif frame.get("Command") == "connected":
+                deltas.append(frame)
+    elapsed = time.monotonic() - start
+    assert len(deltas) <= 2 + elapsed / PRESENCE_WINDOW, (len(deltas), elapsed)
+    await watcher.send({"Type": "chat", "Command": "connected"})
+    assert await settle(watcher, lambda f: "Online" in f) == {
+        "Type": "chat", "Command": "connected", "Chat": name,
+        "Online": sorted([watcher.user, sentinel.user])}

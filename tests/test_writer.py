@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import PG_URL, Postgres, unavailable
 from parley.errors import Unavailable
 from parley.store import Chat, Draft, SqlStore, Stored, User
 from parley.writer import MessageWriter
@@ -200,3 +201,73 @@ async def test_failing_on_stored_still_answers_senders(
     assert stored.message is not None
     assert stored.message.id == 1
     assert [r.getMessage() for r in caplog.records] == ["delivering stored messages failed"]
+
+
+# --------------------------------------------------------------------------- one bad message
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def any_store(
+    request: pytest.FixtureRequest, tmp_path: Path, postgres: Postgres
+) -> AsyncIterator[tuple[SqlStore, str]]:
+    """A real store on each database, and a text that database really cannot store."""
+    if request.param == "sqlite":
+        opened = await SqlStore.open(f"sqlite+aiosqlite:///{tmp_path / 't.db'}")
+        poison = "lone \ud800 surrogate"  # not encodable as UTF-8
+    else:
+        if not postgres.reachable():
+            unavailable(f"PostgreSQL at {PG_URL}")
+        opened = await SqlStore.open(postgres.new_database())
+        poison = "nul \x00 character"  # PostgreSQL text cannot hold U+0000
+    yield opened, poison
+    await opened.close()
+
+
+async def test_one_bad_message_fails_alone(any_store: tuple[SqlStore, str]) -> None:
+    store, poison = any_store
+    alice = await store.create_user("alice", "alice", "hash")
+    bob = await store.create_user("bob", "bob", "hash")
+    assert alice is not None
+    assert bob is not None
+    chat = await store.create_chat("room", alice.id, None)
+    assert chat is not None
+    other = await store.create_chat("other", bob.id, None)
+    assert other is not None
+    recorder = Recorder()
+    writer = MessageWriter(store, recorder)
+    writer.start()
+    results = await asyncio.gather(
+        writer.submit(draft((chat, alice), "a1")),
+        writer.submit(draft((other, bob), "b1", nonce="n")),
+        writer.submit(draft((chat, bob), poison)),
+        writer.submit(draft((chat, alice), "a2")),
+        writer.submit(draft((other, bob), "b1", nonce="n")),  # a retry of b1
+        return_exceptions=True,
+    )
+    await writer.close()
+    a1, b1, bad, a2, b1_again = results
+    assert isinstance(bad, Exception)
+    assert not isinstance(a1, BaseException)
+    assert not isinstance(b1, BaseException)
+    assert not isinstance(a2, BaseException)
+    assert b1_again == Stored(b1.message, duplicate=True)
+    assert [(r.message.id, r.message.text) for r in (a1, b1, a2) if r.message] == [
+        (1, "a1"), (1, "b1"), (2, "a2")]
+    # published one by one, in the order they were sent; the bad one not at all
+    assert recorder.batches == [[("a1", a1)], [("b1", b1)], [("a2", a2)],
+                                [("b1", b1_again)]]
+    assert [m.text for m in await store.history(chat.id, "room", limit=30)] == ["a1", "a2"]
+    assert [m.text for m in await store.history(other.id, "other", limit=30)] == ["b1"]
+
+
+async def test_a_database_that_is_down_is_not_retried_message_by_message(
+    room: tuple[Chat, User]
+) -> None:
+    failing = FailingStore()
+    writer = MessageWriter(failing, Recorder())  # type: ignore[arg-type]
+    writer.start()
+    results = await asyncio.gather(
+        *(writer.submit(draft(room, f"m{i}")) for i in range(5)), return_exceptions=True)
+    await writer.close()
+    assert [type(r) for r in results] == [Unavailable] * 5
+    assert failing.calls == 1

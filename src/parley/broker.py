@@ -16,13 +16,14 @@ import msgspec
 
 class Event(msgspec.Struct, array_like=True, frozen=True):
     """``chat``: to the chat's sockets; ``all``: the chat list, to every logged-in
-    socket; ``deleted``: to the chat's sockets, which then leave it; ``list``: a change
-    of the chat list (a delta frame), to the sockets that asked for deltas, and every
-    process then pushes its other logged-in sockets the whole list (throttled); ``user``:
-    to the sockets logged in as the user whose id is in ``chat_id``, which are logged out
-    (see :func:`user_event`)."""
+    socket; ``deleted``: to the chat's sockets, which then leave it; ``joined``,
+    ``left``: ``login``'s presence in the chat, to its sockets (coalesced by the hub);
+    ``list``: a change of the chat list (a delta frame), to the sockets that asked for
+    deltas, and every process then pushes its other logged-in sockets the whole list
+    (throttled); ``user``: to the sockets logged in as the user whose id is in
+    ``chat_id``, which are logged out (see :func:`user_event`)."""
 
-    kind: Literal["chat", "all", "deleted", "list", "user"]
+    kind: Literal["chat", "all", "deleted", "joined", "left", "list", "user"]
     chat_id: int
     frame: bytes
     message_id: int | None = None
@@ -33,6 +34,8 @@ class Event(msgspec.Struct, array_like=True, frozen=True):
     #: ``user``: close the sockets with this code (0: keep them open, anonymous, and
     #: push ``frame``), the reason in ``frame``
     close: int = 0
+    #: ``joined``, ``left``: whose presence changed
+    login: str | None = None
 
 
 def user_event(user_id: int, frame: bytes = b"", *, close: int = 0, token: str | None = None,
@@ -40,7 +43,7 @@ def user_event(user_id: int, frame: bytes = b"", *, close: int = 0, token: str |
     """Log out the user's sockets on every process: those on token digest ``token`` (None:
     all of them) but ``spare``; closed with ``close`` and reason ``frame``, or, when
     ``close`` is 0, left open and anonymous with ``frame`` pushed to them."""
-    return Event("user", user_id, frame, None, token, spare, close)
+    return Event("user", user_id, frame, token=token, spare=spare, close=close)
 
 
 Deliver = Callable[[Event], None]

@@ -4,6 +4,15 @@ The hub only delivers: a :class:`~parley.broker.Broker` hands it every event
 published anywhere, and it pushes the event's ready frame to the local sockets
 it concerns. It also counts, per chat, the sockets each user has here, which
 is what local presence is made of.
+
+Presence deltas (``Joined``/``Left``) are coalesced here, where the events of
+every process meet: in a quiet chat the first one goes out at once, and for
+:data:`PRESENCE_WINDOW` after it the chat's deltas are held; then, per user,
+only the last one is sent, and none when it undoes the first (a user who left
+and came back, or came and went). While anything was sent the chat stays held
+for another window. So a socket switching chats as fast as it can costs each
+chat at most one delta per user per window, whichever processes the sockets
+are on, and the last delta of each user is always the true one.
 """
 
 from __future__ import annotations
@@ -29,6 +38,8 @@ class Peer(Protocol):
 
 #: how long a message that overtook its predecessor waits for it (several processes)
 REORDER_WAIT = 0.5
+#: presence deltas of a chat are sent at most once per this many seconds (per user)
+PRESENCE_WINDOW = 0.25
 
 
 @dataclass
@@ -42,10 +53,17 @@ class Room:
     #: messages that arrived before their predecessor, by id
     early: dict[int, Event] = field(default_factory=dict)
     timer: asyncio.TimerHandle | None = None
+    #: presence held in this window: login -> (kind of its first delta, its last delta)
+    held: dict[str, tuple[str, Event]] = field(default_factory=dict)
+    #: the window's end, while deltas are being held
+    window: asyncio.TimerHandle | None = None
+    #: when the chat's whole online list was last read for a socket (monotonic)
+    listed: float = -1e9
 
 
 class Hub:
-    def __init__(self) -> None:
+    def __init__(self, *, presence_window: float = PRESENCE_WINDOW) -> None:
+        self.presence_window = presence_window
         self.rooms: dict[int, Room] = {}
         self.logged_in: set[Peer] = set()
         #: user id -> this process's sockets logged in as that user
@@ -91,8 +109,7 @@ class Hub:
             return False
         room.counts.pop(login, None)
         if not room.peers:
-            if room.timer is not None:
-                room.timer.cancel()
+            _stop(room)
             del self.rooms[chat_id]
         return True
 
@@ -110,8 +127,14 @@ class Hub:
                 del self.users[user_id]
 
     def online(self, chat_id: int) -> list[str]:
+        """This process's users in the chat, for a ``connected`` answer. The deltas held
+        meanwhile are then all sent, even those that undo each other (the list may
+        have shown the state between them)."""
         room = self.rooms.get(chat_id)
-        return sorted(room.counts) if room else []
+        if room is None:
+            return []
+        room.listed = time.monotonic()
+        return sorted(room.counts)
 
     def presence(self) -> Iterable[tuple[int, str, str]]:
         """Every (chat id, chat name, login) this process has a socket for."""
@@ -147,6 +170,8 @@ class Hub:
                     room.timer = asyncio.get_running_loop().call_later(
                         REORDER_WAIT, self._give_up_waiting, event.chat_id)
             # else: delivered already (an id below next_id)
+        elif event.kind in ("joined", "left"):
+            self._presence(event)
         elif event.kind == "all":
             self.list_frame, self.list_time = event.frame, time.monotonic()
             for peer in self.logged_in:
@@ -162,8 +187,7 @@ class Hub:
         elif event.kind == "deleted":
             gone = self.rooms.pop(event.chat_id, None)
             if gone is not None:
-                if gone.timer is not None:
-                    gone.timer.cancel()
+                _stop(gone)
                 for peer in gone.peers:
                     peer.push(event.frame)
                     peer.chat_deleted(event.chat_id)
@@ -185,6 +209,39 @@ class Hub:
             if peer not in deltas:
                 peer.push(frame)
         self.deliveries += len(self.logged_in) - len(deltas)
+
+    def _presence(self, event: Event) -> None:
+        room = self.rooms.get(event.chat_id)
+        if room is None or event.login is None:
+            return
+        if room.window is None:  # a quiet chat: at once, then hold what follows
+            self._push(room, event)
+            self._hold(event.chat_id, room)
+            return
+        first = room.held.get(event.login)
+        room.held[event.login] = (first[0] if first else event.kind, event)
+
+    def _hold(self, chat_id: int, room: Room) -> None:
+        room.window = asyncio.get_running_loop().call_later(
+            self.presence_window, self.flush_presence, chat_id)
+
+    def flush_presence(self, chat_id: int) -> None:
+        """The chat's window ends: send each user's last delta unless it undoes the first."""
+        room = self.rooms.get(chat_id)
+        if room is None:
+            return
+        if room.window is not None:
+            room.window.cancel()
+            room.window = None
+        listed = time.monotonic() - room.listed < 2 * self.presence_window
+        held, room.held = room.held, {}
+        sent = False
+        for first, last in held.values():
+            if last.kind == first or listed:
+                self._push(room, last)
+                sent = True
+        if sent:
+            self._hold(chat_id, room)
 
     def _push(self, room: Room, event: Event) -> None:
         for peer in room.peers:
@@ -212,3 +269,10 @@ class Hub:
         if room.early:  # another hole further on: wait for that one too
             room.timer = asyncio.get_running_loop().call_later(
                 REORDER_WAIT, self._give_up_waiting, chat_id)
+
+
+def _stop(room: Room) -> None:
+    """The room is going away: its timers with it."""
+    for timer in (room.timer, room.window):
+        if timer is not None:
+            timer.cancel()

@@ -18,7 +18,7 @@ from typing import Annotated, Any, ClassVar
 import msgspec
 from msgspec import Meta, Struct
 
-from .errors import BadRequest
+from .errors import BadRequest, Invalid
 
 Id = Annotated[int, Meta(ge=0, le=2**63 - 1)]
 
@@ -107,6 +107,18 @@ AnyRequest = (
 
 _decoder: msgspec.json.Decoder[AnyRequest] = msgspec.json.Decoder(AnyRequest)
 
+NUL_DETAIL = "A request may not contain the character U+0000"
+
+
+class Refused(Invalid):
+    """A well-formed request refused as a whole before it is handled: it is answered
+    with the request's own ``Type`` and ``Command``, kept here."""
+
+    def __init__(self, request: Request, detail: str) -> None:
+        super().__init__(detail)
+        self.type = request.Type
+        self.command = _command_of(request)
+
 
 def decode_request(frame: str | bytes) -> AnyRequest:
     """Decode one frame into its request class, or raise :class:`BadRequest`."""
@@ -122,7 +134,24 @@ def decode_request(frame: str | bytes) -> AnyRequest:
         raise BadRequest("malformed JSON: nested too deeply") from None
     if request.Type != request.TYPE:
         raise BadRequest(f"unknown Type/Command: {request.Type!r}/{_command_of(request)!r}")
+    # U+0000 reaches a string only through the escape (a raw 0x00 byte is not JSON), and
+    # PostgreSQL cannot store it: refuse it in every field, on every database alike.
+    escaped = b"\\u0000" in frame if isinstance(frame, bytes) else "\\u0000" in frame
+    if escaped and _holds_nul(request):
+        raise Refused(request, NUL_DETAIL)
     return request
+
+
+def _holds_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, Struct):
+        return any(_holds_nul(getattr(value, name)) for name in value.__struct_fields__)
+    if isinstance(value, list | tuple):
+        return any(_holds_nul(item) for item in value)
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    return False
 
 
 def _command_of(request: Request) -> str:

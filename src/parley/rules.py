@@ -5,9 +5,12 @@ Pure functions and a small token bucket: no I/O, no clock of their own.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
+
+import regex  # type: ignore[import-untyped]  # ships no type hints; only two calls used here
 
 MAX_LOGIN = 32
 MIN_PASSWORD = 8
@@ -62,6 +65,69 @@ def chat_name_problem(name: str | None) -> str | None:
         if unicodedata.category(ch) in ("Cc", "Cs"):
             return "Chat name cannot contain control characters"
     return None
+
+
+#: invisible characters and explicit text-direction controls, refused in new names
+_HIDDEN = frozenset(chr(c) for c in (*range(0x200B, 0x2010), *range(0x202A, 0x202F),
+                                     *range(0x2066, 0x206A), 0xFEFF))
+
+#: Unicode TS #39, 5.1: the writing systems a script also belongs to, for the
+#: resolved script set (Japanese = Han + Hiragana + Katakana, Korean = Han + Hangul,
+#: Han with Bopomofo)
+_AUGMENT = {"Hani": ("Hanb", "Jpan", "Kore"), "Hira": ("Jpan",), "Kana": ("Jpan",),
+            "Hang": ("Kore",), "Bopo": ("Hanb",)}
+
+
+def new_name_problem(name: str | None, what: str) -> str | None:
+    """Why ``name`` may not be given to a new account or chat (``what``: ``"Login"`` or
+    ``"Chat name"``), or None; it adds to :func:`login_problem` and
+    :func:`chat_name_problem` and is not asked of names that exist already.
+
+    A new name may not hold invisible or text-direction characters, and its letters
+    must be of one script by Unicode TS #39's rule: the intersection of every
+    character's Script_Extensions (Common and Inherited go with any script; Han,
+    Hiragana, Katakana, Hangul and Bopomofo also stand for Japanese, Korean and Han
+    with Bopomofo) must not be empty. ``Иван`` and ``ivan`` are fine; ``Ивaн`` with
+    a Latin ``a`` is not.
+    """
+    if not name:
+        return None
+    if any(ch in _HIDDEN for ch in name):
+        return f"{what} may not contain invisible or text-direction characters"
+    resolved: set[str] | None = None  # None: every script
+    for ch in name:
+        scripts = _scripts(ch)
+        if scripts is None:
+            continue
+        resolved = set(scripts) if resolved is None else resolved & scripts
+        if not resolved:
+            return f"{what} may not mix letters of different scripts"
+    return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _scripts(ch: str) -> frozenset[str] | None:
+    """The character's augmented Script_Extensions; None for Common and Inherited."""
+    found = {code for code, pattern in _script_patterns() if pattern.match(ch)}
+    if not found or found <= {"Zyyy", "Zinh"}:
+        return None
+    for code in list(found):
+        found.update(_AUGMENT.get(code, ()))
+    return frozenset(found)
+
+
+@functools.cache
+def _script_patterns() -> tuple[tuple[str, regex.Pattern], ...]:
+    """``\\p{scx=...}`` for every script the ``regex`` module knows (its Unicode version),
+    by the script's short name."""
+    values: dict[str, int] = regex._regex_core.PROPERTIES["SCRIPTEXTENSIONS"][1]
+    codes: dict[int, str] = {}
+    for value_name, value in values.items():
+        # several spellings per script: keep the four-letter code (``LATN``)
+        if (len(value_name) == 4 and value not in codes) or value_name in ("ZYYY", "ZINH"):
+            codes[value] = value_name
+    return tuple((code.title(), regex.compile(rf"\p{{scx={code}}}"))
+                 for value, code in sorted(codes.items()) if code != "ZZZZ")
 
 
 def text_problem(text: str | None, has_image: bool) -> str | None:

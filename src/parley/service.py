@@ -59,6 +59,7 @@ from .messages import (
     Logout,
     MessageOut,
     Online,
+    Refused,
     Registration,
     Send,
     chat_changes,
@@ -76,7 +77,7 @@ from .pools import WorkPool
 from .presence import Presence
 from .rules import TokenBucket
 from .session import Session
-from .store import Chat, Draft, Store, Stored, User, now_ms
+from .store import Chat, Draft, OwnsTooMany, Store, Stored, User, now_ms
 from .writer import MessageWriter
 
 log = logging.getLogger(__name__)
@@ -190,6 +191,11 @@ class Service:
         """Handle one frame from ``conn``: every outcome is an answer, never an exception."""
         try:
             request = decode_request(frame)
+        except Refused as exc:  # answered as its request, in its turn
+            if conn.pending:
+                await asyncio.gather(*conn.pending)
+            self._fail(conn, exc, exc.type, exc.command)
+            return
         except BadRequest as exc:
             self._fail(conn, exc, "error", None)
             return
@@ -241,7 +247,8 @@ class Service:
     # -- accounts ---------------------------------------------------------------------
 
     async def registration(self, conn: Connection, r: Registration) -> None:
-        problem = rules.login_problem(r.Login) or rules.password_problem(r.Password)
+        problem = (rules.login_problem(r.Login) or rules.new_name_problem(r.Login, "Login")
+                   or rules.password_problem(r.Password))
         if problem:
             raise Invalid(problem)
         assert r.Login is not None
@@ -385,7 +392,7 @@ class Service:
     async def create(self, conn: Connection, r: Create) -> None:
         user = conn.session.need_user()
         self._may_change_chats(user)
-        problem = rules.chat_name_problem(r.Chat)
+        problem = rules.chat_name_problem(r.Chat) or rules.new_name_problem(r.Chat, "Chat name")
         if problem:
             raise Invalid(problem)
         assert r.Chat is not None
@@ -399,7 +406,10 @@ class Service:
         password_hash = (
             await asyncio.to_thread(self.hasher.hash, r.Password) if r.Password else None
         )
-        chat = await self.store.create_chat(r.Chat, user.id, password_hash)
+        try:
+            chat = await self.store.create_chat(r.Chat, user.id, password_hash, max_owned=most)
+        except OwnsTooMany:
+            raise Invalid(f"You may own at most {most} chats") from None
         if chat is None:
             raise Conflict(status="chat exist")
         self._leave_chat(conn)
@@ -568,7 +578,14 @@ class Service:
     # -- helpers ---------------------------------------------------------------------------
 
     def _publish_chat(self, chat_id: int, answer: object) -> None:
-        self.broker.publish(Event("chat", chat_id, text_frame(encode(answer))))  # type: ignore[arg-type]
+        frame = text_frame(encode(answer))  # type: ignore[arg-type]
+        # presence deltas: the hubs coalesce them per user (see parley.hub)
+        if isinstance(answer, Online) and answer.Joined:
+            self.broker.publish(Event("joined", chat_id, frame, login=answer.Joined))
+        elif isinstance(answer, Online) and answer.Left:
+            self.broker.publish(Event("left", chat_id, frame, login=answer.Left))
+        else:
+            self.broker.publish(Event("chat", chat_id, frame))
 
     def _may_change_chats(self, user: User) -> None:
         """The per-user limit on creates and deletes together (each list change costs

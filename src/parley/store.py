@@ -79,6 +79,10 @@ class Draft:
     created_ms: int
 
 
+class OwnsTooMany(Exception):
+    """``create_chat``: the owner already owns ``max_owned`` chats."""
+
+
 @dataclass(frozen=True, slots=True)
 class Stored:
     """What became of a draft: the message, or ``None`` when its chat is gone."""
@@ -102,7 +106,7 @@ class Store(Protocol):
     ) -> None: ...
     async def list_chats(self) -> list[ChatInfo]: ...
     async def create_chat(
-        self, name: str, owner_id: int, password_hash: str | None
+        self, name: str, owner_id: int, password_hash: str | None, *, max_owned: int = 0
     ) -> Chat | None: ...
     async def find_chat(self, name: str) -> Chat | None: ...
     async def count_owned(self, user_id: int) -> int: ...
@@ -254,10 +258,22 @@ class SqlStore:
             ).all()
         return [ChatInfo(r.name, r.password_hash is not None, r.login) for r in rows]
 
-    async def create_chat(self, name: str, owner_id: int, password_hash: str | None) -> Chat | None:
-        """The new chat (its owner a member), or None when the name is taken."""
+    async def create_chat(
+        self, name: str, owner_id: int, password_hash: str | None, *, max_owned: int = 0
+    ) -> Chat | None:
+        """The new chat (its owner a member), or None when the name is taken.
+
+        With ``max_owned``, raises :class:`OwnsTooMany` instead when the owner would own
+        more than that. The count is taken in the creating transaction, after its write
+        lock (PostgreSQL: the owner's row, locked first; SQLite: the database's, taken by
+        the insert), so concurrent creates of one owner are counted one after the other.
+        """
         try:
             async with self._tx() as conn:
+                if max_owned and self.dialect == "postgresql":
+                    await conn.execute(
+                        sa.select(users.c.id).where(users.c.id == owner_id)
+                        .with_for_update(key_share=True))
                 result = await conn.execute(
                     chats.insert()
                     .values(
@@ -270,6 +286,8 @@ class SqlStore:
                     .returning(chats.c.id)
                 )
                 chat_id = result.scalar_one()
+                if max_owned and await _owned(conn, owner_id) > max_owned:
+                    raise OwnsTooMany()  # rolls the insert back
                 await conn.execute(members.insert().values(chat_id=chat_id, user_id=owner_id))
                 return Chat(chat_id, name, owner_id, password_hash)
         except IntegrityError:
@@ -288,12 +306,7 @@ class SqlStore:
 
     async def count_owned(self, user_id: int) -> int:
         async with self._tx() as conn:
-            count = (
-                await conn.execute(
-                    sa.select(sa.func.count()).select_from(chats).where(chats.c.owner_id == user_id)
-                )
-            ).scalar_one()
-        return int(count)
+            return await _owned(conn, user_id)
 
     async def is_member(self, chat_id: int, user_id: int) -> bool:
         row = await self._first(
@@ -387,6 +400,15 @@ class SqlStore:
             sa.select(images.c.size).where(images.c.chat_id == chat_id, images.c.name == name)
         )
         return row is not None
+
+
+async def _owned(conn: AsyncConnection, user_id: int) -> int:
+    count = (
+        await conn.execute(
+            sa.select(sa.func.count()).select_from(chats).where(chats.c.owner_id == user_id)
+        )
+    ).scalar_one()
+    return int(count)
 
 
 def _insert_batch(conn: sa.Connection, drafts: Sequence[Draft]) -> list[Stored]:
