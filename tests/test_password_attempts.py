@@ -118,9 +118,10 @@ async def test_huge_login_frames_leave_no_memory_behind(make_server: MakeServer)
             await socket.send_str(frame.replace("xxxxxxxx", f"b{n:07d}", 1))
             answer = json.loads((await socket.receive()).data)
             await socket.close()
-            return str(answer["Detail"])
+            return str(answer["Status"])
 
-        assert await asyncio.gather(*(one(n) for n in range(40))) == [TOO_LONG] * 40
+        assert set(await asyncio.gather(*(one(n) for n in range(40)))) <= {
+            "error", "rate limited"}
         # measured once the server has let go of every socket
         for _ in range(200):
             async with session.get(proc.http + "/metrics") as response:
