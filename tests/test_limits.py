@@ -104,21 +104,98 @@ def test_buckets_refill_and_forget() -> None:
 
 def test_throttle_waits_then_refuses() -> None:
     throttle = Throttle(rate=1.0, burst=1.0, max_wait=2.0)
-    assert throttle.admit("ip", None, 0.0) == 0.0
-    assert throttle.admit("ip", None, 0.0) == pytest.approx(1.0)
-    assert throttle.admit("ip", None, 0.0) == pytest.approx(2.0)
-    assert throttle.admit("ip", None, 0.0) is None  # 3 s away: refused, not counted
-    assert throttle.admit("other ip", None, 0.0) == 0.0
+
+    def wait(source: str) -> float | None:
+        attempt = throttle.admit(source, None, 0.0)
+        return None if attempt is None else attempt.wait
+
+    assert wait("ip") == 0.0
+    assert wait("ip") == pytest.approx(1.0)
+    assert wait("ip") == pytest.approx(2.0)
+    assert wait("ip") is None  # 3 s away: refused, not counted
+    assert wait("other ip") == 0.0
 
 
-def test_throttle_failed_logins_of_one_account() -> None:
-    throttle = Throttle(rate=100.0, burst=100.0, max_wait=5.0)
-    # per login: 10 a second, burst 25
-    for _ in range(25):
-        assert throttle.admit("ip", "alice", 0.0) == 0.0
-        throttle.failed("alice", 0.0)
-    assert throttle.admit("ip", "alice", 0.0) == pytest.approx(0.1)
-    assert throttle.admit("ip", "bob", 0.0) == 0.0
+def test_a_peek_or_a_refused_attempt_stores_nothing() -> None:
+    buckets = Buckets(rate=1.0, burst=2.0)
+    assert buckets.wait("x" * 1_000_000, 0.0) == 0.0
+    assert buckets.holds("x" * 1_000_000, 0.0) is False
+    assert len(buckets) == 0
+    throttle = Throttle(rate=1.0, burst=1.0, max_wait=0.5)
+    assert throttle.admit("ip", None, 0.0) is not None
+    assert len(throttle) == 1
+    # the address's bucket is empty: every further attempt is refused and leaves nothing
+    for n in range(1000):
+        assert throttle.admit("ip", f"account {n}", 0.0) is None
+    assert len(throttle) == 1
+
+
+def test_refilled_buckets_are_forgotten() -> None:
+    buckets = Buckets(rate=1.0, burst=2.0)
+    buckets.take("a", 0.0)
+    buckets.take("b", 0.5)
+    assert len(buckets) == 2
+    # at 1.0 "a" is full again; "b" is not yet: a new key makes room by forgetting "a"
+    buckets.take("c", 1.0)
+    assert len(buckets) == 2
+    assert buckets.holds("a", 1.0) is False
+    assert buckets.holds("b", 1.0) is True
+    # a token given back that fills a bucket forgets it
+    buckets.give("c", 1.0)
+    assert len(buckets) == 1
+
+
+def test_wrong_passwords_are_charged_at_admission() -> None:
+    # 30 guesses of one account admitted before any of them is checked: the pair
+    # (address, account) allows a quarter of the burst
+    throttle = Throttle(rate=1.0, burst=20.0, max_wait=5.0)
+    admitted = [a for a in (throttle.admit("guesser", "7", 0.0) for _ in range(30)) if a]
+    assert len(admitted) == 5
+    # from a second address the account's own bucket (5, spent 4) lets one more in
+    assert throttle.admit("second", "7", 0.0) is not None  # its first: no failure yet
+    assert throttle.admit("second", "7", 0.0) is not None  # the account's last token
+    assert throttle.admit("second", "7", 0.0) is None
+    # a third, clean address is held back by nothing of theirs: the owner logs in
+    owner = throttle.admit("owner", "7", 0.0)
+    assert owner is not None
+    assert owner.wait == 0.0
+    throttle.succeeded(owner, 0.0)
+    assert throttle.admit("owner", "7", 0.0) is not None
+
+
+def test_a_right_password_gives_its_tokens_back() -> None:
+    throttle = Throttle(rate=1.0, burst=40.0, max_wait=0.0)
+    for _ in range(10):
+        attempt = throttle.admit("ip", "7", 0.0)
+        assert attempt is not None
+        throttle.succeeded(attempt, 0.0)
+    assert len(throttle.per_pair) == len(throttle.per_target) == 0
+    unchecked = throttle.admit("ip", "8", 0.0)
+    assert unchecked is not None
+    throttle.unchecked(unchecked, 0.0)
+    assert len(throttle.per_pair) == 0
+
+
+def test_account_buckets_are_not_evicted_by_other_attempts() -> None:
+    throttle = Throttle(rate=1.0, burst=20.0, max_wait=5.0, max_keys=100)
+    while throttle.admit("guesser", "victim", 0.0) is not None:
+        pass
+    # a flood of cheap attempts: unknown accounts (no target), other addresses,
+    # other accounts; none pushes the victim's buckets out
+    for n in range(100_000):
+        throttle.admit(f"10.0.{n // 250}.{n % 250}", None if n % 2 else f"other {n}", 1.0)
+    assert len(throttle.per_pair) <= 100
+    assert len(throttle.per_target) <= 100
+    assert throttle.admit("guesser", "victim", 1.0) is None
+
+
+def test_ipv6_addresses_are_limited_by_their_64() -> None:
+    throttle = Throttle(rate=1.0, burst=1.0, max_wait=0.0)
+    assert throttle.admit("2001:db8:1:2::1", None, 0.0) is not None
+    assert throttle.admit("2001:db8:1:2:ffff::9", None, 0.0) is None
+    assert throttle.admit("2001:db8:1:3::1", None, 0.0) is not None
+    assert throttle.admit("::ffff:10.0.0.1", None, 0.0) is not None
+    assert throttle.admit("::ffff:10.0.0.2", None, 0.0) is not None
 
 
 def test_connection_count() -> None:

@@ -90,6 +90,7 @@ async def lifespan(app: web.Application) -> AsyncIterator[None]:
                 await service.writer.close()
                 await service.drain()
             finally:
+                await asyncio.to_thread(service.hashing.close)
                 await presence.close()
         finally:
             await broker.close()

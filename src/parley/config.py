@@ -70,12 +70,15 @@ class Settings:
     )
     login_rate: float = field(
         default=1.0,
-        metadata={"help": "password logins and registrations a second from one address, "
-                  "sustained (failed logins of one account: a tenth of it)"},
+        metadata={"help": "password logins and registrations a second from one address, and "
+                  "closed-chat passwords a second from one user, sustained (wrong passwords "
+                  "on one account or chat: a tenth of it)"},
     )
     login_burst: float = field(
         default=20.0,
-        metadata={"help": "password logins and registrations from one address at once"},
+        metadata={"help": "password logins and registrations from one address, and closed-chat "
+                  "passwords from one user, at once (wrong passwords on one account or "
+                  "chat: a quarter of it)"},
     )
     max_connections_per_ip: int = field(
         default=256,
@@ -123,6 +126,14 @@ class Settings:
                   "for it for that long"},
     )
     token_days: float = field(default=30.0, metadata={"help": "days a login token stays valid"})
+    hash_threads: int = field(
+        default=2, metadata={"help": "threads that hash and check passwords"}
+    )
+    hash_queue: int = field(
+        default=32,
+        metadata={"help": "password checks that may wait for a hashing thread; more are "
+                  "answered 'rate limited'"},
+    )
     argon2_profile: str = field(
         default="default",
         metadata={"help": "password hashing cost: 'default' (RFC 9106 low-memory) or 'test'"},

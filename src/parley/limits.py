@@ -1,20 +1,42 @@
-"""Limits on what one address or one login may ask for: no I/O, the clock passed in.
+"""Limits on what one address or one user may ask for: no I/O, the clock passed in.
 
-- :class:`Throttle` slows password guessing and mass registration: each
-  attempt takes a token from its address's bucket (and, for a failed login,
-  from the login's bucket). With the bucket empty the attempt waits until a
-  token comes back; when that wait would be longer than ``max_wait`` the
-  attempt is refused at once (``rate limited``). Guessing is slowed to the
-  refill rate, not merely counted.
+- :class:`Throttle` slows password guessing and mass registration. Every
+  attempt takes a token from its *source*'s bucket (an address; for chat
+  passwords, a user). An attempt on a *target* (an existing account; a closed
+  chat) also takes one from the bucket of that source on that target, and, when
+  that source has failed on that target recently, from the target's own bucket.
+  Tokens are taken when the attempt is admitted, before its password is
+  checked, so that concurrent attempts cannot all slip through; a right
+  password gives them back. With a bucket empty the attempt waits until a token
+  comes back; when that wait would be longer than ``max_wait`` the attempt is
+  refused at once (``rate limited``) and takes nothing.
 - :class:`ConnectionCount` counts open sockets per address.
+
+What :class:`Throttle` guarantees, for one target and any stretch of ``t``
+seconds (``b`` and ``r`` are the target rate and burst: a quarter of the
+source burst, a tenth of the source rate):
+
+- a source checks at most ``b + r*t`` wrong passwords on the target;
+- all sources together check at most ``b + r*t`` wrong passwords on the
+  target, plus one for each source that had no recent failure on it (a source
+  that fails is "recent" until its bucket on the target has refilled: at
+  least ``1/r`` seconds);
+- a source without a recent failure on the target is held back only by its
+  own buckets: a right password from it is never refused because of others'
+  guessing;
+- memory: a bucket exists only once a token has been taken from it, is
+  forgotten once it has refilled, and each kind is capped at ``max_keys``. The
+  target and pair buckets never forget a bucket that has not refilled: when
+  they are full of those, new attempts on other targets are refused instead.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections import OrderedDict
 from dataclasses import dataclass
 
-#: buckets kept at most; the least recently used are forgotten first
+#: buckets kept at most, per kind
 MAX_KEYS = 100_000
 
 
@@ -25,57 +47,156 @@ class _Bucket:
 
 
 class Buckets:
-    """Token buckets by key, ``rate`` a second up to ``burst``, in bounded memory."""
+    """Token buckets by key, ``rate`` a second up to ``burst``, in bounded memory.
 
-    def __init__(self, rate: float, burst: float) -> None:
+    A key has a bucket only after a token was taken from it (:meth:`wait` and
+    :meth:`holds` only look), and a bucket that has refilled is forgotten. At
+    most ``max_keys`` buckets are kept: over that, the least recently used one is
+    forgotten (``evict``), or, without ``evict``, :meth:`take` of a new key fails.
+    """
+
+    def __init__(self, rate: float, burst: float, *, max_keys: int = MAX_KEYS,
+                 evict: bool = True) -> None:
         self.rate = rate
         self.burst = burst
+        self.max_keys = max_keys
+        self.evict = evict
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
 
-    def _refilled(self, key: str, now: float) -> _Bucket:
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            bucket = self._buckets[key] = _Bucket(self.burst, now)
-            if len(self._buckets) > MAX_KEYS:
-                self._buckets.popitem(last=False)
-        else:
-            bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.stamp) * self.rate)
-            bucket.stamp = now
-            self._buckets.move_to_end(key)
-        return bucket
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def _tokens(self, bucket: _Bucket, now: float) -> float:
+        return min(self.burst, bucket.tokens + max(0.0, now - bucket.stamp) * self.rate)
 
     def wait(self, key: str, now: float) -> float:
-        """Seconds until ``key`` has a token (0: now)."""
-        bucket = self._refilled(key, now)
-        return 0.0 if bucket.tokens >= 1.0 else (1.0 - bucket.tokens) / self.rate
+        """Seconds until ``key`` has a token (0: now). Stores nothing."""
+        bucket = self._buckets.get(key)
+        tokens = self.burst if bucket is None else self._tokens(bucket, now)
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
 
-    def take(self, key: str, now: float) -> None:
-        """Spend a token (the balance may go below zero: later attempts wait longer)."""
-        self._refilled(key, now).tokens -= 1.0
+    def holds(self, key: str, now: float) -> bool:
+        """Whether ``key`` has spent tokens that have not come back yet. Stores nothing."""
+        bucket = self._buckets.get(key)
+        return bucket is not None and self._tokens(bucket, now) < self.burst
+
+    def take(self, key: str, now: float) -> bool:
+        """Spend a token (the balance may go below zero: later attempts wait longer).
+
+        False, and nothing spent, only when ``key`` is new and the store is full
+        of buckets that have not refilled and may not be forgotten."""
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            self._forget_refilled(now)
+            if len(self._buckets) >= self.max_keys:
+                if not self.evict:
+                    return False
+                self._buckets.popitem(last=False)
+            bucket = self._buckets[key] = _Bucket(self.burst, now)
+        else:
+            bucket.tokens = self._tokens(bucket, now)
+            bucket.stamp = now
+            self._buckets.move_to_end(key)
+        bucket.tokens -= 1.0
+        return True
+
+    def give(self, key: str, now: float) -> None:
+        """Give a token back; a bucket full again is forgotten."""
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            return
+        bucket.tokens = self._tokens(bucket, now) + 1.0
+        bucket.stamp = now
+        if bucket.tokens >= self.burst:
+            del self._buckets[key]
+
+    def _forget_refilled(self, now: float) -> None:
+        """Forget the least recently used buckets while they have refilled."""
+        buckets = self._buckets
+        while buckets:
+            key, bucket = next(iter(buckets.items()))
+            if self._tokens(bucket, now) < self.burst:
+                return
+            del buckets[key]
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """An admitted attempt: what it was charged to, and how long it must wait first."""
+
+    source: str
+    target: str | None
+    #: the target's own bucket was charged (the source had failed on it recently)
+    charged_target: bool
+    wait: float
 
 
 class Throttle:
-    """Attempts per address and failed logins per login."""
+    """Password attempts per source, per source on a target, and per target."""
 
-    def __init__(self, rate: float, burst: float, *, max_wait: float = 5.0) -> None:
-        self.per_address = Buckets(rate, burst)
-        # Failed logins of one account: a tenth of the address rate, a quarter of its burst.
-        self.per_login = Buckets(rate / 10, max(1.0, burst / 4))
+    def __init__(self, rate: float, burst: float, *, max_wait: float = 5.0,
+                 max_keys: int = MAX_KEYS) -> None:
+        self.per_source = Buckets(rate, burst, max_keys=max_keys)
+        # Wrong passwords on one target: a tenth of the source rate, a quarter of its burst.
+        target_rate, target_burst = rate / 10, max(1.0, burst / 4)
+        self.per_pair = Buckets(target_rate, target_burst, max_keys=max_keys, evict=False)
+        self.per_target = Buckets(target_rate, target_burst, max_keys=max_keys, evict=False)
         self.max_wait = max_wait
 
-    def admit(self, address: str, login_key: str | None, now: float) -> float | None:
-        """Take an attempt: the seconds it must wait first, or None to refuse it."""
-        wait = self.per_address.wait(address, now)
-        if login_key is not None:
-            wait = max(wait, self.per_login.wait(login_key, now))
+    def admit(self, source: str, target: str | None, now: float) -> Attempt | None:
+        """Charge an attempt of ``source`` (on ``target``, None: no target): the
+        :class:`Attempt`, or None to refuse it (then nothing is charged)."""
+        source = source_key(source)
+        wait = self.per_source.wait(source, now)
+        suspect = False
+        pair = ""
+        if target is not None:
+            pair = f"{target}\n{source}"
+            wait = max(wait, self.per_pair.wait(pair, now))
+            suspect = self.per_pair.holds(pair, now)
+            if suspect:
+                wait = max(wait, self.per_target.wait(target, now))
         if wait > self.max_wait:
             return None
-        self.per_address.take(address, now)
-        return wait
+        if target is not None:
+            if not self.per_pair.take(pair, now):
+                return None
+            if suspect and not self.per_target.take(target, now):
+                self.per_pair.give(pair, now)
+                return None
+        self.per_source.take(source, now)
+        return Attempt(source, target, suspect, wait)
 
-    def failed(self, login_key: str, now: float) -> None:
-        """A wrong password for this login: its own bucket pays."""
-        self.per_login.take(login_key, now)
+    def succeeded(self, attempt: Attempt, now: float) -> None:
+        """The password was right: the target's and the pair's tokens come back."""
+        if attempt.target is not None:
+            self.per_pair.give(f"{attempt.target}\n{attempt.source}", now)
+            if attempt.charged_target:
+                self.per_target.give(attempt.target, now)
+
+    def unchecked(self, attempt: Attempt, now: float) -> None:
+        """The password was never checked (the attempt was refused later): every token
+        comes back."""
+        self.succeeded(attempt, now)
+        self.per_source.give(attempt.source, now)
+
+    def __len__(self) -> int:
+        """Buckets kept, of every kind."""
+        return len(self.per_source) + len(self.per_pair) + len(self.per_target)
+
+
+def source_key(address: str) -> str:
+    """The key an address is limited by: an IPv6 address by its /64 (one host
+    usually holds a whole /64); anything else as it is."""
+    if ":" not in address:
+        return address
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is None:
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return address
 
 
 class ConnectionCount:

@@ -154,6 +154,34 @@ def _holds_nul(value: object) -> bool:
     return False
 
 
+#: the longest ``account`` request, in characters: a login has no business being megabytes
+ACCOUNT_FRAME = 16 * 1024
+_ACCOUNT_COMMANDS = frozenset(("registration", "login", "logout", "password"))
+
+
+class _Head(Struct, forbid_unknown_fields=False):
+    """Only the keys that say what a request is; msgspec skips the other values
+    without building them."""
+
+    Type: object = None
+    Command: object = None
+
+
+_head_decoder: msgspec.json.Decoder[_Head] = msgspec.json.Decoder(_Head)
+
+
+def account_command(frame: str | bytes) -> str | None:
+    """The command of ``frame`` if it is an ``account`` request (None: it is not one,
+    or is not a JSON object), read without decoding its other values."""
+    try:
+        head = _head_decoder.decode(frame)
+    except (msgspec.DecodeError, UnicodeError, RecursionError):
+        return None
+    if head.Type == "account" and head.Command in _ACCOUNT_COMMANDS:
+        return str(head.Command)
+    return None
+
+
 def _command_of(request: Request) -> str:
     info = msgspec.inspect.type_info(type(request))
     assert isinstance(info, msgspec.inspect.StructType)

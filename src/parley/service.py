@@ -17,6 +17,7 @@ Ordering rules kept here:
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -41,6 +42,7 @@ from .hub import Hub
 from .images import ImageStore, decode_in
 from .limits import ConnectionCount, Throttle
 from .messages import (
+    ACCOUNT_FRAME,
     AccountAnswer,
     Answer,
     AnyRequest,
@@ -62,6 +64,7 @@ from .messages import (
     Refused,
     Registration,
     Send,
+    account_command,
     chat_changes,
     chat_list,
     decode_request,
@@ -160,7 +163,13 @@ class Service:
         self._tasks: set[asyncio.Task[None]] = set()
         self.writer = MessageWriter(store, self._published)
         self._buckets: dict[int, TokenBucket] = {}
+        #: password logins and registrations, by address; wrong passwords by account
         self.throttle = Throttle(settings.login_rate, settings.login_burst)
+        #: closed-chat passwords, by user; wrong ones by chat
+        self.chat_throttle = Throttle(settings.login_rate, settings.login_burst)
+        #: argon2 hashing and checking, in threads of its own (closed by the app)
+        self.hashing = WorkPool("hash", threads=settings.hash_threads,
+                                queue=settings.hash_queue)
         self._list_bucket = TokenBucket(LIST_RATE, LIST_BURST)
         self._list_timer: asyncio.TimerHandle | None = None
         self._list_push: asyncio.Task[None] | None = None
@@ -189,6 +198,13 @@ class Service:
 
     async def receive(self, conn: Connection, frame: bytes | str) -> None:
         """Handle one frame from ``conn``: every outcome is an answer, never an exception."""
+        if len(frame) > ACCOUNT_FRAME:
+            command = account_command(frame)
+            if command is not None:
+                self._fail(conn, Invalid(
+                    f"An account request must be at most {ACCOUNT_FRAME} characters"),
+                    "account", command)
+                return
         try:
             request = decode_request(frame)
         except Refused as exc:  # answered as its request, in its turn
@@ -254,10 +270,10 @@ class Service:
         assert r.Login is not None
         assert r.Password is not None
         key = rules.login_key(r.Login)
-        await self._slow_down(conn, None)
+        await self._slow_down(conn)
         if await self.store.find_user(key) is not None:
             raise Conflict(status="user exist")
-        password_hash = await asyncio.to_thread(self.hasher.hash, r.Password)
+        password_hash = await self.hashing.run(self.hasher.hash, r.Password)
         user = await self.store.create_user(r.Login, key, password_hash)
         if user is None:
             raise Conflict(status="user exist")
@@ -273,11 +289,7 @@ class Service:
             token = r.Token
             user = await self.store.user_by_token(token_digest(token))
         elif r.Login is not None and r.Password is not None:
-            key = rules.login_key(r.Login)
-            await self._slow_down(conn, key)
-            user = await self._check_password(r.Login, r.Password)
-            if user is None:
-                self.throttle.failed(key, time.monotonic())
+            user = await self._check_password(conn, r.Login, r.Password)
             token = await self._new_token(user) if user else ""
         else:
             user = None
@@ -288,21 +300,54 @@ class Service:
                                 User=user.login, Token=token))
         await self._send_list(conn, r.ListChanges)
 
-    async def _slow_down(self, conn: Connection, login_key: str | None) -> None:
-        """Make a password attempt wait its turn (see :class:`~parley.limits.Throttle`)."""
-        wait = self.throttle.admit(conn.address, login_key, time.monotonic())
-        if wait is None:
+    async def _slow_down(self, conn: Connection) -> None:
+        """Make a registration wait its turn (see :class:`~parley.limits.Throttle`)."""
+        attempt = self.throttle.admit(conn.address, None, time.monotonic())
+        if attempt is None:
             raise RateLimited()
-        if wait > 0:
-            await asyncio.sleep(wait)
+        if attempt.wait > 0:
+            await asyncio.sleep(attempt.wait)
 
-    async def _check_password(self, login: str, password: str) -> User | None:
-        if rules.login_problem(login) or len(password) > rules.MAX_PASSWORD:
+    async def _check_password(self, conn: Connection, login: str, password: str) -> User | None:
+        """The user, if ``password`` is theirs. An invalid login, or a password no
+        account can have, fails before it costs a throttle entry or a hash."""
+        if rules.login_problem(login) or not password or len(password) > rules.MAX_PASSWORD:
             return None
         found = await self.store.find_user(rules.login_key(login))
         user, stored = found if found else (None, None)
-        ok = await asyncio.to_thread(self.hasher.verify, stored, password)
+        # An unknown login costs the address as much as a wrong password, and the
+        # same hash (against a dummy), but it has no account bucket to fill.
+        target = str(user.id) if user is not None else None
+        ok = await self._password_attempt(
+            self.throttle, conn.address, target,
+            functools.partial(self.hasher.verify, stored, password))
         return user if ok else None
+
+    async def _password_attempt(self, throttle: Throttle, source: str, target: str | None,
+                                check: Callable[[], bool]) -> bool:
+        """One password check, charged to ``throttle`` before anything is awaited (so
+        that concurrent attempts see each other), waiting its turn, then run in the
+        hashing pool. A right password gives the tokens back; an attempt refused
+        before its check (the pool full, the socket gone) gives back everything."""
+        attempt = throttle.admit(source, target, time.monotonic())
+        if attempt is None:
+            raise RateLimited()
+        waited = False
+        try:
+            if attempt.wait > 0:
+                await asyncio.sleep(attempt.wait)
+            waited = True
+            ok = await self.hashing.run(check)
+        except RateLimited:
+            throttle.unchecked(attempt, time.monotonic())
+            raise
+        except asyncio.CancelledError:
+            if not waited:
+                throttle.unchecked(attempt, time.monotonic())
+            raise
+        if ok:
+            throttle.succeeded(attempt, time.monotonic())
+        return ok
 
     async def _new_token(self, user: User) -> str:
         token = new_token()
@@ -348,13 +393,10 @@ class Service:
         if problem:
             raise Invalid(problem)
         assert r.New is not None
-        key = rules.login_key(user.login)
-        await self._slow_down(conn, key)
-        checked = await self._check_password(user.login, r.Old) if r.Old is not None else None
+        checked = await self._check_password(conn, user.login, r.Old or "")
         if checked is None or checked.id != user.id:
-            self.throttle.failed(key, time.monotonic())
             raise ParleyError()
-        password_hash = await asyncio.to_thread(self.hasher.hash, r.New)
+        password_hash = await self.hashing.run(self.hasher.hash, r.New)
         token = new_token()
         digest = token_digest(token)
         expires = now_ms() + int(self.settings.token_days * 86_400_000)
@@ -396,15 +438,17 @@ class Service:
         if problem:
             raise Invalid(problem)
         assert r.Chat is not None
-        if r.Password is not None and len(r.Password) > rules.MAX_PASSWORD:
-            raise Invalid(f"Password must be at most {rules.MAX_PASSWORD} characters")
+        if r.Password:  # (an empty one makes an open chat)
+            problem = rules.password_problem(r.Password)
+            if problem:
+                raise Invalid(problem)
         if await self.store.find_chat(r.Chat) is not None:
             raise Conflict(status="chat exist")
         most = self.settings.max_chats_per_user
         if most and await self.store.count_owned(user.id) >= most:
             raise Invalid(f"You may own at most {most} chats")
         password_hash = (
-            await asyncio.to_thread(self.hasher.hash, r.Password) if r.Password else None
+            await self.hashing.run(self.hasher.hash, r.Password) if r.Password else None
         )
         try:
             chat = await self.store.create_chat(r.Chat, user.id, password_hash, max_owned=most)
@@ -470,7 +514,10 @@ class Service:
             return
         if not password or len(password) > rules.MAX_PASSWORD:
             raise AccessDenied()
-        if not await asyncio.to_thread(self.hasher.verify, chat.password_hash, password):
+        # (chats made before the 8-character minimum may have shorter passwords)
+        if not await self._password_attempt(
+                self.chat_throttle, f"user {user.id}", str(chat.id),
+                functools.partial(self.hasher.verify, chat.password_hash, password)):
             raise AccessDenied()
         await self.store.add_member(chat.id, user.id)
 
