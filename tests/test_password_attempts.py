@@ -131,8 +131,10 @@ async def test_huge_login_frames_leave_no_memory_behind(make_server: MakeServer)
         else:
             raise AssertionError("the server still counts open sockets")
     after = rss_mb(proc.proc.pid)
-    # 70 frames of 7 MB: once about 800 MiB stayed behind
-    assert after - before < 60, f"RSS grew from {before:.0f} MiB to {after:.0f} MiB"
+    # 70 frames of 7 MB: once about 800 MiB stayed behind. Now nothing is kept, but
+    # 40 frames read at once (280 MB) may leave some pages in the allocator's arenas,
+    # which it need not give back: seen up to 115 MiB; the bound is generous.
+    assert after - before < 250, f"RSS grew from {before:.0f} MiB to {after:.0f} MiB"
 
 
 # ------------------------------------------------------------------ guessing an account
