@@ -6,7 +6,7 @@ Every test here uses ``make_server``, so it runs once on SQLite and once on
 PostgreSQL. Nothing waits for a fixed time to let the server work: the only
 sleeps pick a random moment to kill or stop the server, and the only time bounds
 are generous latency and detection bounds (see docs/security.md), measured, in
-tests marked ``timing`` (memory bounds: ``resources``; ``./dev test --all`` runs both).
+tests marked ``timing`` (memory bounds: ``resources``; ``./dev test`` runs both, after the rest).
 """
 
 from __future__ import annotations
