@@ -836,9 +836,6 @@ async def test_messages_rate_limited(tmp_path: Path, template: Path) -> None:
         assert dated(sent) == [live(4, "bob", "bob is not limited")]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a pipelined text message refused before storage (rate limit, text, nonce) is answered "
-    "before the broadcasts of the messages sent before it on the same socket"))
 async def test_refusal_of_a_pipelined_message_comes_in_its_turn(
         tmp_path: Path, template: Path) -> None:
     """docs/protocol.md: everything a request causes on its own socket is queued before

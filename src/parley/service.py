@@ -225,7 +225,7 @@ class Service:
             # being stored. They reach the writer, and are answered, in arrival order.
             if len(pending) >= PIPELINE:
                 await pending[0]
-            task = asyncio.ensure_future(self._answer(conn, request))
+            task = asyncio.ensure_future(self._answer(conn, request, after=list(pending)))
             pending.append(task)
             task.add_done_callback(pending.remove)
             return
@@ -233,14 +233,19 @@ class Service:
             await asyncio.gather(*pending)
         await self._answer(conn, request)
 
-    async def _answer(self, conn: Connection, request: AnyRequest) -> None:
+    async def _answer(self, conn: Connection, request: AnyRequest,
+                      after: Sequence[asyncio.Future[None]] = ()) -> None:
+        """Run the request's handler; a failure is answered once the requests ``after``
+        (earlier pipelined messages of the socket) are, so answers keep their order."""
         command = _command(request)
         try:
             await self._handlers[type(request)](conn, request)
         except ParleyError as exc:
+            await _done(after)
             self._fail(conn, exc, request.Type, command)
         except Exception:
             log.exception("request %s/%s failed", request.Type, command)
+            await _done(after)
             self.metrics.errors.labels("error").inc()
             conn.send(Answer(Type=request.Type, Command=command, Status="error"))
 
@@ -762,6 +767,11 @@ class Service:
         """Wait for the background work (presence updates) still under way."""
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+async def _done(futures: Sequence[asyncio.Future[None]]) -> None:
+    if futures:
+        await asyncio.gather(*futures, return_exceptions=True)
 
 
 def _command(request: AnyRequest) -> str:
