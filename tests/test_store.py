@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import PG_URL, Postgres, unavailable
 from parley.model import Chat, ChatSummary, Draft, Stored, StoredMessage, User, now_ms
 from parley.store import SqlStore
 
@@ -550,3 +551,35 @@ async def test_reopened_store_keeps_everything(tmp_path: Path) -> None:
 async def test_bad_sqlite_synchronous(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="sqlite_synchronous must be FULL, NORMAL or EXTRA"):
         await SqlStore.open(url(tmp_path / "t.db"), sqlite_synchronous="OFF")
+
+
+# --------------------------------------------------------------------------- domain values
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+async def test_history_gives_the_stored_messages(
+    database: str, tmp_path: Path, postgres: Postgres
+) -> None:
+    """A page holds every stored field (the sender's id, the nonce), not a wire answer."""
+    if database == "postgresql":
+        if not postgres.reachable():
+            unavailable(f"PostgreSQL at {PG_URL}")
+        opened = await SqlStore.open(postgres.new_database())
+    else:
+        opened = await SqlStore.open(url(tmp_path / "t.db"))
+    try:
+        chat = await new_chat(opened, "a room/x")
+        alice = await new_user(opened)
+        stored = await opened.insert_messages([
+            draft(chat, alice, "a", nonce="n1", at=T0),
+            draft(chat, alice, None, image=IMAGE, data=b"bytes", at=T0 + 1)])
+        first = StoredMessage(chat_id=chat.id, id=1, user_id=alice.id, login="alice", text="a",
+                              image=None, nonce="n1", created_ms=T0)
+        second = StoredMessage(chat_id=chat.id, id=2, user_id=alice.id, login="alice",
+                               text=None, image=IMAGE, nonce=None, created_ms=T0 + 1)
+        assert stored == [Stored(first), Stored(second)]
+        assert await opened.history(chat.id, limit=30) == [first, second]
+        assert await opened.history(chat.id, after=1, limit=30) == [second]
+        assert await opened.image_data(chat.id, IMAGE) == b"bytes"
+    finally:
+        await opened.close()
