@@ -1,4 +1,4 @@
-"""parley.store.SqlStore on a real SQLite file."""
+"""parley.store.SqlStore on a real SQLite file (and on PostgreSQL where a test says so)."""
 
 from __future__ import annotations
 
