@@ -29,7 +29,9 @@ from parley.images import (
     open_image,
     reencode,
 )
+from parley.model import Draft, now_ms
 from parley.pools import WorkPool
+from parley.store import SqlStore
 
 MB = 1024 * 1024
 
@@ -332,18 +334,66 @@ def test_drop_missing_chat(tmp_path: Path) -> None:
     assert stored(tmp_path) == []
 
 
-def test_file_store_is_not_in_the_database(tmp_path: Path) -> None:
-    assert FileImageStore(tmp_path).in_database is False
+def test_file_store_keeps_the_bytes_out_of_the_row(tmp_path: Path) -> None:
+    assert FileImageStore(tmp_path).draft_data(decode(b64(PNG))) is None
 
 
-def test_database_image_store_keeps_no_files(tmp_path: Path) -> None:
-    store = DatabaseImageStore()
+async def test_file_store_reads_the_file(tmp_path: Path) -> None:
+    store = FileImageStore(tmp_path)
     image = decode(b64(PNG))
-    assert store.in_database is True
-    assert store.put(5, image) is False
-    assert store.path(5, image.name) is None
-    store.discard(5, image.name)
-    store.drop_chat(5)
+    store.put(5, image)
+    assert await store.read(5, image.name) == tmp_path / "5" / image.name
+    assert await store.read(6, image.name) is None
+    assert await store.read(5, "../5/" + image.name) is None
+
+
+async def open_store(path: Path) -> SqlStore:
+    return await SqlStore.open(f"sqlite+aiosqlite:///{path}")
+
+
+async def store_image(store: SqlStore, images: DatabaseImageStore, image: DecodedImage) -> int:
+    """A message with ``image`` in a new chat, its bytes as ``images`` gives them; the chat's id."""
+    user = await store.create_user("alice", "alice", "hash")
+    assert user is not None
+    chat = await store.create_chat("room", user.id, None)
+    assert chat is not None
+    draft = Draft(chat_id=chat.id, chat=chat.name, user_id=user.id, login=user.login, text=None,
+                  image=image.name, image_size=image.size, image_data=images.draft_data(image),
+                  nonce=None, created_ms=now_ms())
+    assert images.put(chat.id, image) is False
+    [result] = await store.insert_messages([draft])
+    assert result.message is not None
+    return chat.id
+
+
+async def test_database_image_store_keeps_no_files(tmp_path: Path) -> None:
+    store = await open_store(tmp_path / "t.db")
+    try:
+        images = DatabaseImageStore(store)
+        image = decode(b64(PNG))
+        assert images.draft_data(image) == image.data
+        chat_id = await store_image(store, images, image)
+        assert await images.read(chat_id, image.name) == image.data
+        images.discard(chat_id, image.name)
+        images.drop_chat(chat_id)
+        assert [p for p in stored(tmp_path) if not p.startswith("t.db")] == []
+    finally:
+        await store.close()
+
+
+async def test_database_image_store_reads_the_chats_row(tmp_path: Path) -> None:
+    store = await open_store(tmp_path / "t.db")
+    try:
+        images = DatabaseImageStore(store)
+        image = decode(b64(PNG))
+        chat_id = await store_image(store, images, image)
+        assert await images.read(chat_id + 1, image.name) is None
+        assert await images.read(chat_id, "0" * 32 + ".png") is None
+        assert await images.read(chat_id, "../" + image.name) is None
+        assert await store.delete_chat(chat_id) is True
+        assert await images.read(chat_id, image.name) is None
+    finally:
+        await store.close()
 
 
 # --------------------------------------------------------------------------- the stored copy

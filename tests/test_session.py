@@ -6,8 +6,8 @@ import pytest
 
 from parley.errors import ChatMissing, Invalid, NotAllowed, RateLimited
 from parley.messages import Send
+from parley.model import Chat, User
 from parley.session import Place, Session
-from parley.store import Chat, User
 
 ALICE = User(7, "alice")
 ROOM = Chat(3, "room", 7, None)

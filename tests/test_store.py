@@ -1,4 +1,4 @@
-"""parley.store.SqlStore on a real SQLite file."""
+"""parley.store.SqlStore on a real SQLite file (and on PostgreSQL where a test says so)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from parley.messages import ChatInfo, MessageOut
-from parley.store import Chat, Draft, SqlStore, Stored, User, image_url, iso_date, now_ms
+from conftest import PG_URL, Postgres, unavailable
+from parley.model import Chat, ChatSummary, Draft, Stored, StoredMessage, User, now_ms
+from parley.store import SqlStore
 
 T0 = 1_795_534_662_000  # 2026-11-24T15:37:42.000Z
 IMAGE = "0123456789abcdef0123456789abcdef.png"
@@ -46,9 +47,10 @@ def draft(chat: Chat, user: User, text: str | None = "hi", *, nonce: str | None 
                  nonce=nonce, created_ms=at)
 
 
-def out(id_: int, user: User, text: str | None = "hi", *, at: int = T0,
-        image: str | None = None) -> MessageOut:
-    return MessageOut(id=id_, user=user.login, date=iso_date(at), text=text, image=image)
+def out(chat: Chat, id_: int, user: User, text: str | None = "hi", *, at: int = T0,
+        image: str | None = None, nonce: str | None = None) -> StoredMessage:
+    return StoredMessage(chat_id=chat.id, id=id_, user_id=user.id, login=user.login, text=text,
+                         image=image, nonce=nonce, created_ms=at)
 
 
 async def fill(store: SqlStore, chat: Chat, user: User, count: int) -> None:
@@ -57,34 +59,15 @@ async def fill(store: SqlStore, chat: Chat, user: User, count: int) -> None:
     assert [s.message.id for s in stored if s.message] == list(range(1, count + 1))
 
 
-def texts(page: list[MessageOut]) -> list[str | None]:
+def texts(page: list[StoredMessage]) -> list[str | None]:
     return [m.text for m in page]
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def test_iso_date() -> None:
-    assert iso_date(T0 + 123) == "2026-11-24T15:37:42.123Z"
-
-
-def test_iso_date_of_epoch() -> None:
-    assert iso_date(0) == "1970-01-01T00:00:00.000Z"
-
-
-def test_image_url_quotes_the_chat() -> None:
-    assert image_url("a b/c", IMAGE) == f"/images/a%20b%2Fc/{IMAGE}"
-
-
-def test_image_url_of_cyrillic_chat() -> None:
-    assert image_url("чат", IMAGE) == f"/images/%D1%87%D0%B0%D1%82/{IMAGE}"
 
 
 # --------------------------------------------------------------------------- schema
 
 
 async def test_new_database_has_general(store: SqlStore) -> None:
-    assert await store.list_chats() == [ChatInfo("general", False, None)]
+    assert await store.list_chats() == [ChatSummary("general", False, None)]
 
 
 async def test_general_is_empty(store: SqlStore) -> None:
@@ -93,7 +76,7 @@ async def test_general_is_empty(store: SqlStore) -> None:
     assert general.owner_id is None
     assert general.closed is False
     assert await store.last_id(general.id) == 0
-    assert await store.history(general.id, "general", limit=30) == []
+    assert await store.history(general.id, limit=30) == []
 
 
 async def test_ping(store: SqlStore) -> None:
@@ -191,8 +174,8 @@ async def test_list_chats_in_creation_order(store: SqlStore) -> None:
     await store.create_chat("zeta", alice.id, None)
     await store.create_chat("alpha", alice.id, "pw-hash")
     assert await store.list_chats() == [
-        ChatInfo("general", False, None), ChatInfo("zeta", False, "Alice"),
-        ChatInfo("alpha", True, "Alice")]
+        ChatSummary("general", False, None), ChatSummary("zeta", False, "Alice"),
+        ChatSummary("alpha", True, "Alice")]
 
 
 async def test_duplicate_chat(store: SqlStore) -> None:
@@ -246,8 +229,8 @@ async def test_insert_numbers_from_one(store: SqlStore) -> None:
     alice = await new_user(store)
     stored = await store.insert_messages(
         [draft(chat, alice, "a"), draft(chat, alice, "b"), draft(chat, alice, "c")])
-    assert stored == [Stored(out(1, alice, "a")), Stored(out(2, alice, "b")),
-                      Stored(out(3, alice, "c"))]
+    assert stored == [Stored(out(chat, 1, alice, "a")), Stored(out(chat, 2, alice, "b")),
+                      Stored(out(chat, 3, alice, "c"))]
     assert await store.last_id(chat.id) == 3
 
 
@@ -256,7 +239,7 @@ async def test_insert_continues_after_last_id(store: SqlStore) -> None:
     alice = await new_user(store)
     await fill(store, chat, alice, 2)
     stored = await store.insert_messages([draft(chat, alice, "next")])
-    assert stored == [Stored(out(3, alice, "next"))]
+    assert stored == [Stored(out(chat, 3, alice, "next"))]
 
 
 async def test_insert_two_chats_in_one_batch(store: SqlStore) -> None:
@@ -268,7 +251,7 @@ async def test_insert_two_chats_in_one_batch(store: SqlStore) -> None:
         draft(two, alice, "d")])
     assert [(s.message.id, s.message.text) for s in stored if s.message] == [
         (6, "a"), (1, "b"), (7, "c"), (2, "d")]
-    assert texts(await store.history(two.id, "two", limit=10)) == ["b", "d"]
+    assert texts(await store.history(two.id, limit=10)) == ["b", "d"]
     assert await store.last_id(one.id) == 7
     assert await store.last_id(two.id) == 2
 
@@ -277,9 +260,9 @@ async def test_insert_image_message(store: SqlStore) -> None:
     chat = await new_chat(store, "my room")
     alice = await new_user(store)
     stored = await store.insert_messages([draft(chat, alice, None, image=IMAGE)])
-    message = out(1, alice, None, image=f"/images/my%20room/{IMAGE}")
+    message = out(chat, 1, alice, None, image=IMAGE)
     assert stored == [Stored(message)]
-    assert await store.history(chat.id, "my room", limit=5) == [message]
+    assert await store.history(chat.id, limit=5) == [message]
     assert await store.has_image(chat.id, IMAGE) is True
 
 
@@ -340,9 +323,9 @@ async def test_nonce_stored_before(store: SqlStore) -> None:
     alice = await new_user(store)
     first = await store.insert_messages([draft(chat, alice, "once", nonce="n1", at=T0)])
     again = await store.insert_messages([draft(chat, alice, "once", nonce="n1", at=T0 + 5)])
-    assert first == [Stored(out(1, alice, "once", at=T0))]
-    assert again == [Stored(out(1, alice, "once", at=T0), duplicate=True)]
-    assert texts(await store.history(chat.id, "room", limit=10)) == ["once"]
+    assert first == [Stored(out(chat, 1, alice, "once", at=T0, nonce="n1"))]
+    assert again == [Stored(out(chat, 1, alice, "once", at=T0, nonce="n1"), duplicate=True)]
+    assert texts(await store.history(chat.id, limit=10)) == ["once"]
     assert await store.last_id(chat.id) == 1
 
 
@@ -353,9 +336,10 @@ async def test_nonce_twice_in_one_batch(store: SqlStore) -> None:
         draft(chat, alice, "a", nonce="n1"), draft(chat, alice, "b"),
         draft(chat, alice, "a", nonce="n1"), draft(chat, alice, "c", nonce="n2")])
     assert stored == [
-        Stored(out(1, alice, "a")), Stored(out(2, alice, "b")),
-        Stored(out(1, alice, "a"), duplicate=True), Stored(out(3, alice, "c"))]
-    assert texts(await store.history(chat.id, "room", limit=10)) == ["a", "b", "c"]
+        Stored(out(chat, 1, alice, "a", nonce="n1")), Stored(out(chat, 2, alice, "b")),
+        Stored(out(chat, 1, alice, "a", nonce="n1"), duplicate=True),
+        Stored(out(chat, 3, alice, "c", nonce="n2"))]
+    assert texts(await store.history(chat.id, limit=10)) == ["a", "b", "c"]
     assert await store.last_id(chat.id) == 3
 
 
@@ -365,7 +349,7 @@ async def test_ids_go_on_after_a_duplicate(store: SqlStore) -> None:
     await store.insert_messages([draft(chat, alice, "a", nonce="n1")])
     await store.insert_messages([draft(chat, alice, "a", nonce="n1")])
     stored = await store.insert_messages([draft(chat, alice, "b")])
-    assert stored == [Stored(out(2, alice, "b"))]
+    assert stored == [Stored(out(chat, 2, alice, "b"))]
 
 
 async def test_same_nonce_from_another_user(store: SqlStore) -> None:
@@ -373,7 +357,8 @@ async def test_same_nonce_from_another_user(store: SqlStore) -> None:
     alice, bob = await new_user(store, "alice"), await new_user(store, "bob")
     stored = await store.insert_messages(
         [draft(chat, alice, "a", nonce="n1"), draft(chat, bob, "b", nonce="n1")])
-    assert stored == [Stored(out(1, alice, "a")), Stored(out(2, bob, "b"))]
+    assert stored == [Stored(out(chat, 1, alice, "a", nonce="n1")),
+                      Stored(out(chat, 2, bob, "b", nonce="n1"))]
 
 
 async def test_same_nonce_in_another_chat(store: SqlStore) -> None:
@@ -381,8 +366,8 @@ async def test_same_nonce_in_another_chat(store: SqlStore) -> None:
     alice = await new_user(store)
     await store.insert_messages([draft(one, alice, "a", nonce="n1")])
     stored = await store.insert_messages([draft(two, alice, "a", nonce="n1")])
-    assert stored == [Stored(out(1, alice, "a"))]
-    assert texts(await store.history(two.id, "two", limit=10)) == ["a"]
+    assert stored == [Stored(out(two, 1, alice, "a", nonce="n1"))]
+    assert texts(await store.history(two.id, limit=10)) == ["a"]
 
 
 async def test_draft_for_missing_chat(store: SqlStore) -> None:
@@ -391,7 +376,7 @@ async def test_draft_for_missing_chat(store: SqlStore) -> None:
     ghost = Chat(999, "ghost", None, None)
     stored = await store.insert_messages(
         [draft(ghost, alice, "lost"), draft(chat, alice, "kept")])
-    assert stored == [Stored(None), Stored(out(1, alice, "kept"))]
+    assert stored == [Stored(None), Stored(out(chat, 1, alice, "kept"))]
     assert await store.last_id(999) is None
 
 
@@ -413,60 +398,60 @@ async def test_history_newest_page_oldest_first(store: SqlStore) -> None:
     chat = await new_chat(store)
     alice = await new_user(store)
     await fill(store, chat, alice, 10)
-    page = await store.history(chat.id, "room", limit=3)
-    assert page == [out(8, alice, "m8", at=T0 + 8), out(9, alice, "m9", at=T0 + 9),
-                    out(10, alice, "m10", at=T0 + 10)]
+    page = await store.history(chat.id, limit=3)
+    assert page == [out(chat, 8, alice, "m8", at=T0 + 8), out(chat, 9, alice, "m9", at=T0 + 9),
+                    out(chat, 10, alice, "m10", at=T0 + 10)]
 
 
 async def test_history_shorter_than_limit(store: SqlStore) -> None:
     chat = await new_chat(store)
     alice = await new_user(store)
     await fill(store, chat, alice, 2)
-    assert texts(await store.history(chat.id, "room", limit=30)) == ["m1", "m2"]
+    assert texts(await store.history(chat.id, limit=30)) == ["m1", "m2"]
 
 
 async def test_history_before(store: SqlStore) -> None:
     chat = await new_chat(store)
     alice = await new_user(store)
     await fill(store, chat, alice, 10)
-    assert texts(await store.history(chat.id, "room", before=8, limit=3)) == ["m5", "m6", "m7"]
+    assert texts(await store.history(chat.id, before=8, limit=3)) == ["m5", "m6", "m7"]
 
 
 async def test_history_before_the_start(store: SqlStore) -> None:
     chat = await new_chat(store)
     alice = await new_user(store)
     await fill(store, chat, alice, 10)
-    assert texts(await store.history(chat.id, "room", before=3, limit=5)) == ["m1", "m2"]
-    assert await store.history(chat.id, "room", before=1, limit=5) == []
+    assert texts(await store.history(chat.id, before=3, limit=5)) == ["m1", "m2"]
+    assert await store.history(chat.id, before=1, limit=5) == []
 
 
 async def test_history_after(store: SqlStore) -> None:
     chat = await new_chat(store)
     alice = await new_user(store)
     await fill(store, chat, alice, 10)
-    assert texts(await store.history(chat.id, "room", after=4, limit=3)) == ["m5", "m6", "m7"]
+    assert texts(await store.history(chat.id, after=4, limit=3)) == ["m5", "m6", "m7"]
 
 
 async def test_history_after_the_end(store: SqlStore) -> None:
     chat = await new_chat(store)
     alice = await new_user(store)
     await fill(store, chat, alice, 10)
-    assert texts(await store.history(chat.id, "room", after=8, limit=5)) == ["m9", "m10"]
-    assert await store.history(chat.id, "room", after=10, limit=5) == []
+    assert texts(await store.history(chat.id, after=8, limit=5)) == ["m9", "m10"]
+    assert await store.history(chat.id, after=10, limit=5) == []
 
 
 async def test_history_after_zero(store: SqlStore) -> None:
     chat = await new_chat(store)
     alice = await new_user(store)
     await fill(store, chat, alice, 3)
-    assert texts(await store.history(chat.id, "room", after=0, limit=5)) == ["m1", "m2", "m3"]
+    assert texts(await store.history(chat.id, after=0, limit=5)) == ["m1", "m2", "m3"]
 
 
 async def test_history_of_one_chat_only(store: SqlStore) -> None:
     one, two = await new_chat(store, "one"), await new_chat(store, "two")
     alice = await new_user(store)
     await fill(store, one, alice, 3)
-    assert await store.history(two.id, "two", limit=30) == []
+    assert await store.history(two.id, limit=30) == []
 
 
 # --------------------------------------------------------------------------- delete
@@ -483,7 +468,7 @@ async def test_delete_chat(store: SqlStore, tmp_path: Path) -> None:
     assert await store.find_chat("room") is None
     assert await store.chat_exists(chat.id) is False
     assert await store.last_id(chat.id) is None
-    assert await store.history(chat.id, "room", limit=30) == []
+    assert await store.history(chat.id, limit=30) == []
     assert await store.is_member(chat.id, alice.id) is False
     assert await store.has_image(chat.id, IMAGE) is False
     assert await store.has_image(keep.id, IMAGE) is True
@@ -508,9 +493,9 @@ async def test_chat_name_free_again_after_delete(store: SqlStore) -> None:
     await store.delete_chat(chat.id)
     again = await store.create_chat("room", alice.id, None)
     assert again is not None
-    assert await store.history(again.id, "room", limit=30) == []
+    assert await store.history(again.id, limit=30) == []
     assert (await store.insert_messages([draft(again, alice, "new")]))[0].message == out(
-        1, alice, "new")
+        again, 1, alice, "new")
 
 
 async def test_deleted_chat_id_is_not_reused(store: SqlStore) -> None:
@@ -531,7 +516,7 @@ async def test_late_draft_for_deleted_chat_does_not_land_in_a_newer_chat(
     assert secret is not None
     # A sender still in "old" (its delete notice not yet seen) sends a message.
     assert await store.insert_messages([draft(old, alice, "late")]) == [Stored(None)]
-    assert await store.history(secret.id, "secret", limit=30) == []
+    assert await store.history(secret.id, limit=30) == []
 
 
 # --------------------------------------------------------------------------- durability
@@ -552,12 +537,13 @@ async def test_reopened_store_keeps_everything(tmp_path: Path) -> None:
         assert await second.find_user("alice") == (alice, "hash")
         assert await second.user_by_token("d" * 64) == alice
         assert await second.find_chat("den") == chat
-        assert await second.list_chats() == [ChatInfo("general", False, None),
-                                             ChatInfo("den", True, "alice")]
-        assert texts(await second.history(chat.id, "den", limit=30)) == ["a", "b"]
+        assert await second.list_chats() == [ChatSummary("general", False, None),
+                                             ChatSummary("den", True, "alice")]
+        assert texts(await second.history(chat.id, limit=30)) == ["a", "b"]
         again = await second.insert_messages(
             [draft(chat, alice, "a", nonce="n1"), draft(chat, alice, "c")])
-        assert again == [Stored(out(1, alice, "a"), duplicate=True), Stored(out(3, alice, "c"))]
+        assert again == [Stored(out(chat, 1, alice, "a", nonce="n1"), duplicate=True),
+                         Stored(out(chat, 3, alice, "c"))]
     finally:
         await second.close()
 
@@ -565,3 +551,35 @@ async def test_reopened_store_keeps_everything(tmp_path: Path) -> None:
 async def test_bad_sqlite_synchronous(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="sqlite_synchronous must be FULL, NORMAL or EXTRA"):
         await SqlStore.open(url(tmp_path / "t.db"), sqlite_synchronous="OFF")
+
+
+# --------------------------------------------------------------------------- domain values
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+async def test_history_gives_the_stored_messages(
+    database: str, tmp_path: Path, postgres: Postgres
+) -> None:
+    """A page holds every stored field (the sender's id, the nonce), not a wire answer."""
+    if database == "postgresql":
+        if not postgres.reachable():
+            unavailable(f"PostgreSQL at {PG_URL}")
+        opened = await SqlStore.open(postgres.new_database())
+    else:
+        opened = await SqlStore.open(url(tmp_path / "t.db"))
+    try:
+        chat = await new_chat(opened, "a room/x")
+        alice = await new_user(opened)
+        stored = await opened.insert_messages([
+            draft(chat, alice, "a", nonce="n1", at=T0),
+            draft(chat, alice, None, image=IMAGE, data=b"bytes", at=T0 + 1)])
+        first = StoredMessage(chat_id=chat.id, id=1, user_id=alice.id, login="alice", text="a",
+                              image=None, nonce="n1", created_ms=T0)
+        second = StoredMessage(chat_id=chat.id, id=2, user_id=alice.id, login="alice",
+                               text=None, image=IMAGE, nonce=None, created_ms=T0 + 1)
+        assert stored == [Stored(first), Stored(second)]
+        assert await opened.history(chat.id, limit=30) == [first, second]
+        assert await opened.history(chat.id, after=1, limit=30) == [second]
+        assert await opened.image_data(chat.id, IMAGE) == b"bytes"
+    finally:
+        await opened.close()

@@ -12,7 +12,8 @@ import pytest
 
 from conftest import PG_URL, Postgres, unavailable
 from parley.errors import Unavailable
-from parley.store import Chat, Draft, SqlStore, Stored, User
+from parley.model import Chat, Draft, Stored, User
+from parley.store import SqlStore
 from parley.writer import MessageWriter
 
 T0 = 1_795_534_662_000
@@ -88,7 +89,7 @@ async def test_concurrent_submits_in_one_batch_in_order(
         (i + 1, f"m{i}") for i in range(10)]
     assert recorder.batches == [[(f"m{i}", r) for i, r in enumerate(results)]]
     chat, _ = room
-    assert [m.text for m in await store.history(chat.id, "room", limit=30)] == [
+    assert [m.text for m in await store.history(chat.id, limit=30)] == [
         f"m{i}" for i in range(10)]
 
 
@@ -150,7 +151,7 @@ async def test_close_stores_what_is_queued(store: SqlStore, room: tuple[Chat, Us
     assert all(task.done() for task in tasks)
     assert [t.result().message.id for t in tasks if t.result().message] == [1, 2, 3]
     chat, _ = room
-    assert len(await store.history(chat.id, "room", limit=30)) == 3
+    assert len(await store.history(chat.id, limit=30)) == 3
 
 
 async def test_submit_after_close(store: SqlStore, room: tuple[Chat, User]) -> None:
@@ -256,8 +257,8 @@ async def test_one_bad_message_fails_alone(any_store: tuple[SqlStore, str]) -> N
     # published one by one, in the order they were sent; the bad one not at all
     assert recorder.batches == [[("a1", a1)], [("b1", b1)], [("a2", a2)],
                                 [("b1", b1_again)]]
-    assert [m.text for m in await store.history(chat.id, "room", limit=30)] == ["a1", "a2"]
-    assert [m.text for m in await store.history(other.id, "other", limit=30)] == ["b1"]
+    assert [m.text for m in await store.history(chat.id, limit=30)] == ["a1", "a2"]
+    assert [m.text for m in await store.history(other.id, limit=30)] == ["b1"]
 
 
 async def test_a_database_that_is_down_is_not_retried_message_by_message(

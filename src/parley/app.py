@@ -63,7 +63,7 @@ async def lifespan(app: web.Application) -> AsyncIterator[None]:
     )
     try:
         images: ImageStore = (
-            DatabaseImageStore() if settings.images_in_database
+            DatabaseImageStore(store) if settings.images_in_database
             else FileImageStore(settings.image_dir)
         )
         origin = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
@@ -194,15 +194,12 @@ async def image(request: web.Request) -> web.StreamResponse:
         "Content-Security-Policy": "default-src 'none'; sandbox",
         "Cache-Control": "public, max-age=31536000, immutable",
     }
-    if service.images.in_database:
-        try:
-            data = await service.store.image_data(chat.id, name)
-        except Unavailable:
-            raise web.HTTPServiceUnavailable() from None
-        if data is None:
-            raise web.HTTPNotFound()
-        return web.Response(body=data, headers=headers)
-    path = service.images.path(chat.id, name)
-    if path is None:
+    try:
+        found = await service.images.read(chat.id, name)
+    except Unavailable:
+        raise web.HTTPServiceUnavailable() from None
+    if found is None:
         raise web.HTTPNotFound()
-    return web.FileResponse(path, headers=headers)
+    if isinstance(found, Path):
+        return web.FileResponse(found, headers=headers)
+    return web.Response(body=found, headers=headers)

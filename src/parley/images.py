@@ -282,33 +282,43 @@ def _ends_cleanly(fmt: str, data: bytes) -> bool:
     return False
 
 
+class ImageRows(Protocol):
+    """Where :class:`DatabaseImageStore` reads its bytes (the store's ``images`` rows)."""
+
+    async def image_data(self, chat_id: int, name: str) -> bytes | None: ...
+
+
 class ImageStore(Protocol):
-    """Where image bytes live: ``put`` before the message row commits, ``drop_chat`` on delete.
+    """Where image bytes live, as files or in the database; callers never ask which.
 
-    With ``in_database`` the bytes travel with the message into the database
-    (one transaction, seen by every process); ``put``, ``discard``,
-    ``drop_chat`` then do nothing and ``path`` finds nothing.
+    ``put`` before the message is stored (``discard`` undoes it when the message
+    never is); :meth:`draft_data` gives the bytes that travel with the message
+    into the database, in its transaction; ``read`` finds them to serve;
+    ``drop_chat`` after the chat's rows are deleted.
     """
-
-    in_database: bool
 
     def put(self, chat_id: int, image: DecodedImage) -> bool:
         """Keep the bytes; True when this call created them (False: already there)."""
+        ...
+
+    def draft_data(self, image: DecodedImage) -> bytes | None:
+        """The bytes to store in the image's row, with its message (None: kept elsewhere)."""
         ...
 
     def discard(self, chat_id: int, name: str) -> None:
         """Undo a ``put`` whose message was never stored."""
         ...
 
-    def path(self, chat_id: int, name: str) -> Path | None: ...
+    async def read(self, chat_id: int, name: str) -> bytes | Path | None:
+        """The image's bytes, or the file that holds them; None when there is no such
+        image. :class:`~parley.errors.Unavailable` when the database is away."""
+        ...
 
     def drop_chat(self, chat_id: int) -> None: ...
 
 
 class FileImageStore:
     """Images as files: ``<root>/<chat id>/<md5>.<ext>``, written atomically."""
-
-    in_database = False
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -339,6 +349,9 @@ class FileImageStore:
             Path(tmp).unlink(missing_ok=True)
         return True
 
+    def draft_data(self, image: DecodedImage) -> bytes | None:
+        return None
+
     def discard(self, chat_id: int, name: str) -> None:
         self._file(chat_id, name).unlink(missing_ok=True)
 
@@ -348,23 +361,33 @@ class FileImageStore:
         target = self._file(chat_id, name)
         return target if target.is_file() else None
 
+    async def read(self, chat_id: int, name: str) -> bytes | Path | None:
+        return self.path(chat_id, name)
+
     def drop_chat(self, chat_id: int) -> None:
         shutil.rmtree(self.root / str(int(chat_id)), ignore_errors=True)
 
 
 class DatabaseImageStore:
-    """Images as rows of the ``images`` table, written with their message."""
+    """Images as rows of the ``images`` table (shared by every process), written in
+    the transaction of their message and deleted with their chat's rows."""
 
-    in_database = True
+    def __init__(self, rows: ImageRows) -> None:
+        self._rows = rows
 
     def put(self, chat_id: int, image: DecodedImage) -> bool:
         return False
 
+    def draft_data(self, image: DecodedImage) -> bytes | None:
+        return image.data
+
     def discard(self, chat_id: int, name: str) -> None:
         return None
 
-    def path(self, chat_id: int, name: str) -> Path | None:
-        return None
+    async def read(self, chat_id: int, name: str) -> bytes | Path | None:
+        if not FILE_NAME.fullmatch(name):
+            return None
+        return await self._rows.image_data(chat_id, name)
 
     def drop_chat(self, chat_id: int) -> None:
         return None

@@ -23,7 +23,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
-from . import rules
+from . import presenter, rules
 from .broker import Broker, Event, user_event
 from .config import Settings
 from .errors import (
@@ -49,38 +49,33 @@ from .messages import (
     ChangePassword,
     ChatAnswer,
     ChatChanges,
-    ChatInfo,
     Choice,
     Connected,
     Create,
     Delete,
     Earlier,
-    History,
     ListChats,
     Login,
     Logout,
-    MessageOut,
     Online,
     Refused,
     Registration,
     Send,
     account_command,
-    chat_changes,
-    chat_list,
     decode_request,
     encode,
     joined,
     left,
-    message_event,
 )
 from .metrics import Metrics
+from .model import Chat, ChatSummary, Draft, Stored, StoredMessage, User, now_ms
 from .outbox import text_frame
 from .passwords import Hasher, new_token, token_digest
 from .pools import WorkPool
 from .presence import Presence
 from .rules import TokenBucket
 from .session import Session
-from .store import Chat, Draft, OwnsTooMany, Store, Stored, User, now_ms
+from .store import OwnsTooMany, Store
 from .writer import MessageWriter
 
 log = logging.getLogger(__name__)
@@ -468,7 +463,8 @@ class Service:
         self.hub.expect(chat.id, 1)
         conn.send(ChatAnswer(Type="chat", Command="create", Status="success", Chat=chat.name))
         conn.release(0)
-        await self._publish_list(chat_changes([ChatInfo(chat.name, chat.closed, user.login)], []))
+        await self._publish_list(
+            presenter.chats_changed([ChatSummary(chat.name, chat.closed, user.login)], []))
         if first:
             self._publish_chat(chat.id, joined(chat.name, user.login))
 
@@ -493,11 +489,10 @@ class Service:
             # read is either in the page or (id above it) in the held live frames.
             last = await self.store.last_id(chat.id) or 0
             if r.After is not None:
-                page = await self.store.history(chat.id, chat.name, after=r.After,
-                                                limit=AFTER_PAGE)
+                page = await self.store.history(chat.id, after=r.After, limit=AFTER_PAGE)
                 complete = len(page) < AFTER_PAGE
             else:
-                page = await self.store.history(chat.id, chat.name, limit=PAGE)
+                page = await self.store.history(chat.id, limit=PAGE)
                 complete = True
             newest = page[-1].id if page else last
         except BaseException:
@@ -508,7 +503,7 @@ class Service:
             self.hub.expect(chat.id, newest + 1)
         oldest = page[0].id if page else None
         conn.session.chose(chat, oldest, r.After if r.After is not None else newest)
-        conn.send(History(Type="chat", Command="choice", Chat=chat.name, Messages=page))
+        conn.send(presenter.history("choice", chat.name, page))
         conn.release(newest)
         if first:
             self._publish_chat(chat.id, joined(chat.name, user.login))
@@ -529,10 +524,10 @@ class Service:
     async def earlier(self, conn: Connection, r: Earlier) -> None:
         _, place = conn.session.need_chat()
         before = r.Before if r.Before is not None else conn.session.cursor
-        page = await self.store.history(place.id, place.name, before=before, limit=PAGE)
+        page = await self.store.history(place.id, before=before, limit=PAGE)
         if page and (conn.session.cursor is None or page[0].id < conn.session.cursor):
             conn.session.cursor = page[0].id
-        conn.send(History(Type="chat", Command="earlier", Chat=place.name, Messages=page))
+        conn.send(presenter.history("earlier", place.name, page))
 
     async def connected(self, conn: Connection, r: Connected) -> None:
         _, place = conn.session.need_chat()
@@ -564,7 +559,7 @@ class Service:
         conn.send(ChatAnswer(Type="chat", Command="delete", Status="success", Chat=chat.name))
         notice = ChatAnswer(Type="chat", Command="delete", Status="deleted", Chat=chat.name)
         self.broker.publish(Event("deleted", chat.id, text_frame(encode(notice))))
-        await self._publish_list(chat_changes([], [chat.name]))
+        await self._publish_list(presenter.chats_changed([], [chat.name]))
 
     # -- messages -----------------------------------------------------------------------
 
@@ -584,7 +579,7 @@ class Service:
             chat_id=place.id, chat=place.name, user_id=user.id, login=user.login,
             text=r.Text or None, image=image.name if image else None,
             image_size=image.size if image else 0,
-            image_data=image.data if image and self.images.in_database else None,
+            image_data=self.images.draft_data(image) if image else None,
             nonce=r.Nonce, created_ms=now_ms(),
         )
         try:
@@ -599,10 +594,9 @@ class Service:
             conn.chat_deleted(place.id)
             raise ChatMissing()
         if stored.duplicate:
-            if created and image is not None and not (stored.message.image or "").endswith(
-                    "/" + image.name):
+            if created and image is not None and stored.message.image != image.name:
                 self.images.discard(place.id, image.name)  # the retry changed its image
-            conn.send(message_event(stored.message))
+            conn.send(presenter.message_pushed(place.name, stored.message))
 
     def _may_send(self, user_id: int) -> bool:
         bucket = self._buckets.get(user_id)
@@ -619,13 +613,13 @@ class Service:
             if message is None or result.duplicate:
                 continue
             stored += 1
-            self._publish_message(draft.chat_id, message)
+            self._publish_message(draft.chat, message)
         if stored:
             self.metrics.messages_stored.inc(stored)
 
-    def _publish_message(self, chat_id: int, message: MessageOut) -> None:
-        frame = text_frame(encode(message_event(message)))
-        self.broker.publish(Event("chat", chat_id, frame, message.id))
+    def _publish_message(self, chat: str, message: StoredMessage) -> None:
+        frame = text_frame(encode(presenter.message_pushed(chat, message)))
+        self.broker.publish(Event("chat", message.chat_id, frame, message.id))
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -729,7 +723,7 @@ class Service:
 
     async def _read_list(self) -> bytes:
         """The chat list from the database, as a ready frame."""
-        return text_frame(encode(chat_list(await self.store.list_chats())))
+        return text_frame(encode(presenter.chats(await self.store.list_chats())))
 
     async def _enter(self, conn: Connection, chat: Chat, user: User) -> bool:
         """Put ``conn`` in the chat; True when it is its user's first socket there on any

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from . import rules
 from .errors import ChatMissing, Invalid, NotAllowed, RateLimited
 from .messages import Send
-from .store import Chat, User
+from .model import Chat, User
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,8 @@ from collections.abc import Callable, Sequence
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from .errors import Unavailable
-from .store import Draft, Store, Stored
+from .model import Draft, Stored
+from .store import Store
 
 log = logging.getLogger(__name__)
 

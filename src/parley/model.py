@@ -1,0 +1,88 @@
+"""The domain: users, chats and messages as the server knows them.
+
+Plain values, shared by the store (which reads and writes them), the writer,
+the session and the service. Nothing here knows the database or the wire:
+:mod:`parley.presenter` turns these into answers.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+
+def now_ms() -> int:
+    """Milliseconds since the epoch: how every time is kept."""
+    return int(time.time() * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    login: str
+
+
+@dataclass(frozen=True, slots=True)
+class Chat:
+    id: int
+    name: str
+    owner_id: int | None
+    password_hash: str | None
+
+    @property
+    def closed(self) -> bool:
+        return self.password_hash is not None
+
+
+@dataclass(frozen=True, slots=True)
+class ChatSummary:
+    """A chat as the chat list shows it."""
+
+    name: str
+    closed: bool
+    owner: str | None  # the owner's login; None for ``general`` or a deleted owner
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """A message as stored: ``id`` counts from 1 in its chat."""
+
+    chat_id: int
+    id: int
+    user_id: int
+    login: str
+    text: str | None
+    image: str | None  # "<md5>.<ext>" in the chat's image store
+    nonce: str | None
+    created_ms: int
+
+
+@dataclass(slots=True)
+class Draft:
+    """A message on its way to the database."""
+
+    chat_id: int
+    #: the chat's name, for the answers about this message (the store does not read it)
+    chat: str
+    user_id: int
+    login: str
+    text: str | None
+    image: str | None  # "<md5>.<ext>" in the chat's image store
+    image_size: int
+    #: the image's bytes when they are kept in the image's row (see
+    #: :meth:`parley.images.ImageStore.draft_data`), else None
+    image_data: bytes | None
+    nonce: str | None
+    created_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What became of a draft: the message, or ``None`` when its chat is gone.
+
+    ``duplicate``: a message with the draft's nonce (from the same user, in the
+    same chat) was stored before; ``message`` is that one.
+    """
+
+    message: StoredMessage | None
+    duplicate: bool = False
