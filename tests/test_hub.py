@@ -347,7 +347,7 @@ async def test_deleted_chat_drops_held_messages(monkeypatch: pytest.MonkeyPatch)
     assert alice.pushed == [(b"gone", None)]
 
 
-def test_a_complete_page_starts_delivery_after_it_and_releases_the_peer() -> None:
+async def test_a_complete_page_starts_delivery_after_it_and_releases_the_peer() -> None:
     hub, alice = in_chat()
     hub.covered(alice, 1, {MESSAGES: 5})
     assert alice.released == [{MESSAGES: 5}]
