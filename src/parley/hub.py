@@ -3,7 +3,8 @@
 The hub only delivers: a :class:`~parley.broker.Broker` hands it every event
 published anywhere, and it pushes the event's ready frame to the local sockets
 it concerns. It also counts, per chat, the sockets each user has here, which
-is what local presence is made of.
+is what local presence is made of. A chat's numbered events go through the
+chat's :class:`~parley.ordering.Sequencer` on their way to its sockets.
 
 Presence deltas (``Joined``/``Left``) are coalesced here, where the events of
 every process meet: in a quiet chat the first one goes out at once, and for

@@ -10,8 +10,9 @@ Ordering rules kept here:
 - a message is published only after its transaction committed (the
   :class:`~parley.writer.MessageWriter` calls :meth:`_published` after commit);
 - a connection choosing a chat is put in the chat *before* its history is
-  read, with live frames held back until the history answer is sent, so no
-  message falls between the page and the live stream, and none comes twice.
+  read, with live frames held back (``conn.hold()``) until the history answer
+  is sent (``hub.covered``), so no message falls between the page and the live
+  stream, and none comes twice (the rules themselves: :mod:`parley.ordering`).
 """
 
 from __future__ import annotations
