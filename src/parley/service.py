@@ -10,8 +10,9 @@ Ordering rules kept here:
 - a message is published only after its transaction committed (the
   :class:`~parley.writer.MessageWriter` calls :meth:`_published` after commit);
 - a connection choosing a chat is put in the chat *before* its history is
-  read, with live frames held back until the history answer is sent, so no
-  message falls between the page and the live stream, and none comes twice.
+  read, with live frames held back (``conn.hold()``) until the history answer
+  is sent (``hub.covered``), so no message falls between the page and the live
+  stream, and none comes twice (the rules themselves: :mod:`parley.ordering`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Protocol
 
 from . import presenter, rules
@@ -69,6 +70,7 @@ from .messages import (
 )
 from .metrics import Metrics
 from .model import Chat, ChatSummary, Draft, Stored, StoredMessage, User, now_ms
+from .ordering import MESSAGES, Position
 from .outbox import text_frame
 from .passwords import Hasher, new_token, token_digest
 from .pools import WorkPool
@@ -120,11 +122,11 @@ class Connection(Protocol):
 
     def send_frame(self, frame: bytes) -> None: ...
 
-    def push(self, frame: bytes, message_id: int | None = None) -> None: ...
+    def push(self, frame: bytes, position: Position | None = None) -> None: ...
 
     def hold(self) -> None: ...
 
-    def release(self, newest_sent: int | None) -> None: ...
+    def release(self, covered: Mapping[str, int]) -> None: ...
 
     def chat_deleted(self, chat_id: int) -> None: ...
 
@@ -258,7 +260,7 @@ class Service:
         self.metrics.connections.dec()
         self._leave_chat(conn)
         user = conn.session.user
-        self.hub.signed_out(conn, None if user is None else user.id)  # type: ignore[arg-type]  # a Connection is a Peer
+        self.hub.signed_out(conn, None if user is None else user.id)
 
     # -- accounts ---------------------------------------------------------------------
 
@@ -358,14 +360,14 @@ class Service:
     def _become(self, conn: Connection, user: User, digest: str) -> None:
         self._sign_out(conn)
         conn.session.logged_in(user, digest)
-        self.hub.signed_in(conn, user.id)  # type: ignore[arg-type]  # a Connection is a Peer
+        self.hub.signed_in(conn, user.id)
 
     def _sign_out(self, conn: Connection) -> None:
         """``conn`` leaves its chat and is anonymous."""
         self._leave_chat(conn)
         user = conn.session.user
         if user is not None:
-            self.hub.signed_out(conn, user.id)  # type: ignore[arg-type]  # a Connection is a Peer
+            self.hub.signed_out(conn, user.id)
         conn.session.logged_out()
 
     async def logout(self, conn: Connection, r: Logout) -> None:
@@ -460,9 +462,8 @@ class Service:
         conn.hold()
         conn.session.chose(chat, None, 0)
         first = await self._enter(conn, chat, user)
-        self.hub.expect(chat.id, 1)
         conn.send(ChatAnswer(Type="chat", Command="create", Status="success", Chat=chat.name))
-        conn.release(0)
+        self.hub.covered(conn, chat.id, {MESSAGES: 0})
         await self._publish_list(
             presenter.chats_changed([ChatSummary(chat.name, chat.closed, user.login)], []))
         if first:
@@ -496,15 +497,13 @@ class Service:
                 complete = True
             newest = page[-1].id if page else last
         except BaseException:
-            conn.release(None)
+            conn.release({})
             self._leave_chat(conn)
             raise
-        if complete:
-            self.hub.expect(chat.id, newest + 1)
         oldest = page[0].id if page else None
         conn.session.chose(chat, oldest, r.After if r.After is not None else newest)
         conn.send(presenter.history("choice", chat.name, page))
-        conn.release(newest)
+        self.hub.covered(conn, chat.id, {MESSAGES: newest}, complete=complete)
         if first:
             self._publish_chat(chat.id, joined(chat.name, user.login))
 
@@ -554,7 +553,7 @@ class Service:
         await self.presence.forget_chat(chat.id)
         place = conn.session.chat
         if place is not None and place.id == chat.id:
-            self.hub.leave(conn, chat.id, user.login)  # type: ignore[arg-type]
+            self.hub.leave(conn, chat.id, user.login)
             conn.session.left_chat()
         conn.send(ChatAnswer(Type="chat", Command="delete", Status="success", Chat=chat.name))
         notice = ChatAnswer(Type="chat", Command="delete", Status="deleted", Chat=chat.name)
@@ -675,8 +674,7 @@ class Service:
 
     def _take_deltas(self, conn: Connection) -> None:
         """From now on ``conn`` gets the list's changes as deltas, not whole lists."""
-        # a Connection is a hub Peer; mypy only objects that its login is read-only here
-        self.hub.list_changes.add(conn)  # type: ignore[arg-type]  # see the line above
+        self.hub.list_changes.add(conn)
 
     async def _publish_list(self, change: ChatChanges) -> None:
         """Tell every process the list changed: the delta goes to the sockets that take
@@ -728,7 +726,7 @@ class Service:
     async def _enter(self, conn: Connection, chat: Chat, user: User) -> bool:
         """Put ``conn`` in the chat; True when it is its user's first socket there on any
         process (the caller then pushes ``Joined``)."""
-        if not self.hub.enter(conn, chat.id, chat.name, user.login):  # type: ignore[arg-type]
+        if not self.hub.enter(conn, chat.id, chat.name, user.login):
             return False
         return await self.presence.arrived(chat.id, chat.name, user.login)
 
@@ -739,7 +737,7 @@ class Service:
         if place is None or session.user is None:
             session.left_chat()
             return
-        last = self.hub.leave(conn, place.id, session.user.login)  # type: ignore[arg-type]
+        last = self.hub.leave(conn, place.id, session.user.login)
         session.left_chat()
         if last:
             self._background(self._departed(place.id, place.name, session.user.login))
