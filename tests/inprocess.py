@@ -27,7 +27,7 @@ import itertools
 import json
 import shutil
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ from parley.frames import Outgoing
 from parley.hub import Hub
 from parley.images import FileImageStore
 from parley.metrics import Metrics
+from parley.ordering import Position, Subscription
 from parley.passwords import Hasher
 from parley.pools import WorkPool
 from parley.presence import MemoryPresence
@@ -83,8 +84,8 @@ class FakeConn:
         #: (code, reason) of each close the service asked for
         self.closed: list[tuple[int, str]] = []
         self.open = True
-        self._held: list[tuple[bytes, int | None]] | None = None
-        self._newest = 0
+        #: the real per-socket ordering, as parley.connection.Conn has it
+        self.subscription = Subscription(lambda frame: self._record(payload(frame)))
 
     @property
     def login(self) -> str | None:
@@ -93,31 +94,21 @@ class FakeConn:
 
     # -- the Peer protocol -------------------------------------------------------------------
     # Every method the service and the hub call on a socket is here and
-    # only here; push/hold/release keep the order rules of parley.connection.Conn:
-    # broadcasts are held back during a choice, and a message already sent in a history
-    # page is not sent again.
+    # only here; push/hold/release go through the same Subscription as
+    # parley.connection.Conn: broadcasts are held back during a choice, and a message
+    # already sent in a history page is not sent again.
 
     def send(self, answer: Outgoing) -> None:
         self._record(payload(frames.frame(answer)))
 
-    def push(self, frame: bytes, message_id: int | None = None) -> None:
-        if self._held is not None:
-            self._held.append((frame, message_id))
-        elif message_id is None:
-            self._record(payload(frame))
-        elif message_id > self._newest:
-            self._newest = message_id
-            self._record(payload(frame))
+    def push(self, frame: bytes, position: Position | None = None) -> None:
+        self.subscription.push(frame, position)
 
     def hold(self) -> None:
-        if self._held is None:
-            self._held = []
+        self.subscription.hold()
 
-    def release(self, newest_sent: int | None) -> None:
-        held, self._held = self._held or [], None
-        self._newest = newest_sent or 0
-        for frame, message_id in held:
-            self.push(frame, message_id)
+    def release(self, covered: Mapping[str, int]) -> None:
+        self.subscription.release(covered)
 
     def chat_deleted(self, chat_id: int) -> None:
         place = self.session.chat

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 
 import pytest
 
@@ -12,6 +13,7 @@ from parley.chatlist import ChatList
 from parley.hub import Hub
 from parley.messages import ChatList as ListAnswer
 from parley.model import ChatSummary
+from parley.ordering import MESSAGES, Position
 from parley.presenter import chats
 
 
@@ -22,9 +24,15 @@ class Peer:
         self.login = login
         self.pushed: list[tuple[bytes, int | None]] = []
         self.deleted: list[int] = []
+        self.released: list[dict[str, int]] = []
 
-    def push(self, frame: bytes, message_id: int | None = None) -> None:
-        self.pushed.append((frame, message_id))
+    def push(self, frame: bytes, position: Position | None = None) -> None:
+        """Records the message id (every ordered chat event is in the messages stream)."""
+        assert position is None or position.stream == MESSAGES
+        self.pushed.append((frame, None if position is None else position.key))
+
+    def release(self, covered: Mapping[str, int]) -> None:
+        self.released.append(dict(covered))
 
     def chat_deleted(self, chat_id: int) -> None:
         self.deleted.append(chat_id)
@@ -361,3 +369,21 @@ async def test_deleted_chat_drops_held_messages(monkeypatch: pytest.MonkeyPatch)
     hub.deliver(Event("deleted", 1, b"gone"))
     await asyncio.sleep(0.05)
     assert alice.pushed == [(b"gone", None)]
+
+
+async def test_a_complete_page_starts_delivery_after_it_and_releases_the_peer() -> None:
+    hub, alice = in_chat()
+    hub.covered(alice, 1, {MESSAGES: 5})
+    assert alice.released == [{MESSAGES: 5}]
+    hub.deliver(Event("chat", 1, b"m7", 7))  # overtook 6: waits for it
+    assert alice.pushed == []
+    hub.deliver(Event("chat", 1, b"m6", 6))
+    assert ids(alice) == [6, 7]
+
+
+def test_an_incomplete_page_does_not_start_delivery() -> None:
+    hub, alice = in_chat()
+    hub.covered(alice, 1, {MESSAGES: 5}, complete=False)
+    assert alice.released == [{MESSAGES: 5}]
+    hub.deliver(Event("chat", 1, b"m9", 9))  # the page's end is not the chat's
+    assert ids(alice) == [9]

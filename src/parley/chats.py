@@ -2,8 +2,9 @@
 and who is in which chat.
 
 A connection choosing a chat is put in the chat *before* its history is read,
-with live frames held back until the history answer is sent, so no message
-falls between the page and the live stream, and none comes twice.
+with live frames held back (``conn.hold()``) until the history answer is sent
+(``hub.covered``), so no message falls between the page and the live stream,
+and none comes twice (the rules themselves: :mod:`parley.ordering`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from .messages import (
     left,
 )
 from .model import Chat, ChatSummary, User
+from .ordering import MESSAGES
 from .peer import Peer
 from .store import OwnsTooMany
 
@@ -81,9 +83,8 @@ async def create(ctx: Context, conn: Peer, r: Create) -> None:
     conn.hold()
     conn.session.chose(chat, None, 0)
     first = await _enter(ctx, conn, chat, user)
-    ctx.hub.expect(chat.id, 1)
     conn.send(ChatAnswer(Type="chat", Command="create", Status="success", Chat=chat.name))
-    conn.release(0)
+    ctx.hub.covered(conn, chat.id, {MESSAGES: 0})
     await _publish_list(
         ctx, presenter.chats_changed([ChatSummary(chat.name, chat.closed, user.login)], []))
     if first:
@@ -118,15 +119,13 @@ async def choice(ctx: Context, conn: Peer, r: Choice) -> None:
             complete = True
         newest = page[-1].id if page else last
     except BaseException:
-        conn.release(None)
+        conn.release({})
         leave_chat(ctx, conn)
         raise
-    if complete:
-        ctx.hub.expect(chat.id, newest + 1)
     oldest = page[0].id if page else None
     conn.session.chose(chat, oldest, r.After if r.After is not None else newest)
     conn.send(presenter.history("choice", chat.name, page))
-    conn.release(newest)
+    ctx.hub.covered(conn, chat.id, {MESSAGES: newest}, complete=complete)
     if first:
         _publish_presence(ctx, chat.id, joined(chat.name, user.login))
 

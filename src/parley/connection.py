@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -24,6 +25,7 @@ from . import frames
 from .errors import BadRequest
 from .frames import Outgoing
 from .gate import refusal, request_client
+from .ordering import Position, Subscription
 from .outbox import CLOSE_TOO_SLOW, OP_PONG, PING, Flusher, Outbox, control_frame
 from .session import Session
 
@@ -37,10 +39,10 @@ CLOSE_TIMEOUT = 2.0
 
 
 class Conn:
-    """One socket: its session, its outbox, and frames held back during ``choice``."""
+    """One socket: its session, its outbox, and its live frames' subscription."""
 
-    __slots__ = ("_held", "_newest", "_tasks", "address", "last_seen", "outbox", "pending",
-                 "pinged", "session", "ws")
+    __slots__ = ("_tasks", "address", "last_seen", "outbox", "pending", "pinged", "session",
+                 "subscription", "ws")
 
     def __init__(self, ws: web.WebSocketResponse, outbox: Outbox, address: str = "") -> None:
         self.ws = ws
@@ -51,10 +53,8 @@ class Conn:
         self.pending: list[asyncio.Future[None]] = []
         self.outbox = outbox
         self.session = Session()
-        self._held: list[tuple[bytes, int | None]] | None = None
-        #: the newest message id of the current chat this socket was sent: an older one
-        #: arriving late (a retried publish after a Redis outage) is not sent again
-        self._newest = 0
+        #: holds broadcasts back during ``choice``, drops those sent already
+        self.subscription = Subscription(outbox.push)
         self._tasks: set[asyncio.Task[object]] | None = None
 
     @property
@@ -66,27 +66,17 @@ class Conn:
         """Queue an answer to this socket alone (never held back)."""
         self.outbox.push_answer(frames.frame(answer))
 
-    def push(self, frame: bytes, message_id: int | None = None) -> None:
-        """Queue a broadcast frame."""
-        if self._held is not None:
-            self._held.append((frame, message_id))
-        elif message_id is None:
-            self.outbox.push(frame)
-        elif message_id > self._newest:
-            self._newest = message_id
-            self.outbox.push(frame)
+    def push(self, frame: bytes, position: Position | None = None) -> None:
+        """Queue a broadcast frame (see :meth:`Subscription.push`)."""
+        self.subscription.push(frame, position)
 
     def hold(self) -> None:
         """Keep broadcast frames back until :meth:`release`."""
-        if self._held is None:
-            self._held = []
+        self.subscription.hold()
 
-    def release(self, newest_sent: int | None) -> None:
-        """Send the held frames, but not messages up to ``newest_sent`` (already sent)."""
-        held, self._held = self._held or [], None
-        self._newest = newest_sent or 0
-        for frame, message_id in held:
-            self.push(frame, message_id)
+    def release(self, covered: Mapping[str, int]) -> None:
+        """Send the held frames but those ``covered`` (see :meth:`Subscription.release`)."""
+        self.subscription.release(covered)
 
     def chat_deleted(self, chat_id: int) -> None:
         place = self.session.chat

@@ -3,7 +3,8 @@
 The hub only delivers: a :class:`~parley.broker.Broker` hands it every event
 published anywhere, and it pushes the event's ready frame to the local sockets
 it concerns. It also counts, per chat, the sockets each user has here, which
-is what local presence is made of.
+is what local presence is made of. A chat's numbered events go through the
+chat's :class:`~parley.ordering.Sequencer` on their way to its sockets.
 
 Presence deltas (``Joined``/``Left``) are coalesced here, where the events of
 every process meet: in a quiet chat the first one goes out at once, and for
@@ -18,17 +19,20 @@ are on, and the last delta of each user is always the true one.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from . import ordering
 from .broker import Event
+from .ordering import MESSAGES, Position, Sequencer
 from .peer import Peer
 
 __all__ = ["PRESENCE_WINDOW", "REORDER_WAIT", "Hub", "Peer", "Room"]
 
-#: how long a message that overtook its predecessor waits for it (several processes)
-REORDER_WAIT = 0.5
+#: how long a message that overtook its predecessor waits for it (see parley.ordering)
+REORDER_WAIT = ordering.REORDER_WAIT
 #: presence deltas of a chat are sent at most once per this many seconds (per user)
 PRESENCE_WINDOW = 0.25
 
@@ -39,17 +43,14 @@ class Room:
     peers: set[Peer] = field(default_factory=set)
     #: login -> number of this process's sockets of that user in the room
     counts: dict[str, int] = field(default_factory=dict)
-    #: the id of the message to deliver next; ids are consecutive within a chat
-    next_id: int | None = None
-    #: messages that arrived before their predecessor, by id
-    early: dict[int, Event] = field(default_factory=dict)
-    timer: asyncio.TimerHandle | None = None
     #: presence held in this window: login -> (kind of its first delta, its last delta)
     held: dict[str, tuple[str, Event]] = field(default_factory=dict)
     #: the window's end, while deltas are being held
     window: asyncio.TimerHandle | None = None
     #: when the chat's whole online list was last read for a socket (monotonic)
     listed: float = -1e9
+    #: puts the chat's ordered events in order, then pushes them (see parley.ordering)
+    sequencer: Sequencer[Event] = field(init=False)
 
 
 class Hub:
@@ -73,7 +74,7 @@ class Hub:
         """Put ``peer`` in the chat; True when it is the user's first socket there."""
         room = self.rooms.get(chat_id)
         if room is None:
-            room = self.rooms[chat_id] = Room(chat)
+            room = self.rooms[chat_id] = self._room(chat)
         if peer in room.peers:
             return False
         room.peers.add(peer)
@@ -126,33 +127,29 @@ class Hub:
 
     # -- delivery (called by the broker) ----------------------------------------------
 
-    def expect(self, chat_id: int, next_id: int) -> None:
-        """Messages of the chat up to ``next_id - 1`` were read from the database:
-        live delivery starts at ``next_id`` unless it already started."""
+    def expect(self, chat_id: int, next_id: int, stream: str = MESSAGES) -> None:
+        """Keys of the chat's ``stream`` up to ``next_id - 1`` were read from the
+        database: live delivery starts at ``next_id`` unless it already started."""
         room = self.rooms.get(chat_id)
-        if room is not None and room.next_id is None:
-            room.next_id = next_id
+        if room is not None:
+            room.sequencer.start(stream, next_id)
+
+    def covered(self, peer: Peer, chat_id: int, page: Mapping[str, int], *,
+                complete: bool = True) -> None:
+        """``peer``'s history page of the chat is sent: it covered each stream of
+        ``page`` up to its key (and, when ``complete``, everything before in the
+        database). The chat's live delivery starts after it unless it already started;
+        the peer's held frames go out, minus what the page covered."""
+        if complete:
+            for stream, key in page.items():
+                self.expect(chat_id, key + 1, stream)
+        peer.release(page)
 
     def deliver(self, event: Event) -> None:
         if event.kind == "chat":
             room = self.rooms.get(event.chat_id)
-            if room is None:
-                return
-            message_id = event.message_id
-            if message_id is None:
-                self._push(room, event)
-            elif room.next_id is None or message_id == room.next_id:
-                self._push(room, event)
-                room.next_id = message_id + 1
-                if room.early:
-                    self._drain(room)
-            elif message_id > room.next_id:
-                # From another process, ahead of one still on its way: wait for it a little.
-                room.early[message_id] = event
-                if room.timer is None:
-                    room.timer = asyncio.get_running_loop().call_later(
-                        REORDER_WAIT, self._give_up_waiting, event.chat_id)
-            # else: delivered already (an id below next_id)
+            if room is not None:
+                room.sequencer.offer(position(event), event)
         elif event.kind in ("joined", "left"):
             self._presence(event)
         elif event.kind == "all":
@@ -212,36 +209,25 @@ class Hub:
         if sent:
             self._hold(chat_id, room)
 
+    def _room(self, chat: str) -> Room:
+        room = Room(chat)
+        room.sequencer = Sequencer(functools.partial(self._push, room), wait=REORDER_WAIT)
+        return room
+
     def _push(self, room: Room, event: Event) -> None:
+        place = position(event)
         for peer in room.peers:
-            peer.push(event.frame, event.message_id)
+            peer.push(event.frame, place)
         self.deliveries += len(room.peers)
 
-    def _drain(self, room: Room) -> None:
-        while room.next_id in room.early:
-            event = room.early.pop(room.next_id)
-            self._push(room, event)
-            room.next_id += 1
-        if not room.early and room.timer is not None:
-            room.timer.cancel()
-            room.timer = None
 
-    def _give_up_waiting(self, chat_id: int) -> None:
-        """The missing message is not coming (its process or Redis failed): go on without it."""
-        room = self.rooms.get(chat_id)
-        if room is None:
-            return
-        room.timer = None
-        if room.early:
-            room.next_id = min(room.early)
-            self._drain(room)
-        if room.early:  # another hole further on: wait for that one too
-            room.timer = asyncio.get_running_loop().call_later(
-                REORDER_WAIT, self._give_up_waiting, chat_id)
+def position(event: Event) -> Position | None:
+    """The place of a chat event in its chat's ordered streams (None: unordered)."""
+    return None if event.message_id is None else Position(MESSAGES, event.message_id)
 
 
 def _stop(room: Room) -> None:
     """The room is going away: its timers with it."""
-    for timer in (room.timer, room.window):
-        if timer is not None:
-            timer.cancel()
+    room.sequencer.close()
+    if room.window is not None:
+        room.window.cancel()

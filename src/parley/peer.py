@@ -9,10 +9,12 @@ broadcasts with :meth:`Peer.push` (frames made once for every recipient).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from .frames import Outgoing
+    from .ordering import Position
     from .session import Session
 
 
@@ -32,14 +34,15 @@ class Peer(Protocol):
         """Queue an answer to this socket alone (never held back)."""
         ...
 
-    def push(self, frame: bytes, message_id: int | None = None) -> None:
-        """Queue a broadcast frame (held back between :meth:`hold` and :meth:`release`)."""
+    def push(self, frame: bytes, position: Position | None = None) -> None:
+        """Queue a broadcast frame (held back between :meth:`hold` and :meth:`release`;
+        see :class:`parley.ordering.Subscription`)."""
         ...
 
     def hold(self) -> None: ...
 
-    def release(self, newest_sent: int | None) -> None:
-        """Send the held frames, but not messages up to ``newest_sent`` (sent already)."""
+    def release(self, covered: Mapping[str, int]) -> None:
+        """Send the held frames but those ``covered`` (the history page sent)."""
         ...
 
     def chat_deleted(self, chat_id: int) -> None: ...
