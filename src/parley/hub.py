@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -244,9 +244,18 @@ class Hub:
             self._hold(chat_id, room)
 
     def _push(self, room: Room, event: Event) -> None:
+        own, mine = self.sender_frame(event)
         for peer in room.peers:
-            peer.push(event.frame, event.message_id)
+            peer.push(own if peer in mine else event.frame, event.message_id)
         self.deliveries += len(room.peers)
+
+    def sender_frame(self, event: Event) -> tuple[bytes, Container[Peer]]:
+        """A message's frame for its sender's own sockets (with the sender's ``nonce``),
+        and those sockets here; none when it was sent without a nonce. No one else
+        ever gets another user's nonce."""
+        if event.own is None or event.sender is None:
+            return event.frame, ()
+        return event.own, self.users.get(event.sender, ())
 
     def _drain(self, room: Room) -> None:
         while room.next_id in room.early:

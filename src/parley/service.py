@@ -597,7 +597,7 @@ class Service:
             if created and image is not None and not (stored.message.image or "").endswith(
                     "/" + image.name):
                 self.images.discard(place.id, image.name)  # the retry changed its image
-            conn.send(message_event(stored.message))
+            conn.send(message_event(stored.message, r.Nonce))
 
     def _may_send(self, user_id: int) -> bool:
         bucket = self._buckets.get(user_id)
@@ -614,13 +614,15 @@ class Service:
             if message is None or result.duplicate:
                 continue
             stored += 1
-            self._publish_message(draft.chat_id, message)
+            self._publish_message(draft, message)
         if stored:
             self.metrics.messages_stored.inc(stored)
 
-    def _publish_message(self, chat_id: int, message: MessageOut) -> None:
+    def _publish_message(self, draft: Draft, message: MessageOut) -> None:
         frame = text_frame(encode(message_event(message)))
-        self.broker.publish(Event("chat", chat_id, frame, message.id))
+        own = text_frame(encode(message_event(message, draft.nonce))) if draft.nonce else None
+        self.broker.publish(Event("chat", draft.chat_id, frame, message.id,
+                                  sender=draft.user_id, own=own))
 
     # -- helpers ---------------------------------------------------------------------------
 
