@@ -595,7 +595,7 @@ class Service:
         if stored.duplicate:
             if created and image is not None and stored.message.image != image.name:
                 self.images.discard(place.id, image.name)  # the retry changed its image
-            conn.send(presenter.message_pushed(place.name, stored.message))
+            conn.send(presenter.message_pushed(place.name, stored.message, r.Nonce))
 
     def _may_send(self, user_id: int) -> bool:
         bucket = self._buckets.get(user_id)
@@ -612,13 +612,16 @@ class Service:
             if message is None or result.duplicate:
                 continue
             stored += 1
-            self._publish_message(draft.chat, message)
+            self._publish_message(draft, message)
         if stored:
             self.metrics.messages_stored.inc(stored)
 
-    def _publish_message(self, chat: str, message: StoredMessage) -> None:
-        frame = text_frame(encode(presenter.message_pushed(chat, message)))
-        self.broker.publish(Event("chat", message.chat_id, frame, message.id))
+    def _publish_message(self, draft: Draft, message: StoredMessage) -> None:
+        frame = text_frame(encode(presenter.message_pushed(draft.chat, message)))
+        own = (text_frame(encode(presenter.message_pushed(draft.chat, message, draft.nonce)))
+               if draft.nonce else None)
+        self.broker.publish(Event("chat", message.chat_id, frame, message.id,
+                                  sender=draft.user_id, own=own))
 
     # -- helpers ---------------------------------------------------------------------------
 
