@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import aiohttp
 
-from conftest import Connect, ServerProcess, room
+from conftest import Connect, MakeServer, ServerProcess, room
 from images_data import JPEG, PNG, b64, md5
 from parley.client import Client
 
@@ -40,6 +42,22 @@ async def test_websocket_on_root_too(server: ServerProcess) -> None:
 async def test_healthz(server: ServerProcess) -> None:
     status, _, body = await get(server, "/healthz")
     assert (status, body) == (200, b"ok\n")
+
+
+async def test_limits(server: ServerProcess, make_server: MakeServer) -> None:
+    status, headers, body = await get(server, "/limits")
+    assert status == 200
+    assert headers["Content-Type"] == "application/json; charset=utf-8"
+    assert headers["Cache-Control"] == "no-cache"
+    assert json.loads(body) == {
+        "max_frame": 8388608, "max_image_bytes": 5242880, "max_image_pixels": 40000000,
+        "image_types": ["image/png", "image/jpeg", "image/gif", "image/webp"],
+        "max_text": 4000, "max_nonce": 64, "max_login": 32, "min_password": 8,
+        "max_password": 1024, "max_chat_name": 64}
+    small = make_server("--max-image-bytes", "102400", "--max-frame", "200000")
+    _, _, body = await get(small, "/limits")
+    assert json.loads(body)["max_image_bytes"] == 102400
+    assert json.loads(body)["max_frame"] == 200000
 
 
 async def test_metrics_count_what_happened(fresh_server: ServerProcess, connect: Connect) -> None:

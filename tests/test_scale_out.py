@@ -215,6 +215,24 @@ async def test_an_image_sent_through_one_is_served_by_all(
                 assert await response.read() == PNG
 
 
+async def test_the_nonce_reaches_the_senders_sockets_on_every_process_only(
+    spawn: Spawn, cluster_config: tuple[str, str], clients: Callable[..., Any]
+) -> None:
+    db_url, prefix = cluster_config
+    pair = [spawn(db_url, REDIS_URL, prefix) for _ in range(2)]
+    name, (alice, bob) = await in_room(clients, pair, 1)  # alice on the first, bob on the second
+    alice_there = await clients(pair[1].ws, alice.user, register=False)
+    assert (await alice_there.choose(name))["Command"] == "choice"
+    await alice.say("hi", nonce="n-123")
+    got = [await settle(c, lambda f: "Message" in f) for c in (alice, alice_there, bob)]
+    body = {k: got[2]["Message"][k] for k in ("id", "date")}
+    plain = {"Type": "chat", "Command": "message",
+             "Message": {**body, "user": alice.user, "text": "hi"}}
+    own = {"Type": "chat", "Command": "message",
+           "Message": {**body, "user": alice.user, "text": "hi", "nonce": "n-123"}}
+    assert got == [own, own, plain]
+
+
 async def test_sigkill_one_process_and_the_rest_carry_on(
     cluster: list[ServerProcess], clients: Callable[..., Any]
 ) -> None:

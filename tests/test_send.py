@@ -197,7 +197,8 @@ async def test_nonce_makes_a_retry_safe(connect: Connect, server: ServerProcess)
     name, (a, b) = await room(connect, 2)
     await a.say("once", nonce="n-1")
     first = await a.recv()
-    assert await b.recv() == first
+    assert first["Message"]["nonce"] == "n-1"
+    assert await b.recv() == without_nonce(first)
     await a.say("once", nonce="n-1")
     assert await a.recv() == first  # the stored message again, to the sender alone
     assert await b.silent()
@@ -209,6 +210,46 @@ async def test_nonce_makes_a_retry_safe(connect: Connect, server: ServerProcess)
         {"Type": "chat", "Command": "message", "Text": "x", "Nonce": "n" * 65}) == {
         "Type": "chat", "Command": "message", "Status": "error",
         "Detail": "Nonce must be 1 to 64 characters"}
+
+
+def without_nonce(frame: dict) -> dict:
+    return {**frame, "Message": {k: v for k, v in frame["Message"].items() if k != "nonce"}}
+
+
+async def test_the_nonce_comes_back_to_the_senders_own_sockets_only(
+        connect: Connect, server: ServerProcess) -> None:
+    name, (a, b) = await room(connect, 2)
+    a_tab = await connect()
+    assert (await a_tab.login(a.user, PASSWORD))["Status"] == "success"
+    assert (await a_tab.choose(name))["Command"] == "choice"
+    await a.say("hi", nonce="n-123")
+    frames = [await x.recv() for x in (a, a_tab, b)]
+    stored = frames[2]["Message"]
+    assert DATE.fullmatch(stored["date"])
+    plain = {"Type": "chat", "Command": "message",
+             "Message": {"id": stored["id"], "user": a.user, "date": stored["date"],
+                         "text": "hi"}}
+    own = {"Type": "chat", "Command": "message",
+           "Message": {"id": stored["id"], "user": a.user, "date": stored["date"],
+                       "text": "hi", "nonce": "n-123"}}
+    assert frames == [own, own, plain]
+    # the retry's answer (to the retrying socket alone) carries it too
+    await a_tab.say("hi", nonce="n-123")
+    assert await a_tab.recv() == own
+    assert await a.silent()
+    assert await b.silent()
+    # without a Nonce, nothing changes; and b's nonce is b's alone
+    await a.say("plain")
+    message(await a.recv(), user=a.user, text="plain")
+    message(await a_tab.recv(), user=a.user, text="plain")
+    message(await b.recv(), user=a.user, text="plain")
+    await b.say("from b", nonce="b-1")
+    assert (await b.recv())["Message"]["nonce"] == "b-1"
+    for x in (a, a_tab):
+        message(await x.recv(), user=b.user, text="from b")
+    # history never shows nonces
+    history = await a.choose(name)
+    assert [set(m) for m in history["Messages"]] == [{"id", "user", "date", "text"}] * 3
 
 
 async def test_ids_grow_within_a_chat_under_concurrent_senders(connect: Connect) -> None:

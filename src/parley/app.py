@@ -29,6 +29,7 @@ from .outbox import Flusher
 from .passwords import Hasher
 from .pools import WorkPool
 from .presence import MemoryPresence, Presence, RedisPresence
+from .rules import MAX_CHAT_NAME, MAX_LOGIN, MAX_NONCE, MAX_PASSWORD, MAX_TEXT, MIN_PASSWORD
 from .service import Service
 from .store import SqlStore
 
@@ -48,6 +49,7 @@ def make_app(settings: Settings) -> web.Application:
     app.router.add_get("/", index)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
+    app.router.add_get("/limits", limits)
     app.router.add_get("/images/{chat}/{name}", image)
     app.router.add_static("/static/", STATIC, follow_symlinks=False)
     return app
@@ -175,6 +177,19 @@ async def metrics(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     return web.Response(body=service.metrics.render(),
                         headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def limits(request: web.Request) -> web.Response:
+    """What this server accepts, for clients to check before sending (the web client's
+    image size and text length come from here)."""
+    s = request.app[SETTINGS]
+    return web.json_response({
+        "max_frame": s.max_frame, "max_image_bytes": s.max_image_bytes,
+        "max_image_pixels": s.max_image_pixels, "image_types": list(CONTENT_TYPES.values()),
+        "max_text": MAX_TEXT, "max_nonce": MAX_NONCE, "max_login": MAX_LOGIN,
+        "min_password": MIN_PASSWORD, "max_password": MAX_PASSWORD,
+        "max_chat_name": MAX_CHAT_NAME,
+    }, headers={"Cache-Control": "no-cache"})
 
 
 async def image(request: web.Request) -> web.StreamResponse:

@@ -36,6 +36,10 @@ class Event(msgspec.Struct, array_like=True, frozen=True):
     close: int = 0
     #: ``joined``, ``left``: whose presence changed
     login: str | None = None
+    #: ``chat``, a message sent with a ``Nonce``: the sender's user id, and the frame
+    #: with the nonce for the sender's own sockets (see :meth:`Hub.sender_frame`)
+    sender: int | None = None
+    own: bytes | None = None
 
 
 def user_event(user_id: int, frame: bytes = b"", *, close: int = 0, token: str | None = None,

@@ -115,11 +115,13 @@ class Context:
     # -- fan-out ----------------------------------------------------------------------
 
     def publish(self, kind: Literal["chat", "deleted", "joined", "left", "list"], chat_id: int,
-                answer: Struct, *, message_id: int | None = None,
-                login: str | None = None) -> None:
+                answer: Struct, *, message_id: int | None = None, login: str | None = None,
+                sender: int | None = None, own: Struct | None = None) -> None:
         """Send ``answer`` to the sockets ``kind`` says (see :class:`~parley.broker.Event`)
-        on every process; framed here, once for all of them."""
-        self.broker.publish(Event(kind, chat_id, frame(answer), message_id, login=login))
+        on every process; framed here, once for all of them (``own``, for the sockets
+        of the user ``sender`` alone, once for those)."""
+        self.broker.publish(Event(kind, chat_id, frame(answer), message_id, login=login,
+                                  sender=sender, own=None if own is None else frame(own)))
 
     def log_out(self, user_id: int, *, answer: Struct | None = None, close: int = 0,
                 reason: bytes = b"", token: str | None = None,

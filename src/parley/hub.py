@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from . import ordering
@@ -216,9 +216,18 @@ class Hub:
 
     def _push(self, room: Room, event: Event) -> None:
         place = position(event)
+        own, mine = self.sender_frame(event)
         for peer in room.peers:
-            peer.push(event.frame, place)
+            peer.push(own if peer in mine else event.frame, place)
         self.deliveries += len(room.peers)
+
+    def sender_frame(self, event: Event) -> tuple[bytes, Container[Peer]]:
+        """A message's frame for its sender's own sockets (with the sender's ``nonce``),
+        and those sockets here; none when it was sent without a nonce. No one else
+        ever gets another user's nonce."""
+        if event.own is None or event.sender is None:
+            return event.frame, ()
+        return event.own, self.users.get(event.sender, ())
 
 
 def position(event: Event) -> Position | None:

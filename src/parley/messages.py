@@ -256,6 +256,8 @@ class MessageOut(Struct, kw_only=True, omit_defaults=True):
     date: str
     text: str | None = None
     image: str | None = None
+    #: the sender's ``Nonce``: only in the frames to the sender's own sockets
+    nonce: str | None = None
 
 
 class History(Struct, kw_only=True):
@@ -300,7 +302,10 @@ def chat_changes(added: list[ChatInfo], removed: list[str]) -> ChatChanges:
     return ChatChanges(Type="chat", Command="list", Added=added, Removed=removed)
 
 
-def message_event(message: MessageOut) -> MessageEvent:
+def message_event(message: MessageOut, nonce: str | None = None) -> MessageEvent:
+    """The frame of a stored message; with ``nonce`` for its sender's own sockets only."""
+    if nonce is not None:
+        message = msgspec.structs.replace(message, nonce=nonce)
     return MessageEvent(Type="chat", Command="message", Message=message)
 
 

@@ -49,7 +49,7 @@ async def message(ctx: Context, conn: Peer, r: Send) -> None:
     if stored.duplicate:
         if created and image is not None and stored.message.image != image.name:
             ctx.images.discard(place.id, image.name)  # the retry changed its image
-        conn.send(presenter.message_pushed(place.name, stored.message))
+        conn.send(presenter.message_pushed(place.name, stored.message, r.Nonce))
 
 
 HANDLERS: dict[type, Handler] = {
@@ -65,11 +65,13 @@ def published(ctx: Context, drafts: Sequence[Draft], results: Sequence[Stored]) 
         if message is None or result.duplicate:
             continue
         stored += 1
-        _publish_message(ctx, draft.chat, message)
+        _publish_message(ctx, draft, message)
     if stored:
         ctx.metrics.messages_stored.inc(stored)
 
 
-def _publish_message(ctx: Context, chat: str, message: StoredMessage) -> None:
-    ctx.publish("chat", message.chat_id, presenter.message_pushed(chat, message),
-                message_id=message.id)
+def _publish_message(ctx: Context, draft: Draft, message: StoredMessage) -> None:
+    """To the chat's sockets; the sender's own sockets get the frame with its ``Nonce``."""
+    own = presenter.message_pushed(draft.chat, message, draft.nonce) if draft.nonce else None
+    ctx.publish("chat", message.chat_id, presenter.message_pushed(draft.chat, message),
+                message_id=message.id, sender=draft.user_id, own=own)

@@ -56,10 +56,10 @@ def messages(chat: str, page: Iterable[StoredMessage]) -> list[MessageOut]:
     return [message(chat, m) for m in page]
 
 
-def message_pushed(chat: str, stored: StoredMessage) -> MessageEvent:
+def message_pushed(chat: str, stored: StoredMessage, nonce: str | None = None) -> MessageEvent:
     """``{"Type":"chat","Command":"message","Message":{...}}``: a new message, or the
-    answer to a retried one."""
-    return message_event(message(chat, stored))
+    answer to a retried one; ``nonce`` only in the frames for the sender's own sockets."""
+    return message_event(message(chat, stored), nonce)
 
 
 def history(command: str, chat: str, page: Iterable[StoredMessage]) -> History:

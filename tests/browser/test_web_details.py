@@ -423,3 +423,91 @@ def test_reconnecting_catches_up_page_after_page(
     expect(bob.message_with_text("missed 130")).to_have_count(1)
     texts = bob.page.locator("#message-list .msg-text").all_text_contents()
     assert texts == ["before", *(f"missed {i}" for i in range(1, 131))]
+
+
+def test_pending_messages_are_confirmed_by_nonce_not_by_text(
+    people: Callable[..., Person], unique: Callable[[str], str]
+) -> None:
+    """The same words from the same user in another tab do not confirm a message this
+    tab is still waiting for: only its own nonce, echoed by the server, does."""
+    alice, other_tab, bob = people(), people(), people()
+    a = unique("alice")
+    alice.register(a)
+    other_tab.log_in(a)
+    bob.register(unique("bob"))
+    room = unique("nonces")
+    alice.create_chat(room)
+    other_tab.enter_chat(room)
+    bob.enter_chat(room)
+
+    # alice's "same words" is lost on the way, and the socket stays up.
+    def route(ws: Any) -> None:
+        server = ws.connect_to_server()
+
+        def from_page(message: str | bytes) -> None:
+            request = json.loads(message)
+            if request.get("Text") == "same words" and lost:
+                sent.append(request)
+                lost.clear()
+            else:
+                server.send(message)
+
+        ws.on_message(from_page)
+
+    lost, sent = [True], []
+    alice.page.route_web_socket(re.compile(r"/ws$"), route)
+    alice.page.reload()
+    expect(alice.page.locator("#chat-name")).to_have_text(room)
+    alice.say("same words")
+    expect(alice.page.locator("#text-input")).to_have_value("")
+    for _ in range(150):  # the route sees the request a moment later
+        if sent:
+            break
+        alice.page.wait_for_timeout(100)
+    assert len(sent) == 1
+    assert re.fullmatch(r"[0-9a-f]{24}", sent[0]["Nonce"])
+
+    other_tab.say("same words")  # the other tab's nonce: nothing of alice's is confirmed
+    expect(alice.message_with_text("same words")).to_have_count(1)
+    expect(bob.message_with_text("same words")).to_have_count(1)
+
+    # On reconnecting, alice's page sends what is still unconfirmed, with its nonce.
+    alice.cut_connection()
+    for person in (alice, other_tab, bob):
+        expect(person.message_with_text("same words")).to_have_count(2)
+    alice.say("and then")
+    expect(bob.message_with_text("and then")).to_have_count(1)
+    for person in (alice, other_tab, bob):
+        expect(person.messages()).to_have_count(3)
+
+
+def test_limits_are_read_from_the_server(
+    browser: Any, tmp_path: Any, unique: Callable[[str], str]
+) -> None:
+    """A server that takes images of at most 100 KB: the page refuses a bigger one
+    before sending it, with the server's number, and sizes its fields to the server."""
+    server = ServerProcess(tmp_path / "data", "--max-image-bytes", "102400").start()
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        context.set_default_timeout(15_000)
+        alice = Person(context.new_page(), server.http).open()
+        alice.register(unique("alice"))
+        alice.create_chat(unique("small"))
+        picture = b"\x89PNG\r\n\x1a\n" + bytes(200 * 1024)
+        alice.page.set_input_files(
+            "#file-input", files=[{"name": "big.png", "mimeType": "image/png", "buffer": picture}]
+        )
+        expect(alice.page.locator("#composer-error")).to_have_text(
+            "This image is too large (201 KB). Images can be at most 100 KB.")
+        expect(alice.page.locator("#attachment")).to_be_hidden()
+        # under the limit: attached (and the server's own check still applies on sending)
+        alice.page.set_input_files(
+            "#file-input",
+            files=[{"name": "ok.png", "mimeType": "image/png", "buffer": picture[:90 * 1024]}])
+        expect(alice.page.locator("#attachment")).to_be_visible()
+        expect(alice.page.locator("#composer-error")).to_be_hidden()
+        assert alice.page.locator("#text-input").get_attribute("maxlength") == "4000"
+        assert alice.errors == []
+    finally:
+        context.close()
+        server.stop()

@@ -1,5 +1,6 @@
 // The account dialog: a new password, and logging out on every device.
 
+import { limits } from "./state.js";
 import { $ } from "./ui.js";
 import * as S from "./statuses.js";
 
@@ -13,8 +14,8 @@ export class AccountDialog {
       const fresh = $("account-new").value;
       if (old === "") {
         this.error("Enter your current password.");
-      } else if (fresh.length < 8) {
-        this.error("The new password must be at least 8 characters long.");
+      } else if (fresh.length < limits.min_password) {
+        this.error(`The new password must be at least ${limits.min_password} characters long.`);
       } else if (!send({ Type: "account", Command: "password", Old: old, New: fresh })) {
         this.error("Not connected to the server. Try again when the connection is back.");
       } else {

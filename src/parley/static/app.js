@@ -1,52 +1,25 @@
-// Parley web client: state and protocol handling. The frames are described in docs/protocol.md.
+// Parley web client: the protocol handlers, which change the state (state.js) and have
+// the views show it. The frames are described in docs/protocol.md.
 
 import { AccountDialog } from "./account.js";
 import { AuthForm } from "./auth.js";
 import { Connection, defaultSocketUrl } from "./connection.js";
 import { Composer, readAsBase64 } from "./composer.js";
 import { MessageView } from "./messages.js";
-import { Outbox } from "./outbox.js";
 import * as S from "./statuses.js";
+import * as St from "./state.js";
+import { TOKEN_STORAGE_KEY, limits, loadLimits, setToken, state } from "./state.js";
 import {
-  $, OnlineView, hideBanner, renderChatList, sameUser, setupDialogs, showBanner, showView, toast,
+  $, OnlineView, applyLimits, hideBanner, renderChatList, sameUser, setupDialogs, showBanner, showView,
+  toast,
 } from "./ui.js";
 
-const TOKEN_KEY = "parley.token";
 const RESUME_PAGE = 100; // the most messages one `choice` with `After` answers with (docs/protocol.md)
-const CHAT_KEY = "parley.chat";
-
-const store = {
-  get(key) {
-    try { return localStorage.getItem(key); } catch { return null; }
-  },
-  set(key, value) {
-    try {
-      if (value === null) localStorage.removeItem(key);
-      else localStorage.setItem(key, value);
-    } catch { /* storage disabled: stay logged in for this page only */ }
-  },
-};
-
-const state = {
-  me: null,               // logged-in user name
-  token: store.get(TOKEN_KEY),
-  loggedIn: false,        // this socket is logged in
-  chats: [],
-  chat: null,             // the chosen chat
-  choices: [],            // unanswered choice requests, oldest first: {chat, password, resume, restore}
-  passwords: new Map(),   // chat -> password typed this session (only kept in memory)
-  everConnected: false,
-  tokenLogin: false,      // a login by the saved token is unanswered
-  closeReason: "",        // why the connection was lost, until it is back
-  creating: null,         // an unanswered create: {chat, password}
-  pendingPasswordChat: null,
-};
 
 const conn = new Connection(defaultSocketUrl());
 const messages = new MessageView((before) => requestEarlier(before));
 const online = new OnlineView();
 const composer = new Composer((draft) => sendMessage(draft));
-const outbox = new Outbox();
 // ListChanges: after the whole list, the server sends only what changes in it.
 const auth = new AuthForm((command, login, password) =>
   conn.send({ Type: "account", Command: command, Login: login, Password: password, ListChanges: true }));
@@ -71,10 +44,7 @@ conn.addEventListener("open", () => {
 
 conn.addEventListener("close", (event) => {
   const { code, retryInMs } = event.detail;
-  state.loggedIn = false;
-  state.tokenLogin = false;
-  state.choices = [];
-  state.creating = null;
+  St.connectionLost();
   auth.enable();
   account.error("");
   $("create-submit").disabled = false;
@@ -179,7 +149,7 @@ function loggedIn(user, token, { fresh }) {
     resumeChat();
   } else {
     // Back to the chat open last time, or to "general", which always exists.
-    if (state.chat === null) choose(store.get(CHAT_KEY) ?? "general", { restore: true });
+    if (state.chat === null) choose(St.savedChat() ?? "general", { restore: true });
   }
   composer.enable(state.chat !== null);
 }
@@ -193,11 +163,6 @@ function connectionBack() {
   }
 }
 
-function setToken(token) {
-  state.token = token;
-  store.set(TOKEN_KEY, token);
-}
-
 $("logout").addEventListener("click", () => {
   conn.send({ Type: "account", Command: "logout" });
   setToken(null);
@@ -207,11 +172,7 @@ $("logout").addEventListener("click", () => {
 
 /** Nothing of the last session left on the page. */
 function forgetSession() {
-  store.set(CHAT_KEY, null);
-  state.me = null;
-  state.loggedIn = false;
-  state.passwords.clear();
-  outbox.clear();
+  St.forgetSession();
   account.close();
   leaveChat();
   renderChatList([], null, null, () => {});
@@ -219,7 +180,7 @@ function forgetSession() {
 
 // Another tab of this site logged out, or logged in.
 window.addEventListener("storage", (event) => {
-  if (event.key !== TOKEN_KEY) return;
+  if (event.key !== TOKEN_STORAGE_KEY) return;
   if (event.newValue === null && state.token !== null) {
     // The token is revoked for every tab: make this connection anonymous too.
     conn.send({ Type: "account", Command: "logout" });
@@ -255,18 +216,9 @@ function handleChat(frame) {
 }
 
 function onList(frame) {
-  const valid = (c) => c && typeof c.name === "string";
-  if (Array.isArray(frame.Chats)) {
-    state.chats = frame.Chats.filter(valid);
-  } else {
-    // A change: remove, then add (replacing a chat of the same name).
-    const removed = new Set(Array.isArray(frame.Removed) ? frame.Removed : []);
-    const added = Array.isArray(frame.Added) ? frame.Added.filter(valid) : [];
-    for (const chat of added) removed.add(chat.name);
-    state.chats = state.chats.filter((c) => !removed.has(c.name)).concat(added);
-  }
+  const chosenGone = St.applyList(frame);
   drawChatList();
-  if (state.chat !== null && !state.chats.some((c) => c.name === state.chat)) {
+  if (chosenGone) {
     leaveChat();
     toast(S.NO_SUCH_CHAT, "warn");
   }
@@ -297,7 +249,7 @@ function choose(chat, { password = null, restore = false } = {}) {
 function resumeChat() {
   const chat = state.chat;
   const request = { Type: "chat", Command: "choice", Chat: chat };
-  const after = messages.newestId;
+  const after = state.newestId;
   if (after !== null) request.After = after;
   const pass = state.passwords.get(chat);
   if (pass !== undefined) request.Password = pass;
@@ -317,6 +269,7 @@ function onChoice(frame) {
   if (pending.password !== null) state.passwords.set(frame.Chat, pending.password);
   // The server has this chat chosen now, even if another choice is on its way.
   if (pending.resume && frame.Chat === state.chat) {
+    St.sawMessages(list);
     messages.append(list);
     if (list.length >= RESUME_PAGE) {
       resumeChat(); // more were missed than one answer carries: ask from the last one
@@ -324,7 +277,7 @@ function onChoice(frame) {
     }
     connectionBack();
     if (state.choices.length === 0) resendOutbox();
-    else outbox.clear(); // another chat is being opened: they would land there
+    else state.pending.clear(); // another chat is being opened: they would land there
   } else {
     // A chat restored after a reload stays behind the list on a phone; a chosen one opens.
     enterChat(frame.Chat, list, { open: !pending.restore });
@@ -333,8 +286,7 @@ function onChoice(frame) {
 }
 
 function enterChat(chat, list, { open = true } = {}) {
-  state.chat = chat;
-  store.set(CHAT_KEY, chat);
+  St.enterChat(chat, list);
   $("password-dialog").close();
   messages.reset(chat, state.me, list);
   online.reset();
@@ -349,8 +301,7 @@ function enterChat(chat, list, { open = true } = {}) {
 }
 
 function leaveChat() {
-  state.chat = null;
-  store.set(CHAT_KEY, null);
+  St.leaveChat();
   messages.clear();
   online.hide();
   composer.clear();
@@ -363,22 +314,20 @@ function leaveChat() {
 
 function updateChatHeader() {
   $("chat-name").textContent = state.chat ?? "Choose a chat";
-  const info = state.chats.find((c) => c.name === state.chat);
+  const info = St.chatInfo(state.chat);
   $("delete-chat").hidden = !(info && info.owner && sameUser(info.owner, state.me) && info.name !== "general");
   updateTitle();
 }
 
-// Messages that arrived while the tab was in the background, shown in its title.
-let unseen = 0;
-
+// Messages that arrived while the tab was in the background are counted in its title.
 function updateTitle() {
   const base = state.chat ? `${state.chat} · Parley` : "Parley";
-  document.title = unseen > 0 ? `(${unseen}) ${base}` : base;
+  document.title = state.unseen > 0 ? `(${state.unseen}) ${base}` : base;
 }
 
 document.addEventListener("visibilitychange", () => {
-  if (!document.hidden && unseen > 0) {
-    unseen = 0;
+  if (!document.hidden && state.unseen > 0) {
+    state.unseen = 0;
     updateTitle();
   }
 });
@@ -404,7 +353,7 @@ function handleBareStatus(frame) {
   }
   if (pending.restore) {
     // The chat open last time is gone or closed to us: fall back to "general".
-    store.set(CHAT_KEY, null);
+    St.forgetSavedChat();
     if (pending.chat !== "general") choose("general", { restore: true });
     return;
   }
@@ -456,6 +405,7 @@ function onEarlier(frame) {
 
 function onConnected(frame) {
   if (frame.Status !== undefined || frame.Chat !== state.chat) return;
+  St.applyOnline(frame);
   if (Array.isArray(frame.Online)) online.reset(frame.Online);
   if (typeof frame.Joined === "string") online.add(frame.Joined);
   if (typeof frame.Left === "string") online.remove(frame.Left);
@@ -502,10 +452,8 @@ function onCreate(frame) {
   }
   $("create-dialog").close();
   if (pending && pending.password) state.passwords.set(frame.Chat, pending.password);
-  if (!state.chats.some((c) => c.name === frame.Chat)) {
-    // Shown at once; the server's next list confirms it.
-    state.chats.push({ name: frame.Chat, closed: Boolean(pending && pending.password), owner: state.me });
-  }
+  // Shown at once; the server's next list confirms it.
+  St.addOwnChat(frame.Chat, Boolean(pending && pending.password));
   // The server has chosen the new chat for this connection.
   state.choices = [];
   enterChat(frame.Chat, []);
@@ -570,14 +518,14 @@ async function sendMessage({ text, file }) {
   }
   if (state.choices.some((c) => c.resume)) {
     // Re-entering the chat after a reconnect: it goes out as soon as that is done.
-    outbox.add(payload, { text, file });
+    state.pending.add(payload, { text, file });
     return true;
   }
   if (!conn.send(payload)) {
     composer.showError("Not connected right now. Your message is kept here; send it when the connection is back.");
     return false;
   }
-  outbox.add(payload, { text, file });
+  state.pending.add(payload, { text, file });
   return true;
 }
 
@@ -585,10 +533,11 @@ function onMessage(frame) {
   if (frame.Message && typeof frame.Message === "object") {
     if (state.choices.length > 0 || state.chat === null) return; // belongs to a chat being left
     const mine = sameUser(frame.Message.user, state.me);
-    if (mine) outbox.confirm(frame.Message);
+    if (mine) state.pending.confirm(frame.Message);
+    St.sawMessages([frame.Message]);
     messages.append([frame.Message], { mine });
     if (!mine && document.hidden) {
-      unseen += 1;
+      state.unseen += 1;
       updateTitle();
     }
     return;
@@ -598,14 +547,14 @@ function onMessage(frame) {
 
 /** The oldest unconfirmed message was refused: say why and give it back to the person. */
 function failOldestSend(reason) {
-  const entry = outbox.takeOldest();
+  const entry = state.pending.takeOldest();
   if (entry) composer.restore(entry);
   composer.showError(reason);
 }
 
 /** After a reconnect, send again what was not confirmed; the nonce keeps it from being stored twice. */
 function resendOutbox() {
-  const stuck = outbox.resend((payload) => conn.send(payload));
+  const stuck = state.pending.resend((payload) => conn.send(payload));
   if (stuck.length > 0) {
     composer.restore(stuck[0]);
     composer.showError("A message could not be delivered. It is back in the box: try sending it again.");
@@ -627,4 +576,6 @@ window.addEventListener("online", () => {
   if (conn.isOpen && (state.loggedIn || !state.token)) hideBanner();
 });
 showView("loading");
+applyLimits(limits);
+loadLimits().then(applyLimits);
 conn.start();

@@ -1,5 +1,6 @@
 // The sign-up / log-in form.
 
+import { limits } from "./state.js";
 import { $, showView } from "./ui.js";
 
 export class AuthForm {
@@ -14,8 +15,8 @@ export class AuthForm {
       const password = $("auth-password").value;
       if (login === "" || password === "") {
         this.error("Enter a name and a password.");
-      } else if (this.mode === "registration" && password.length < 8) {
-        this.error("The password must be at least 8 characters long.");
+      } else if (this.mode === "registration" && password.length < limits.min_password) {
+        this.error(`The password must be at least ${limits.min_password} characters long.`);
       } else if (!onSubmit(this.mode, login, password)) {
         this.error("Not connected to the server. Trying again…");
       } else {

@@ -2,6 +2,7 @@
 
 import { $ } from "./ui.js";
 import { imageRefusal } from "./statuses.js";
+import { imageLimit, limits } from "./state.js";
 
 export class Composer {
   /** onSend({text, file}) returns true when the message went out. */
@@ -79,7 +80,7 @@ export class Composer {
   }
 
   attach(file) {
-    const refusal = imageRefusal(file);
+    const refusal = imageRefusal(file, { maxBytes: imageLimit(), types: limits.image_types });
     if (refusal) {
       this.showError(refusal);
       return;

@@ -1,5 +1,6 @@
-// Messages sent but not yet seen stored. After a reconnect they are sent again
-// with the same Nonce, so the server stores each at most once.
+// Messages sent but not yet seen stored (part of the state, see state.js). After a
+// reconnect they are sent again with the same Nonce, so the server stores each at
+// most once; each is confirmed by its nonce, which the server echoes to the sender.
 
 const MAX_RESENDS = 3; // reconnects after which an unanswered message is given back
 
@@ -12,12 +13,16 @@ export class Outbox {
     this.entries.push({ payload, text: draft.text, file: draft.file, resends: 0 });
   }
 
-  /** Our own message came back stored: the first entry that matches it is done. */
+  /**
+   * Our own message came back stored: the server echoes its Nonce to the sender's own
+   * sockets, and the entry sent with that nonce is done. (A message from another tab
+   * carries that tab's nonce, so it confirms nothing here, whatever its text.)
+   */
   confirm(message) {
-    const i = this.entries.findIndex((entry) =>
-      (entry.payload.Text ?? null) === (message.text ?? null)
-      && Boolean(entry.payload.Image) === Boolean(message.image));
+    if (typeof message.nonce !== "string") return false;
+    const i = this.entries.findIndex((entry) => entry.payload.Nonce === message.nonce);
     if (i >= 0) this.entries.splice(i, 1);
+    return i >= 0;
   }
 
   /** The server refused the oldest unanswered message (answers come in order). */

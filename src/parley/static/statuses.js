@@ -1,8 +1,5 @@
 // What each protocol status means, in words for the person using the chat.
 
-export const MAX_IMAGE_BYTES = 5 * 1024 * 1024;
-export const ACCEPTED_IMAGE_TYPES = ["image/png", "image/jpeg", "image/gif", "image/webp"];
-
 function withDetail(text, detail) {
   return typeof detail === "string" && detail.trim() !== "" ? `${text} (${detail.trim()})` : text;
 }
@@ -84,13 +81,24 @@ export function closeReason(code) {
   return "";
 }
 
-export function imageRefusal(file) {
-  if (!file.type || !ACCEPTED_IMAGE_TYPES.includes(file.type)) {
+/** Why `file` cannot be sent, or null; `maxBytes` and `types` are the server's limits. */
+export function imageRefusal(file, { maxBytes, types }) {
+  if (!file.type || !types.includes(file.type)) {
     return `“${file.name || "This file"}” is not an image that can be sent. Use PNG, JPEG, GIF or WebP.`;
   }
-  if (file.size > MAX_IMAGE_BYTES) {
-    const mb = (file.size / 1024 / 1024).toFixed(1);
-    return `This image is too large (${mb} MB). Images can be at most 5 MB.`;
+  if (file.size > maxBytes) {
+    return `This image is too large (${fileSize(file.size)}). Images can be at most ${limitSize(maxBytes)}.`;
   }
   return null;
+}
+
+const MiB = 1024 * 1024;
+
+function fileSize(bytes) {
+  return bytes >= MiB ? `${(bytes / MiB).toFixed(1)} MB` : `${Math.ceil(bytes / 1024)} KB`;
+}
+
+function limitSize(bytes) {
+  const round = (n) => String(Number(n.toFixed(1)));
+  return bytes >= MiB ? `${round(bytes / MiB)} MB` : `${round(bytes / 1024)} KB`;
 }

@@ -196,3 +196,21 @@ function insertionPoint(sorted, name) {
 function onlineRow(name) {
   return el("li", { className: "online-user" }, el("span", { className: "dot", "aria-hidden": "true" }), name);
 }
+
+// ---- the server's limits ---------------------------------------------------
+
+/** Size the form fields to what the server accepts (see state.js `limits`). */
+export function applyLimits(limits) {
+  const lengths = {
+    "auth-login": limits.max_login,
+    "auth-password": limits.max_password,
+    "text-input": limits.max_text,
+    "create-name": limits.max_chat_name,
+    "create-password": limits.max_password,
+    "password-input": limits.max_password,
+    "account-old": limits.max_password,
+    "account-new": limits.max_password,
+  };
+  for (const [id, length] of Object.entries(lengths)) $(id).maxLength = length;
+  $("file-input").accept = limits.image_types.join(",");
+}
