@@ -32,11 +32,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from parley import frames
 from parley.broker import MemoryBroker
 from parley.config import Settings
+from parley.frames import Outgoing
 from parley.hub import Hub
 from parley.images import FileImageStore
-from parley.messages import encode
 from parley.metrics import Metrics
 from parley.ordering import Position, Subscription
 from parley.passwords import Hasher
@@ -70,7 +71,7 @@ def payload(frame: bytes) -> bytes:
 
 
 class FakeConn:
-    """One socket, as the service sees it (its ``Connection`` protocol), recording
+    """One socket, as the service sees it (the ``parley.peer.Peer`` protocol), recording
     every frame sent to it (decoded JSON, in order) and every close."""
 
     def __init__(self, parley: Parley, address: str) -> None:
@@ -91,17 +92,14 @@ class FakeConn:
         user = self.session.user
         return None if user is None else user.login
 
-    # -- the service's Connection protocol ----------------------------------------------
-    # Every method the service (and the hub, as a Peer) calls on a socket is here and
+    # -- the Peer protocol -------------------------------------------------------------------
+    # Every method the service and the hub call on a socket is here and
     # only here; push/hold/release go through the same Subscription as
     # parley.connection.Conn: broadcasts are held back during a choice, and a message
     # already sent in a history page is not sent again.
 
-    def send(self, answer: object) -> None:
-        self._record(encode(answer))  # type: ignore[arg-type]
-
-    def send_frame(self, frame: bytes) -> None:
-        self._record(payload(frame))
+    def send(self, answer: Outgoing) -> None:
+        self._record(payload(frames.frame(answer)))
 
     def push(self, frame: bytes, position: Position | None = None) -> None:
         self.subscription.push(frame, position)

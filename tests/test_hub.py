@@ -9,8 +9,12 @@ import pytest
 
 from parley import hub as hub_module
 from parley.broker import Event, MemoryBroker
+from parley.chatlist import ChatList
 from parley.hub import Hub
+from parley.messages import ChatList as ListAnswer
+from parley.model import ChatSummary
 from parley.ordering import MESSAGES, Position
+from parley.presenter import chats
 
 
 class Peer:
@@ -189,6 +193,20 @@ def test_chat_event_not_to_a_socket_that_left() -> None:
     assert bob.pushed == []
 
 
+def with_lists(hub: Hub, reads: list[int] | None = None) -> ChatList:
+    """The chat list's owner, attached to ``hub`` as the service attaches it; its
+    database read returns a list of as many chats as it was read times."""
+    count = reads if reads is not None else []
+
+    async def read() -> ListAnswer:
+        count.append(1)
+        return chats([ChatSummary(f"c{i}", False, "o") for i in range(len(count))])
+
+    lists = ChatList(read, hub.logged_in, hub.count)
+    hub.on_list = lists.delivered
+    return lists
+
+
 def test_all_event_reaches_logged_in_sockets() -> None:
     hub = Hub()
     alice, bob, anonymous_in_no_chat = Peer("alice"), Peer("bob"), Peer(None)
@@ -201,26 +219,32 @@ def test_all_event_reaches_logged_in_sockets() -> None:
     assert hub.deliveries == 2
 
 
-def test_list_event_goes_to_delta_sockets_and_tells_the_service() -> None:
+async def test_list_event_goes_to_delta_sockets_and_the_whole_list_to_the_others() -> None:
     hub = Hub()
+    reads: list[int] = []
+    lists = with_lists(hub, reads)
     alice, bob = Peer("alice"), Peer("bob")
     hub.logged_in.update({alice, bob})
-    hub.list_changes.add(bob)
-    changes: list[int] = []
-    hub.list_changed = lambda: changes.append(hub.list_version)
-    hub.list_frame = b"kept"
-    assert hub.wants_whole_lists()
+    lists.take_deltas(bob)
+    kept = await lists.current()
+    assert len(reads) == 1
     hub.deliver(Event("list", 0, b"delta"))
     assert bob.pushed == [(b"delta", None)]
     assert alice.pushed == []
-    assert changes == [1]
-    assert hub.list_frame is None  # the kept list is stale now
-    hub.push_list(b"whole")
-    assert alice.pushed == [(b"whole", None)]
+    assert lists.version == 1
+    await lists.drain()
+    # the kept list is stale after a change: read again, and pushed to alice alone
+    assert len(reads) == 2
+    [(whole, message_id)] = alice.pushed
+    assert message_id is None
+    assert whole != kept.frame
     assert bob.pushed == [(b"delta", None)]
     assert hub.deliveries == 2
-    hub.list_changes.add(alice)
-    assert not hub.wants_whole_lists()
+    lists.take_deltas(alice)
+    hub.deliver(Event("list", 0, b"delta 2"))
+    await lists.drain()
+    assert alice.pushed[1:] == [(b"delta 2", None)]  # no whole list: everyone takes deltas
+    assert len(reads) == 2
 
 
 def test_deleted_event() -> None:

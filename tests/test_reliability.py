@@ -32,8 +32,8 @@ from conftest import (
     unique,
     user,
 )
+from parley.chats import AFTER_PAGE
 from parley.client import Client, Closed
-from parley.service import AFTER_PAGE
 
 
 async def metric(proc: ServerProcess, name: str) -> float | None:

@@ -19,7 +19,7 @@ from aiohttp import WSCloseCode, web
 
 from .broker import Broker, MemoryBroker
 from .config import Settings
-from .connection import FLUSHER, SERVICE, Heartbeat, serve_socket
+from .connection import FLUSHER, SERVICE, Conn, Heartbeat, serve_socket
 from .errors import Unavailable
 from .gate import allowed
 from .hub import Hub
@@ -122,8 +122,8 @@ async def _close_sockets(app: web.Application) -> None:
     await app[SERVICE].writer.idle()
     app[FLUSHER].flush()
     await asyncio.gather(
-        *(conn.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")  # type: ignore[attr-defined]
-          for conn in list(app[SERVICE].sockets)),
+        *(conn.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+          for conn in app[SERVICE].sockets if isinstance(conn, Conn)),
         return_exceptions=True,
     )
 

@@ -1,5 +1,9 @@
 """The WebSocket adapter: frames in, :class:`~parley.service.Service` calls, frames out.
 
+:class:`Conn` is the :class:`~parley.peer.Peer` of a real socket: it frames the
+answers it is sent (:func:`parley.frames.frame`) and queues broadcasts framed
+once for all their recipients.
+
 Requests from one socket are handled one after another, in order. Answers and
 broadcasts go through the socket's :class:`~parley.outbox.Outbox`, so nothing
 here ever waits on a slow reader.
@@ -17,11 +21,12 @@ from typing import TYPE_CHECKING
 from aiohttp import WSCloseCode, WSMsgType, web
 from yarl import URL
 
+from . import frames
 from .errors import BadRequest
+from .frames import Outgoing
 from .gate import refusal, request_client
-from .messages import encode
 from .ordering import Position, Subscription
-from .outbox import CLOSE_TOO_SLOW, OP_PONG, PING, Flusher, Outbox, control_frame, text_frame
+from .outbox import CLOSE_TOO_SLOW, OP_PONG, PING, Flusher, Outbox, control_frame
 from .session import Session
 
 if TYPE_CHECKING:
@@ -57,13 +62,9 @@ class Conn:
         user = self.session.user
         return None if user is None else user.login
 
-    def send(self, answer: object) -> None:
+    def send(self, answer: Outgoing) -> None:
         """Queue an answer to this socket alone (never held back)."""
-        self.outbox.push_answer(text_frame(encode(answer)))  # type: ignore[arg-type]
-
-    def send_frame(self, frame: bytes) -> None:
-        """Queue an answer already framed (see :func:`~parley.outbox.text_frame`)."""
-        self.outbox.push_answer(frame)
+        self.outbox.push_answer(frames.frame(answer))
 
     def push(self, frame: bytes, position: Position | None = None) -> None:
         """Queue a broadcast frame (see :meth:`Subscription.push`)."""
@@ -108,7 +109,7 @@ async def serve_socket(request: web.Request) -> web.StreamResponse:
     if not origin_allowed(request, settings.allowed_origins):
         raise refusal(web.HTTPForbidden(text="this Origin may not open a socket here\n"))
     address = request_client(request, settings.trusted_proxy)
-    if not service.connections.open(address):
+    if not service.sockets.admit(address):
         raise refusal(web.HTTPTooManyRequests(text="too many connections from your address\n"))
     conn: Conn | None = None
     try:
@@ -142,7 +143,7 @@ async def serve_socket(request: web.Request) -> web.StreamResponse:
                 conn.send(BadRequest("binary frames are not accepted").answer("error", None))
         return ws
     finally:
-        service.connections.close(address)
+        service.sockets.let_go(address)
         if conn is not None:
             conn.outbox.closed = True
             service.disconnected(conn)
@@ -178,8 +179,9 @@ class Heartbeat:
         while True:
             await asyncio.sleep(interval / 4)
             now = time.monotonic()
-            for conn in list(self._service.sockets):
-                assert isinstance(conn, Conn)
+            for conn in self._service.sockets:
+                if not isinstance(conn, Conn):
+                    continue
                 silent = now - conn.last_seen
                 if conn.outbox.stalled(now) >= interval:
                     log.warning("dropping a socket that reads nothing (user %s)", conn.login)

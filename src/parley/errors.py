@@ -1,8 +1,8 @@
 """Every failure a client can be answered with.
 
 Each error knows the exact JSON answer it turns into, so a handler only has to
-raise; :func:`answer_for` in :mod:`parley.connection` is the one chokepoint that
-turns an exception into a frame, and anything that is not a :class:`ParleyError`
+raise; :meth:`~parley.service.Service.receive` is the one chokepoint that turns
+an exception into an answer, and anything that is not a :class:`ParleyError`
 becomes a generic ``"Status": "error"`` that leaks nothing.
 
 Hierarchy (status in brackets)::

@@ -23,25 +23,13 @@ import functools
 import time
 from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from . import ordering
 from .broker import Event
 from .ordering import MESSAGES, Position, Sequencer
+from .peer import Peer
 
-
-class Peer(Protocol):
-    """A socket as the hub sees it."""
-
-    @property
-    def login(self) -> str | None: ...
-
-    def push(self, frame: bytes, position: Position | None = None) -> None: ...
-
-    def release(self, covered: Mapping[str, int]) -> None: ...
-
-    def chat_deleted(self, chat_id: int) -> None: ...
-
+__all__ = ["PRESENCE_WINDOW", "REORDER_WAIT", "Hub", "Peer", "Room"]
 
 #: how long a message that overtook its predecessor waits for it (see parley.ordering)
 REORDER_WAIT = ordering.REORDER_WAIT
@@ -74,18 +62,11 @@ class Hub:
         self.users: dict[int, set[Peer]] = {}
         #: called for each socket of the user a ``user`` event names (set by the service)
         self.on_user: Callable[[Peer, Event], None] | None = None
+        #: ``all`` and ``list`` events are told to the chat list's owner (set by the
+        #: service: :meth:`parley.chatlist.ChatList.delivered`), which says how many
+        #: sockets it pushed them to (the hub pushes ``all`` itself)
+        self.on_list: Callable[[Event], int] = lambda event: 0
         self.deliveries = 0
-        #: the newest chat list frame published (None: read it from the database)
-        self.list_frame: bytes | None = None
-        self.list_time = 0.0
-        #: the logged-in sockets that take the chat list's changes as deltas
-        self.list_changes: set[Peer] = set()
-        #: counts the chat list's changes delivered here (a list read while it moved
-        #: may be stale)
-        self.list_version = 0
-        #: called after each change of the chat list is delivered (the service then
-        #: pushes the whole list to the other logged-in sockets)
-        self.list_changed: Callable[[], None] = lambda: None
 
     # -- membership (called by the service) ----------------------------------------
 
@@ -123,7 +104,6 @@ class Hub:
 
     def signed_out(self, peer: Peer, user_id: int | None) -> None:
         self.logged_in.discard(peer)
-        self.list_changes.discard(peer)
         peers = None if user_id is None else self.users.get(user_id)
         if user_id is not None and peers is not None:
             peers.discard(peer)
@@ -173,17 +153,11 @@ class Hub:
         elif event.kind in ("joined", "left"):
             self._presence(event)
         elif event.kind == "all":
-            self.list_frame, self.list_time = event.frame, time.monotonic()
             for peer in self.logged_in:
                 peer.push(event.frame)
-            self.deliveries += len(self.logged_in)
+            self.deliveries += len(self.logged_in) + self.on_list(event)
         elif event.kind == "list":
-            self.list_version += 1
-            self.list_frame = None
-            for peer in self.list_changes:
-                peer.push(event.frame)
-            self.deliveries += len(self.list_changes)
-            self.list_changed()
+            self.deliveries += self.on_list(event)
         elif event.kind == "deleted":
             gone = self.rooms.pop(event.chat_id, None)
             if gone is not None:
@@ -198,17 +172,9 @@ class Hub:
                 for peer in list(peers):  # the callback signs them out
                     self.on_user(peer, event)
 
-    def wants_whole_lists(self) -> bool:
-        """True when a logged-in socket here takes the whole list on each change."""
-        return len(self.logged_in) > len(self.list_changes)
-
-    def push_list(self, frame: bytes) -> None:
-        """The whole chat list to every logged-in socket that does not take deltas."""
-        deltas = self.list_changes
-        for peer in self.logged_in:
-            if peer not in deltas:
-                peer.push(frame)
-        self.deliveries += len(self.logged_in) - len(deltas)
+    def count(self, deliveries: int) -> None:
+        """Frames pushed to this process's sockets by others (the chat list's pushes)."""
+        self.deliveries += deliveries
 
     def _presence(self, event: Event) -> None:
         room = self.rooms.get(event.chat_id)

@@ -97,6 +97,6 @@ class RedisBroker:
                 log.warning("Redis subscription lost (%s); reconnecting", exc)
             finally:
                 with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)

@@ -1,0 +1,266 @@
+"""The chats domain: ``list``, ``create``, ``choice``, ``earlier``, ``connected``, ``delete``,
+and who is in which chat.
+
+A connection choosing a chat is put in the chat *before* its history is read,
+with live frames held back (``conn.hold()``) until the history answer is sent
+(``hub.covered``), so no message falls between the page and the live stream,
+and none comes twice (the rules themselves: :mod:`parley.ordering`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+
+from . import presenter, rules
+from .context import Context, Handler
+from .errors import (
+    AccessDenied,
+    ChatMissing,
+    Conflict,
+    Invalid,
+    NotAllowed,
+    ParleyError,
+    RateLimited,
+)
+from .messages import (
+    ChatAnswer,
+    ChatChanges,
+    Choice,
+    Connected,
+    Create,
+    Delete,
+    Earlier,
+    ListChats,
+    Online,
+    joined,
+    left,
+)
+from .model import Chat, ChatSummary, User
+from .ordering import MESSAGES
+from .peer import Peer
+from .store import OwnsTooMany
+
+PAGE = 30
+#: ``choice`` with ``After`` sends at most this many; the client asks again from the last
+#: while a page is full. 100 texts of 4,000 control characters (6 bytes each in JSON) are
+#: about 2.4 MB: one answer stays under the default ``--outbox-limit`` (4 MiB), which
+#: counts answers too, and catching up on 10,000 messages is still only 100 round trips.
+AFTER_PAGE = 100
+
+
+async def list_chats(ctx: Context, conn: Peer, r: ListChats) -> None:
+    conn.session.need_user()
+    await send_list(ctx, conn)
+
+
+async def create(ctx: Context, conn: Peer, r: Create) -> None:
+    user = conn.session.need_user()
+    _may_change_chats(ctx, user)
+    problem = rules.chat_name_problem(r.Chat) or rules.new_name_problem(r.Chat, "Chat name")
+    if problem:
+        raise Invalid(problem)
+    assert r.Chat is not None
+    if r.Password:  # (an empty one makes an open chat)
+        problem = rules.password_problem(r.Password)
+        if problem:
+            raise Invalid(problem)
+    if await ctx.store.find_chat(r.Chat) is not None:
+        raise Conflict(status="chat exist")
+    most = ctx.settings.max_chats_per_user
+    if most and await ctx.store.count_owned(user.id) >= most:
+        raise Invalid(f"You may own at most {most} chats")
+    password_hash = (
+        await ctx.hashing.run(ctx.hasher.hash, r.Password) if r.Password else None
+    )
+    try:
+        chat = await ctx.store.create_chat(r.Chat, user.id, password_hash, max_owned=most)
+    except OwnsTooMany:
+        raise Invalid(f"You may own at most {most} chats") from None
+    if chat is None:
+        raise Conflict(status="chat exist")
+    leave_chat(ctx, conn)
+    conn.hold()
+    conn.session.chose(chat, None, 0)
+    first = await _enter(ctx, conn, chat, user)
+    conn.send(ChatAnswer(Type="chat", Command="create", Status="success", Chat=chat.name))
+    ctx.hub.covered(conn, chat.id, {MESSAGES: 0})
+    await _publish_list(
+        ctx, presenter.chats_changed([ChatSummary(chat.name, chat.closed, user.login)], []))
+    if first:
+        _publish_presence(ctx, chat.id, joined(chat.name, user.login))
+
+
+async def choice(ctx: Context, conn: Peer, r: Choice) -> None:
+    user = conn.session.need_user()
+    chat = await ctx.store.find_chat(r.Chat) if r.Chat else None
+    if chat is None:
+        raise ChatMissing()
+    if chat.closed and chat.owner_id != user.id:
+        await _admit(ctx, chat, user, r.Password)
+    current = conn.session.chat
+    if current is None or current.id != chat.id or conn.session.chat_gone:
+        leave_chat(ctx, conn)
+        conn.hold()
+        conn.session.chose(chat, None, 0)
+        first = await _enter(ctx, conn, chat, user)
+    else:
+        first = False
+    conn.hold()
+    try:
+        # The chat's last id, read before the page: a message committed after this
+        # read is either in the page or (id above it) in the held live frames.
+        last = await ctx.store.last_id(chat.id) or 0
+        if r.After is not None:
+            page = await ctx.store.history(chat.id, after=r.After, limit=AFTER_PAGE)
+            complete = len(page) < AFTER_PAGE
+        else:
+            page = await ctx.store.history(chat.id, limit=PAGE)
+            complete = True
+        newest = page[-1].id if page else last
+    except BaseException:
+        conn.release({})
+        leave_chat(ctx, conn)
+        raise
+    oldest = page[0].id if page else None
+    conn.session.chose(chat, oldest, r.After if r.After is not None else newest)
+    conn.send(presenter.history("choice", chat.name, page))
+    ctx.hub.covered(conn, chat.id, {MESSAGES: newest}, complete=complete)
+    if first:
+        _publish_presence(ctx, chat.id, joined(chat.name, user.login))
+
+
+async def earlier(ctx: Context, conn: Peer, r: Earlier) -> None:
+    _, place = conn.session.need_chat()
+    before = r.Before if r.Before is not None else conn.session.cursor
+    page = await ctx.store.history(place.id, before=before, limit=PAGE)
+    if page and (conn.session.cursor is None or page[0].id < conn.session.cursor):
+        conn.session.cursor = page[0].id
+    conn.send(presenter.history("earlier", place.name, page))
+
+
+async def connected(ctx: Context, conn: Peer, r: Connected) -> None:
+    _, place = conn.session.need_chat()
+    online = await ctx.presence.online(place.id, ctx.hub.online(place.id))
+    conn.send(Online(Type="chat", Command="connected", Chat=place.name, Online=online))
+
+
+async def delete(ctx: Context, conn: Peer, r: Delete) -> None:
+    user = conn.session.need_user()
+    _may_change_chats(ctx, user)
+    name = r.Chat
+    chosen = conn.session.chat
+    if name is None:
+        if chosen is None:
+            raise NotAllowed()
+        name = chosen.name
+    chat = await ctx.store.find_chat(name)
+    if chat is None or chat.name == rules.GENERAL or chat.owner_id != user.id:
+        raise ParleyError()
+    if r.Chat is None and chosen is not None and chosen.id != chat.id:
+        raise ParleyError()  # the chosen chat is gone; this is a new one of the same name
+    if not await ctx.store.delete_chat(chat.id):
+        raise ParleyError()
+    await asyncio.to_thread(ctx.images.drop_chat, chat.id)
+    await ctx.presence.forget_chat(chat.id)
+    place = conn.session.chat
+    if place is not None and place.id == chat.id:
+        ctx.hub.leave(conn, chat.id, user.login)
+        conn.session.left_chat()
+    conn.send(ChatAnswer(Type="chat", Command="delete", Status="success", Chat=chat.name))
+    ctx.publish("deleted", chat.id,
+                ChatAnswer(Type="chat", Command="delete", Status="deleted", Chat=chat.name))
+    await _publish_list(ctx, presenter.chats_changed([], [chat.name]))
+
+
+HANDLERS: dict[type, Handler] = {
+    ListChats: list_chats,
+    Create: create,
+    Choice: choice,
+    Earlier: earlier,
+    Connected: connected,
+    Delete: delete,
+}
+
+
+# -- the chat list ------------------------------------------------------------------------
+
+
+async def send_list(ctx: Context, conn: Peer, changes: bool = False) -> None:
+    """The whole list to ``conn``; with ``changes``, deltas follow from then on: no
+    change delivered after the list was read is missed."""
+    listing = await ctx.lists.current()
+    if changes and conn in ctx.sockets:  # still open
+        ctx.lists.take_deltas(conn)
+    conn.send(listing)
+
+
+async def _publish_list(ctx: Context, change: ChatChanges) -> None:
+    """Tell every process the list changed: the delta goes to the sockets that take
+    deltas, and each process pushes the whole list to its other sockets (see
+    :class:`~parley.chatlist.ChatList`). Waits for this process's push when one is under
+    way, so the requester gets the list before what follows it."""
+    ctx.publish("list", 0, change)
+    await ctx.lists.pushed()
+
+
+def _may_change_chats(ctx: Context, user: User) -> None:
+    """The per-user limit on creates and deletes together."""
+    if not ctx.chat_rate.take(user.id):
+        raise RateLimited()
+
+
+async def _admit(ctx: Context, chat: Chat, user: User, password: str | None) -> None:
+    """Let ``user`` into the closed ``chat``: a member already, or the right password."""
+    if await ctx.store.is_member(chat.id, user.id):
+        return
+    if not password or len(password) > rules.MAX_PASSWORD:
+        raise AccessDenied()
+    # (chats made before the 8-character minimum may have shorter passwords)
+    if not await ctx.password_attempt(
+            ctx.chat_throttle, f"user {user.id}", str(chat.id),
+            functools.partial(ctx.hasher.verify, chat.password_hash, password)):
+        raise AccessDenied()
+    await ctx.store.add_member(chat.id, user.id)
+
+
+# -- who is where ----------------------------------------------------------------------
+
+
+async def _enter(ctx: Context, conn: Peer, chat: Chat, user: User) -> bool:
+    """Put ``conn`` in the chat; True when it is its user's first socket there on any
+    process (the caller then pushes ``Joined``)."""
+    if not ctx.hub.enter(conn, chat.id, chat.name, user.login):
+        return False
+    return await ctx.presence.arrived(chat.id, chat.name, user.login)
+
+
+def leave_chat(ctx: Context, conn: Peer) -> None:
+    """Take ``conn`` out of its chat, telling the others if its user is gone from it."""
+    session = conn.session
+    place = session.chat
+    if place is None or session.user is None:
+        session.left_chat()
+        return
+    last = ctx.hub.leave(conn, place.id, session.user.login)
+    session.left_chat()
+    if last:
+        ctx.background(_departed(ctx, place.id, place.name, session.user.login))
+
+
+async def _departed(ctx: Context, chat_id: int, chat: str, login: str) -> None:
+    if await ctx.presence.departed(chat_id, chat, login):
+        user_gone(ctx, chat_id, chat, login)
+
+
+def user_gone(ctx: Context, chat_id: int, chat: str, login: str) -> None:
+    """Push ``Left``: the user's last socket in the chat, on any process, is gone."""
+    _publish_presence(ctx, chat_id, left(chat, login))
+
+
+def _publish_presence(ctx: Context, chat_id: int, delta: Online) -> None:
+    """``Joined`` or ``Left``: the hubs coalesce them per user (see :mod:`parley.hub`)."""
+    if delta.Joined:
+        ctx.publish("joined", chat_id, delta, login=delta.Joined)
+    elif delta.Left:
+        ctx.publish("left", chat_id, delta, login=delta.Left)
