@@ -35,6 +35,7 @@ from typing import Any
 from parley import frames
 from parley.broker import MemoryBroker
 from parley.config import Settings
+from parley.context import Context
 from parley.frames import Outgoing
 from parley.hub import Hub
 from parley.images import FileImageStore
@@ -175,17 +176,18 @@ class Parley:
         metrics.count_deliveries(lambda: hub.deliveries)
         image_pool = WorkPool("images", threads=s.image_threads, queue=s.image_queue,
                               budget=s.image_memory)
-        service = Service(s, store, FileImageStore(s.image_dir), broker, hub,
-                          Hasher(s.argon2_profile), metrics, presence, image_pool=image_pool)
+        service = Service(Context(s, store, FileImageStore(s.image_dir), broker, hub,
+                                  Hasher(s.argon2_profile), metrics, presence,
+                                  image_pool=image_pool))
         await broker.start(hub.deliver)
         await presence.start(hub.presence, service.user_gone)
-        service.writer.start()
+        service.ctx.writer.start()
         try:
             yield cls(service)
         finally:
-            await service.writer.close()
+            await service.ctx.writer.close()
             await service.drain()
-            service.hashing.close()
+            service.ctx.hashing.close()
             image_pool.close()
             await presence.close()
             await broker.close()
@@ -228,7 +230,7 @@ class Parley:
             for conn in self.conns:
                 if conn.pending:
                     await asyncio.gather(*conn.pending, return_exceptions=True)
-            await service.writer.idle()
+            await service.ctx.writer.idle()
             await service.drain()
             for _ in range(3):  # timers due now (the hub's presence window is 0 s)
                 await asyncio.sleep(0)

@@ -792,7 +792,7 @@ async def test_image_messages(parley: Parley) -> None:
         sent = await amy.request(chat("message", **fields))
         assert dated(sent) == [expected], fields
         assert ben.take() == sent
-    chat_dir = parley.service.settings.image_dir
+    chat_dir = parley.service.ctx.settings.image_dir
     assert sorted(p.name for p in chat_dir.glob("*/*")) == sorted(
         [f"{md5(PNG)}.png", f"{md5(JPEG)}.jpg"])
 

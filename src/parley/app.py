@@ -20,6 +20,7 @@ from aiohttp import WSCloseCode, web
 from .broker import Broker, MemoryBroker
 from .config import Settings
 from .connection import FLUSHER, SERVICE, Conn, Heartbeat, serve_socket
+from .context import Context
 from .errors import Unavailable
 from .gate import allowed
 from .hub import Hub
@@ -76,23 +77,24 @@ async def lifespan(app: web.Application) -> AsyncIterator[None]:
         hasher = await asyncio.to_thread(Hasher, settings.argon2_profile)
         image_pool = WorkPool("images", threads=settings.image_threads,
                               queue=settings.image_queue, budget=settings.image_memory)
-        service = Service(settings, store, images, broker, hub, hasher, metrics, presence,
-                          image_pool=image_pool)
+        ctx = Context(settings, store, images, broker, hub, hasher, metrics, presence,
+                      image_pool=image_pool)
+        service = Service(ctx)
         await broker.start(hub.deliver)
         try:
             await presence.start(hub.presence, service.user_gone)
             heartbeat = Heartbeat(service, settings.heartbeat)
             try:
-                service.writer.start()
+                ctx.writer.start()
                 heartbeat.start()
                 app[SERVICE] = service
                 app[FLUSHER] = Flusher(asyncio.get_running_loop())
                 yield
                 await heartbeat.stop()
-                await service.writer.close()
+                await ctx.writer.close()
                 await service.drain()
             finally:
-                await asyncio.to_thread(service.hashing.close)
+                await asyncio.to_thread(ctx.hashing.close)
                 await presence.close()
         finally:
             await broker.close()
@@ -119,11 +121,11 @@ async def _close_sockets(app: web.Application) -> None:
         return
     # New sockets are no longer accepted here. Store what senders are waiting on,
     # so that its broadcasts go out before the sockets close.
-    await app[SERVICE].writer.idle()
+    await app[SERVICE].ctx.writer.idle()
     app[FLUSHER].flush()
     await asyncio.gather(
         *(conn.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
-          for conn in app[SERVICE].sockets if isinstance(conn, Conn)),
+          for conn in app[SERVICE].ctx.sockets if isinstance(conn, Conn)),
         return_exceptions=True,
     )
 
@@ -164,7 +166,7 @@ async def index(request: web.Request) -> web.StreamResponse:
 
 async def healthz(request: web.Request) -> web.Response:
     try:
-        await request.app[SERVICE].store.ping()
+        await request.app[SERVICE].ctx.store.ping()
     except Unavailable:
         return web.Response(status=503, text="database unreachable\n")
     return web.Response(text="ok\n")
@@ -175,7 +177,7 @@ async def metrics(request: web.Request) -> web.Response:
     if not allowed(request, settings.metrics_allow, settings.trusted_proxy):
         raise web.HTTPForbidden(text="metrics are not served to your address\n")
     service = request.app[SERVICE]
-    return web.Response(body=service.metrics.render(),
+    return web.Response(body=service.ctx.metrics.render(),
                         headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
@@ -198,7 +200,7 @@ async def image(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound()
     service = request.app[SERVICE]
     try:
-        chat = await service.store.find_chat(request.match_info["chat"])
+        chat = await service.ctx.store.find_chat(request.match_info["chat"])
     except Unavailable:
         raise web.HTTPServiceUnavailable() from None
     if chat is None:
@@ -210,7 +212,7 @@ async def image(request: web.Request) -> web.StreamResponse:
         "Cache-Control": "public, max-age=31536000, immutable",
     }
     try:
-        found = await service.images.read(chat.id, name)
+        found = await service.ctx.images.read(chat.id, name)
     except Unavailable:
         raise web.HTTPServiceUnavailable() from None
     if found is None:

@@ -105,11 +105,11 @@ async def serve_socket(request: web.Request) -> web.StreamResponse:
     part of every idle connection's memory, so there is one, not a chain)."""
     service = request.app[SERVICE]
     flusher = request.app[FLUSHER]
-    settings = service.settings
+    settings = service.ctx.settings
     if not origin_allowed(request, settings.allowed_origins):
         raise refusal(web.HTTPForbidden(text="this Origin may not open a socket here\n"))
     address = request_client(request, settings.trusted_proxy)
-    if not service.sockets.admit(address):
+    if not service.ctx.sockets.admit(address):
         raise refusal(web.HTTPTooManyRequests(text="too many connections from your address\n"))
     conn: Conn | None = None
     try:
@@ -143,7 +143,7 @@ async def serve_socket(request: web.Request) -> web.StreamResponse:
                 conn.send(BadRequest("binary frames are not accepted").answer("error", None))
         return ws
     finally:
-        service.sockets.let_go(address)
+        service.ctx.sockets.let_go(address)
         if conn is not None:
             conn.outbox.closed = True
             service.disconnected(conn)
@@ -179,14 +179,14 @@ class Heartbeat:
         while True:
             await asyncio.sleep(interval / 4)
             now = time.monotonic()
-            for conn in self._service.sockets:
+            for conn in self._service.ctx.sockets:
                 if not isinstance(conn, Conn):
                     continue
                 silent = now - conn.last_seen
                 if conn.outbox.stalled(now) >= interval:
                     log.warning("dropping a socket that reads nothing (user %s)", conn.login)
                     if not conn.outbox.closed:  # not counted already as too slow
-                        self._service.metrics.slow_drops.inc()
+                        self._service.ctx.metrics.slow_drops.inc()
                     conn.outbox.closed = True
                     conn.outbox.transport.abort()
                 elif silent >= interval * 1.5:
@@ -204,7 +204,7 @@ class Heartbeat:
 def _drop(conn: Conn | None, service: Service) -> None:
     if conn is None:
         return
-    service.metrics.slow_drops.inc()
+    service.ctx.metrics.slow_drops.inc()
     log.warning("dropping a socket that fell behind (user %s)", conn.login)
     conn.too_slow()
 

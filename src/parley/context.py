@@ -61,7 +61,7 @@ class PerUser:
 
 class Context:
     """The store, the image store, fan-out, this process's sockets, the pools, the
-    limits and the metrics: built once by :class:`parley.service.Service`."""
+    limits and the metrics: built once by the app (:func:`parley.app.lifespan`)."""
 
     def __init__(
         self,
@@ -75,7 +75,7 @@ class Context:
         presence: Presence,
         *,
         image_pool: WorkPool,
-        on_commit: OnCommit,
+        on_commit: OnCommit | None = None,
     ) -> None:
         s = settings
         self.settings = settings
@@ -105,7 +105,11 @@ class Context:
         #: the chat list: kept, pushed, deltas
         self.lists = ChatList(self._read_list, hub.logged_in, hub.count)
         hub.on_list = self.lists.delivered
-        #: stores messages in batches, then calls ``on_commit``
+        if on_commit is None:
+            from .posting import published  # (posting imports this module)
+
+            on_commit = published
+        #: stores messages in batches, then calls ``on_commit`` (by default: publishes them)
         self.writer = MessageWriter(store, functools.partial(on_commit, self))
         self._tasks: set[asyncio.Task[None]] = set()
 

@@ -17,12 +17,8 @@ import logging
 from collections.abc import Sequence
 
 from . import accounts, chats, posting
-from .broker import Broker
-from .config import Settings
 from .context import Context, Handler
 from .errors import BadRequest, Invalid, ParleyError
-from .hub import Hub
-from .images import ImageStore
 from .messages import (
     ACCOUNT_FRAME,
     Answer,
@@ -32,12 +28,7 @@ from .messages import (
     account_command,
     decode_request,
 )
-from .metrics import Metrics
-from .passwords import Hasher
 from .peer import Peer
-from .pools import WorkPool
-from .presence import Presence
-from .store import Store
 
 log = logging.getLogger(__name__)
 
@@ -55,30 +46,9 @@ HANDLERS: dict[type, Handler] = {
 class Service:
     """The service of one process: its :class:`~parley.context.Context` and the chokepoint."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        store: Store,
-        images: ImageStore,
-        broker: Broker,
-        hub: Hub,
-        hasher: Hasher,
-        metrics: Metrics,
-        presence: Presence,
-        *,
-        image_pool: WorkPool,
-    ) -> None:
-        self.ctx = ctx = Context(settings, store, images, broker, hub, hasher, metrics, presence,
-                                 image_pool=image_pool, on_commit=posting.published)
-        hub.on_user = lambda peer, event: accounts.user_event(ctx, peer, event)
-        # what the app, the socket adapter and the tests use
-        self.settings = settings
-        self.store = store
-        self.images = images
-        self.metrics = metrics
-        self.sockets = ctx.sockets
-        self.writer = ctx.writer
-        self.hashing = ctx.hashing
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        ctx.hub.on_user = lambda peer, event: accounts.user_event(ctx, peer, event)
 
     async def receive(self, conn: Peer, frame: bytes | str) -> None:
         """Handle one frame from ``conn``: every outcome is an answer, never an exception."""
@@ -130,19 +100,19 @@ class Service:
         except Exception:
             log.exception("request %s/%s failed", request.Type, command)
             await _done(after)
-            self.metrics.errors.labels("error").inc()
+            self.ctx.metrics.errors.labels("error").inc()
             conn.send(Answer(Type=request.Type, Command=command, Status="error"))
 
     def _fail(self, conn: Peer, exc: ParleyError, type_: str, command: str | None) -> None:
-        self.metrics.errors.labels(exc.answer_status).inc()
+        self.ctx.metrics.errors.labels(exc.answer_status).inc()
         conn.send(exc.answer(type_, command))
 
     def connected_socket(self, conn: Peer) -> None:
-        self.sockets.opened(conn)
+        self.ctx.sockets.opened(conn)
 
     def disconnected(self, conn: Peer) -> None:
         """The socket is gone: it leaves its chat and the logged-in set."""
-        self.sockets.closed(conn)
+        self.ctx.sockets.closed(conn)
         accounts.gone(self.ctx, conn)
 
     def user_gone(self, chat_id: int, chat: str, login: str) -> None:
