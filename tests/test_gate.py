@@ -71,14 +71,14 @@ def test_gate_counts_per_address() -> None:
     assert gate.admit("192.0.2.5")
     assert not gate.admit("192.0.2.5")
     assert gate.admit("192.0.2.6")
-    assert gate.open == {"192.0.2.5": 2, "192.0.2.6": 1}
+    assert gate.open.by_address() == {"192.0.2.5": 2, "192.0.2.6": 1}
     gate.release("192.0.2.5")
     assert gate.admit("192.0.2.5")
     for _ in range(5):
         assert gate.admit("10.0.0.1")  # a trusted proxy is not counted
-    assert "10.0.0.1" not in gate.open
+    assert "10.0.0.1" not in gate.open.by_address()
     gate.release("192.0.2.6")
-    assert gate.open == {"192.0.2.5": 2}
+    assert gate.open.by_address() == {"192.0.2.5": 2}
     assert gate.refused == 1
 
 

@@ -25,6 +25,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from .limits import ConnectionCount
+
 log = logging.getLogger(__name__)
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -117,7 +119,7 @@ class Gate:
         self.limit = limit
         self.head_timeout = head_timeout
         self.trusted = networks(trusted)
-        self.open: dict[str, int] = {}
+        self.open = ConnectionCount(limit)
         self.refused = 0
         # The keyword arguments the runner gave its server (access log, keep-alive ...).
         self._kwargs: dict[str, Any] = dict(getattr(server, "_kwargs", {}))
@@ -129,19 +131,13 @@ class Gate:
         """Count a new connection from ``peer``; False (not counted) over the limit."""
         if not self.limit or (self.trusted and within(parse_address(peer), self.trusted)):
             return True
-        count = self.open.get(peer, 0)
-        if count >= self.limit:
+        if not self.open.open(peer):
             self.refused += 1
             return False
-        self.open[peer] = count + 1
         return True
 
     def release(self, peer: str) -> None:
-        count = self.open.get(peer, 0) - 1
-        if count > 0:
-            self.open[peer] = count
-        else:
-            self.open.pop(peer, None)
+        self.open.close(peer)
 
 
 class GatedHandler(web.RequestHandler):

@@ -200,12 +200,14 @@ def source_key(address: str) -> str:
 
 
 class ConnectionCount:
+    """Open connections per address, at most ``limit`` each (0: no limit)."""
+
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self._open: dict[str, int] = {}
 
     def open(self, address: str) -> bool:
-        """Count a new socket from ``address``; False (and not counted) over the limit."""
+        """Count a new connection from ``address``; False (and not counted) over the limit."""
         count = self._open.get(address, 0)
         if self.limit and count >= self.limit:
             return False
@@ -218,3 +220,7 @@ class ConnectionCount:
             self._open[address] = count
         else:
             self._open.pop(address, None)
+
+    def by_address(self) -> dict[str, int]:
+        """The open connections of every address that has any."""
+        return dict(self._open)
