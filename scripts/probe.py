@@ -103,6 +103,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 import aiohttp
 
@@ -155,19 +156,16 @@ def open_files_limit(pid: int) -> str:
     return "?"
 
 
-class Rss:
-    """``async with Rss(pid) as rss``: samples a process's RSS every 50 ms meanwhile;
-    ``rss.before``, ``rss.peak``, ``rss.now()``."""
+class Sampler:
+    """``async with`` it: :meth:`sample` runs every ``every`` seconds meanwhile."""
 
-    def __init__(self, pid: int, every: float = 0.05) -> None:
+    def __init__(self, pid: int, every: float) -> None:
         self.pid = pid
         self.every = every
-        self.before = rss_mb(pid)
-        self.peak = self.before
         self._task: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> Rss:
-        self._task = asyncio.create_task(self._sample())
+    async def __aenter__(self) -> Self:
+        self._task = asyncio.create_task(self._run())
         return self
 
     async def __aexit__(self, t: type[BaseException] | None, e: BaseException | None,
@@ -177,15 +175,31 @@ class Rss:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
+    def sample(self) -> None:
+        raise NotImplementedError
+
+    async def _run(self) -> None:
+        while True:
+            self.sample()
+            await asyncio.sleep(self.every)
+
+
+class Rss(Sampler):
+    """``async with Rss(pid) as rss``: samples a process's RSS every 50 ms meanwhile;
+    ``rss.before``, ``rss.peak``, ``rss.now()``."""
+
+    def __init__(self, pid: int, every: float = 0.05) -> None:
+        super().__init__(pid, every)
+        self.before = rss_mb(pid)
+        self.peak = self.before
+
     def now(self) -> float:
         value = rss_mb(self.pid)
         self.peak = max(self.peak, value)
         return value
 
-    async def _sample(self) -> None:
-        while True:
-            self.now()
-            await asyncio.sleep(self.every)
+    def sample(self) -> None:
+        self.now()
 
 
 def mib(value: float) -> str:
@@ -703,31 +717,16 @@ def close_streams(streams: Sequence[Streams]) -> None:
         writer.close()
 
 
-class Files:
+class Files(Sampler):
     """``async with Files(pid) as files``: the process's open files every 0.5 s."""
 
     def __init__(self, pid: int, every: float = 0.5) -> None:
-        self.pid = pid
-        self.every = every
+        super().__init__(pid, every)
         self.start = time.monotonic()
         self.samples: list[tuple[float, int]] = []
-        self._task: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> Files:
-        self._task = asyncio.create_task(self._sample())
-        return self
-
-    async def __aexit__(self, t: type[BaseException] | None, e: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _sample(self) -> None:
-        while True:
-            self.samples.append((time.monotonic() - self.start, open_files(self.pid)))
-            await asyncio.sleep(self.every)
+    def sample(self) -> None:
+        self.samples.append((time.monotonic() - self.start, open_files(self.pid)))
 
     def peak(self) -> tuple[float, int]:
         return max(self.samples, key=lambda s: s[1])
