@@ -27,7 +27,7 @@ import itertools
 import json
 import shutil
 import threading
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -40,12 +40,11 @@ from parley.frames import Outgoing
 from parley.hub import Hub
 from parley.images import FileImageStore
 from parley.metrics import Metrics
-from parley.ordering import Position, Subscription
 from parley.passwords import Hasher
+from parley.peer import Socket
 from parley.pools import WorkPool
 from parley.presence import MemoryPresence
 from parley.service import Service
-from parley.session import Session
 from parley.store import SqlStore
 
 PASSWORD = "correct horse"
@@ -71,50 +70,26 @@ def payload(frame: bytes) -> bytes:
     return frame[start:]
 
 
-class FakeConn:
+class FakeConn(Socket):
     """One socket, as the service sees it (the ``parley.peer.Peer`` protocol), recording
-    every frame sent to it (decoded JSON, in order) and every close."""
+    every frame sent to it (decoded JSON, in order) and every close. What it keeps of
+    its session and live frames is the real sockets' (:class:`parley.peer.Socket`):
+    broadcasts are held back during a choice, and a message already sent in a history
+    page is not sent again."""
 
     def __init__(self, parley: Parley, address: str) -> None:
+        super().__init__(address, lambda frame: self._record(payload(frame)))
         self.parley = parley
-        self.session = Session()
-        self.address = address
-        self.pending: list[asyncio.Future[None]] = []
         #: every frame sent to this socket and not yet taken by :meth:`take`, in order
         self.frames: list[Frame] = []
         #: (code, reason) of each close the service asked for
         self.closed: list[tuple[int, str]] = []
         self.open = True
-        #: the real per-socket ordering, as parley.connection.Conn has it
-        self.subscription = Subscription(lambda frame: self._record(payload(frame)))
 
-    @property
-    def login(self) -> str | None:
-        user = self.session.user
-        return None if user is None else user.login
-
-    # -- the Peer protocol -------------------------------------------------------------------
-    # Every method the service and the hub call on a socket is here and
-    # only here; push/hold/release go through the same Subscription as
-    # parley.connection.Conn: broadcasts are held back during a choice, and a message
-    # already sent in a history page is not sent again.
+    # -- the rest of the Peer protocol ---------------------------------------------------------
 
     def send(self, answer: Outgoing) -> None:
         self._record(payload(frames.frame(answer)))
-
-    def push(self, frame: bytes, position: Position | None = None) -> None:
-        self.subscription.push(frame, position)
-
-    def hold(self) -> None:
-        self.subscription.hold()
-
-    def release(self, covered: Mapping[str, int]) -> None:
-        self.subscription.release(covered)
-
-    def chat_deleted(self, chat_id: int) -> None:
-        place = self.session.chat
-        if place is not None and place.id == chat_id:
-            self.session.chat_gone = True
 
     def close(self, code: int, reason: bytes) -> None:
         self.closed.append((code, reason.decode()))

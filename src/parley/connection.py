@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -25,9 +24,8 @@ from . import frames
 from .errors import BadRequest
 from .frames import Outgoing
 from .gate import refusal, request_client
-from .ordering import Position, Subscription
 from .outbox import CLOSE_TOO_SLOW, OP_PONG, PING, Flusher, Outbox, control_frame
-from .session import Session
+from .peer import Socket
 
 if TYPE_CHECKING:
     from .service import Service
@@ -38,50 +36,23 @@ log = logging.getLogger(__name__)
 CLOSE_TIMEOUT = 2.0
 
 
-class Conn:
+class Conn(Socket):
     """One socket: its session, its outbox, and its live frames' subscription."""
 
-    __slots__ = ("_tasks", "address", "last_seen", "outbox", "pending", "pinged", "session",
-                 "subscription", "ws")
+    __slots__ = ("_tasks", "last_seen", "outbox", "pinged", "ws")
 
     def __init__(self, ws: web.WebSocketResponse, outbox: Outbox, address: str = "") -> None:
+        super().__init__(address, outbox.push)
         self.ws = ws
-        self.address = address
         #: when a frame last came from the client (any frame: a pong is enough)
         self.last_seen = time.monotonic()
         self.pinged = False
-        self.pending: list[asyncio.Future[None]] = []
         self.outbox = outbox
-        self.session = Session()
-        #: holds broadcasts back during ``choice``, drops those sent already
-        self.subscription = Subscription(outbox.push)
         self._tasks: set[asyncio.Task[object]] | None = None
-
-    @property
-    def login(self) -> str | None:
-        user = self.session.user
-        return None if user is None else user.login
 
     def send(self, answer: Outgoing) -> None:
         """Queue an answer to this socket alone (never held back)."""
         self.outbox.push_answer(frames.frame(answer))
-
-    def push(self, frame: bytes, position: Position | None = None) -> None:
-        """Queue a broadcast frame (see :meth:`Subscription.push`)."""
-        self.subscription.push(frame, position)
-
-    def hold(self) -> None:
-        """Keep broadcast frames back until :meth:`release`."""
-        self.subscription.hold()
-
-    def release(self, covered: Mapping[str, int]) -> None:
-        """Send the held frames but those ``covered`` (see :meth:`Subscription.release`)."""
-        self.subscription.release(covered)
-
-    def chat_deleted(self, chat_id: int) -> None:
-        place = self.session.chat
-        if place is not None and place.id == chat_id:
-            self.session.chat_gone = True
 
     def too_slow(self) -> None:
         """The outbox gave up: close the socket with :data:`CLOSE_TOO_SLOW`."""
