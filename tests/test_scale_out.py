@@ -233,6 +233,42 @@ async def test_the_nonce_reaches_the_senders_sockets_on_every_process_only(
     assert got == [own, own, plain]
 
 
+async def _drained(client: Client, wait: float = 2 * PRESENCE_WINDOW + 0.3) -> None:
+    """Read what the client was sent until nothing comes for ``wait`` seconds."""
+    async with asyncio.timeout(15):
+        while True:
+            try:
+                await client.recv(wait)
+            except TimeoutError:
+                return
+
+
+async def test_typing_reaches_the_others_on_every_process_never_the_typist(
+    spawn: Spawn, cluster_config: tuple[str, str], clients: Callable[..., Any]
+) -> None:
+    db_url, prefix = cluster_config
+    pair = [spawn(db_url, REDIS_URL, prefix) for _ in range(2)]
+    name, (alice, bob) = await in_room(clients, pair, 1)  # alice on the first, bob on the second
+    alice_there = await clients(pair[1].ws, alice.user, register=False)
+    assert (await alice_there.choose(name))["Command"] == "choice"
+    elsewhere = await clients(pair[1].ws, unique("p"))  # in another chat, on bob's process
+    assert (await elsewhere.create(unique("room")))["Status"] == "success"
+    for c in (alice, alice_there, bob, elsewhere):  # (presence and list pushes so far)
+        await _drained(c)
+    await alice.send({"Type": "chat", "Command": "typing"})
+    assert await bob.recv() == {"Type": "chat", "Command": "typing", "Chat": name,
+                                "User": alice.user}
+    # the typist's sockets, here and there, and other chats get none
+    for c in (alice, alice_there, bob, elsewhere):
+        assert await c.silent(0.5)
+    await bob.send({"Type": "chat", "Command": "typing"})
+    for c in (alice, alice_there):
+        assert await c.recv() == {"Type": "chat", "Command": "typing", "Chat": name,
+                                  "User": bob.user}
+    for c in (alice, alice_there, bob, elsewhere):
+        assert await c.silent(0.5)
+
+
 async def test_sigkill_one_process_and_the_rest_carry_on(
     cluster: list[ServerProcess], clients: Callable[..., Any]
 ) -> None:

@@ -1,5 +1,5 @@
-"""The accounts domain: ``registration``, ``login``, ``logout``, ``password``, and the
-``user`` events that log a user's sockets out on every process."""
+"""The accounts domain: ``registration``, ``login``, ``logout``, ``password``, ``users``,
+and the ``user`` events that log a user's sockets out on every process."""
 
 from __future__ import annotations
 
@@ -11,7 +11,16 @@ from . import chats, rules
 from .broker import Event
 from .context import Context, Handler
 from .errors import Conflict, Invalid, LoginFailed, ParleyError, RateLimited
-from .messages import AccountAnswer, Answer, ChangePassword, Login, Logout, Registration
+from .messages import (
+    AccountAnswer,
+    Answer,
+    ChangePassword,
+    Login,
+    Logout,
+    Registration,
+    UserList,
+    Users,
+)
 from .model import User, now_ms
 from .passwords import new_token, token_digest
 from .peer import Peer
@@ -20,6 +29,8 @@ from .peer import Peer
 #: change logs out (4000-4999: application codes)
 CLOSE_LOGGED_OUT = 4001
 LOGGED_OUT_REASON = b"logged out"
+#: ``users`` answers with at most this many logins
+USERS_PAGE = 20
 #: pushed to the other sockets on a token that a plain ``logout`` revoked
 LOGGED_OUT = Answer(Type="account", Command="logout", Status="logged out")
 
@@ -104,11 +115,21 @@ async def password(ctx: Context, conn: Peer, r: ChangePassword) -> None:
     ctx.log_out(user.id, close=CLOSE_LOGGED_OUT, reason=LOGGED_OUT_REASON, spare=digest)
 
 
+async def users(ctx: Context, conn: Peer, r: Users) -> None:
+    """Logins that start with the prefix, compared case-insensitively (on login keys)."""
+    conn.session.need_user()
+    if not r.Prefix or len(r.Prefix) > rules.MAX_LOGIN:
+        raise Invalid(f"Prefix must be 1 to {rules.MAX_LOGIN} characters")
+    found = await ctx.store.logins_starting(rules.login_key(r.Prefix), USERS_PAGE)
+    conn.send(UserList(Type="account", Command="users", Users=found))
+
+
 HANDLERS: dict[type, Handler] = {
     Registration: registration,
     Login: login,
     Logout: logout,
     ChangePassword: password,
+    Users: users,
 }
 
 

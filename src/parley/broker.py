@@ -21,9 +21,10 @@ class Event(msgspec.Struct, array_like=True, frozen=True):
     ``list``: a change of the chat list (a delta frame), to the sockets that asked for
     deltas, and every process then pushes its other logged-in sockets the whole list
     (throttled); ``user``: to the sockets logged in as the user whose id is in
-    ``chat_id``, which are logged out (see :func:`user_event`)."""
+    ``chat_id``, which are logged out (see :func:`user_event`); ``typing``: to the chat's
+    sockets but those of the user ``sender`` (unordered, never held for ordering)."""
 
-    kind: Literal["chat", "all", "deleted", "joined", "left", "list", "user"]
+    kind: Literal["chat", "all", "deleted", "joined", "left", "list", "user", "typing"]
     chat_id: int
     frame: bytes
     message_id: int | None = None
@@ -37,7 +38,8 @@ class Event(msgspec.Struct, array_like=True, frozen=True):
     #: ``joined``, ``left``: whose presence changed
     login: str | None = None
     #: ``chat``, a message sent with a ``Nonce``: the sender's user id, and the frame
-    #: with the nonce for the sender's own sockets (see :meth:`Hub.sender_frame`)
+    #: with the nonce for the sender's own sockets (see :meth:`Hub.sender_frame`);
+    #: ``typing``: the typist's user id, whose sockets get nothing
     sender: int | None = None
     own: bytes | None = None
 

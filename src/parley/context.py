@@ -26,7 +26,7 @@ from .errors import RateLimited
 from .frames import frame
 from .hub import Hub
 from .images import ImageStore
-from .limits import Throttle
+from .limits import Spacing, Throttle
 from .metrics import Metrics
 from .model import Draft, Stored
 from .passwords import Hasher
@@ -40,6 +40,8 @@ from .writer import MessageWriter
 
 #: a command's handler: ``(ctx, peer, request)``, the request of the type it is listed for
 Handler: TypeAlias = Callable[["Context", Peer, Any], Awaitable[None]]
+#: a user's typing notices in a chat are forwarded at most once per this many seconds
+TYPING_INTERVAL = 2.0
 #: what the message writer calls after each commit (see :func:`parley.posting.published`)
 OnCommit: TypeAlias = Callable[["Context", Sequence[Draft], Sequence[Stored]], None]
 
@@ -100,6 +102,8 @@ class Context:
         self.send_rate = PerUser(s.rate_limit, s.rate_burst)
         #: chat creates and deletes together, per user (each costs every socket a frame)
         self.chat_rate = PerUser(s.chat_rate / 60, s.chat_burst)
+        #: typing notices forwarded, per (user id, chat id)
+        self.typing = Spacing(TYPING_INTERVAL)
         #: every open socket of this process, and the count per address
         self.sockets = Sockets(s.max_connections_per_ip, metrics)
         #: the chat list: kept, pushed, deltas
@@ -118,7 +122,8 @@ class Context:
 
     # -- fan-out ----------------------------------------------------------------------
 
-    def publish(self, kind: Literal["chat", "deleted", "joined", "left", "list"], chat_id: int,
+    def publish(self, kind: Literal["chat", "deleted", "joined", "left", "list", "typing"],
+                chat_id: int,
                 answer: Struct, *, message_id: int | None = None, login: str | None = None,
                 sender: int | None = None, own: Struct | None = None) -> None:
         """Send ``answer`` to the sockets ``kind`` says (see :class:`~parley.broker.Event`)

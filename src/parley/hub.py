@@ -166,11 +166,24 @@ class Hub:
                     peer.push(event.frame)
                     peer.chat_deleted(event.chat_id)
                 self.deliveries += len(gone.peers)
+        elif event.kind == "typing":
+            self._typing(event)
         elif event.kind == "user":
             peers = self.users.get(event.chat_id)
             if peers and self.on_user is not None:
                 for peer in list(peers):  # the callback signs them out
                     self.on_user(peer, event)
+
+    def _typing(self, event: Event) -> None:
+        """To the chat's sockets here but the typist's (unordered: never waits)."""
+        room = self.rooms.get(event.chat_id)
+        if room is None:
+            return
+        typist = self.users.get(event.sender, ()) if event.sender is not None else ()
+        for peer in room.peers:
+            if peer not in typist:
+                peer.push(event.frame)
+                self.deliveries += 1
 
     def count(self, deliveries: int) -> None:
         """Frames pushed to this process's sockets by others (the chat list's pushes)."""

@@ -11,6 +11,8 @@
   comes back; when that wait would be longer than ``max_wait`` the attempt is
   refused at once (``rate limited``) and takes nothing.
 - :class:`ConnectionCount` counts open sockets per address.
+- :class:`Spacing` lets one event per key through every so often and drops the
+  rest (typing notices, per user per chat).
 
 What :class:`Throttle` guarantees, for one target and any stretch of ``t``
 seconds (``b`` and ``r`` are the target rate and burst: a quarter of the
@@ -224,3 +226,30 @@ class ConnectionCount:
     def by_address(self) -> dict[str, int]:
         """The open connections of every address that has any."""
         return dict(self._open)
+
+
+class Spacing:
+    """At most one event per key every ``interval`` seconds; the others are dropped.
+
+    Memory: once the map has grown to twice its size after the last pruning (and at
+    least ``prune_at``), the keys quiet for ``interval`` are forgotten, so it holds
+    about twice the keys that had an event in the last interval, at a cost of O(1)
+    per event on average."""
+
+    def __init__(self, interval: float, *, prune_at: int = 1024) -> None:
+        self.interval = interval
+        #: key -> when its last event was let through
+        self.stamps: dict[tuple[int, int], float] = {}
+        self._floor = prune_at
+        self._prune_at = prune_at
+
+    def take(self, key: tuple[int, int], now: float) -> bool:
+        """True: let this event through (and count it); False: drop it."""
+        last = self.stamps.get(key)
+        if last is not None and now - last < self.interval:
+            return False
+        self.stamps[key] = now
+        if len(self.stamps) >= self._prune_at:
+            self.stamps = {k: t for k, t in self.stamps.items() if now - t < self.interval}
+            self._prune_at = max(self._floor, 2 * len(self.stamps))
+        return True

@@ -62,6 +62,12 @@ class ChangePassword(Request, tag="password"):
     New: str | None = None
 
 
+class Users(Request, tag="users"):
+    TYPE = "account"
+    #: the logins' first characters (1 to 32), compared case-insensitively
+    Prefix: str | None = None
+
+
 class ListChats(Request, tag="list"):
     TYPE = "chat"
 
@@ -93,6 +99,10 @@ class Delete(Request, tag="delete"):
     Chat: str | None = None
 
 
+class Typing(Request, tag="typing"):
+    TYPE = "chat"
+
+
 class Send(Request, tag="message"):
     TYPE = "chat"
     Text: str | None = None
@@ -102,7 +112,7 @@ class Send(Request, tag="message"):
 
 AnyRequest = (
     Registration | Login | Logout | ListChats | Create | Choice | Earlier | Connected | Delete
-    | Send | ChangePassword
+    | Send | ChangePassword | Users | Typing
 )
 
 _decoder: msgspec.json.Decoder[AnyRequest] = msgspec.json.Decoder(AnyRequest)
@@ -156,7 +166,7 @@ def _holds_nul(value: object) -> bool:
 
 #: the longest ``account`` request, in characters: a login has no business being megabytes
 ACCOUNT_FRAME = 16 * 1024
-_ACCOUNT_COMMANDS = frozenset(("registration", "login", "logout", "password"))
+_ACCOUNT_COMMANDS = frozenset(("registration", "login", "logout", "password", "users"))
 
 
 class _Head(Struct, forbid_unknown_fields=False):
@@ -217,6 +227,14 @@ class AccountAnswer(Struct, kw_only=True, omit_defaults=True):
     Token: str | None = None
 
 
+class UserList(Struct, kw_only=True):
+    """``users``: logins that start with the prefix asked for."""
+
+    Type: str
+    Command: str
+    Users: list[str]
+
+
 class ChatInfo(Struct):
     name: str
     closed: bool
@@ -273,6 +291,15 @@ class MessageEvent(Struct, kw_only=True):
     Type: str
     Command: str
     Message: MessageOut
+
+
+class TypingNotice(Struct, kw_only=True):
+    """``typing``: pushed to the other sockets in the chat (never the typist's own)."""
+
+    Type: str
+    Command: str
+    Chat: str
+    User: str
 
 
 class Online(Struct, kw_only=True, omit_defaults=True):

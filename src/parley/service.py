@@ -16,7 +16,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-from . import accounts, chats, posting
+from . import accounts, chats, posting, typists
 from .context import Context, Handler
 from .errors import BadRequest, Invalid, ParleyError
 from .messages import (
@@ -40,6 +40,7 @@ HANDLERS: dict[type, Handler] = {
     **accounts.HANDLERS,
     **chats.HANDLERS,
     **posting.HANDLERS,
+    **typists.HANDLERS,
 }
 
 

@@ -34,6 +34,7 @@ class Store(Protocol):
     async def ping(self) -> None: ...
     async def create_user(self, login: str, key: str, password_hash: str) -> User | None: ...
     async def find_user(self, key: str) -> tuple[User, str] | None: ...
+    async def logins_starting(self, prefix_key: str, limit: int) -> list[str]: ...
     async def add_token(self, digest: str, user_id: int, expires_ms: int) -> None: ...
     async def user_by_token(self, digest: str) -> User | None: ...
     async def revoke_token(self, digest: str) -> None: ...
@@ -140,6 +141,18 @@ class SqlStore:
             )
         )
         return None if row is None else (User(row.id, row.login), row.password_hash)
+
+    async def logins_starting(self, prefix_key: str, limit: int) -> list[str]:
+        """The first ``limit`` logins, by login key, whose key starts with ``prefix_key``:
+        one range scan of the keys' unique index, in code point order (SQLite's
+        ``BINARY``; on PostgreSQL, a database in the ``C`` or ``C.UTF-8`` collation)."""
+        query = sa.select(users.c.login).where(users.c.login_key >= prefix_key)
+        upper = _after_prefix(prefix_key)
+        if upper is not None:
+            query = query.where(users.c.login_key < upper)
+        async with self._tx() as conn:
+            rows = await conn.execute(query.order_by(users.c.login_key).limit(limit))
+            return [row.login for row in rows]
 
     async def add_token(self, digest: str, user_id: int, expires_ms: int) -> None:
         async with self._tx() as conn:
@@ -308,6 +321,19 @@ class SqlStore:
     async def has_image(self, chat_id: int, name: str) -> bool:
         async with self._tx() as conn:
             return await message_rows.image(conn, chat_id, name) is not None
+
+
+def _after_prefix(prefix: str) -> str | None:
+    """The least string, in code point order, above every string that starts with
+    ``prefix`` (None: there is none); never a surrogate, which no database stores."""
+    while prefix:
+        last = ord(prefix[-1]) + 1
+        if 0xD800 <= last <= 0xDFFF:
+            last = 0xE000
+        if last <= 0x10FFFF:
+            return prefix[:-1] + chr(last)
+        prefix = prefix[:-1]
+    return None
 
 
 async def _owned(conn: AsyncConnection, user_id: int) -> int:
