@@ -21,9 +21,11 @@ class Event(msgspec.Struct, array_like=True, frozen=True):
     ``list``: a change of the chat list (a delta frame), to the sockets that asked for
     deltas, and every process then pushes its other logged-in sockets the whole list
     (throttled); ``user``: to the sockets logged in as the user whose id is in
-    ``chat_id``, which are logged out (see :func:`user_event`)."""
+    ``chat_id``, which are logged out (see :func:`user_event`); ``leave``: the user
+    ``sender`` left the chat (is no longer a member): those of the user's sockets that
+    have it chosen leave it, and get ``frame``."""
 
-    kind: Literal["chat", "all", "deleted", "joined", "left", "list", "user"]
+    kind: Literal["chat", "all", "deleted", "joined", "left", "list", "user", "leave"]
     chat_id: int
     frame: bytes
     message_id: int | None = None
@@ -37,7 +39,8 @@ class Event(msgspec.Struct, array_like=True, frozen=True):
     #: ``joined``, ``left``: whose presence changed
     login: str | None = None
     #: ``chat``, a message sent with a ``Nonce``: the sender's user id, and the frame
-    #: with the nonce for the sender's own sockets (see :meth:`Hub.sender_frame`)
+    #: with the nonce for the sender's own sockets (see :meth:`Hub.sender_frame`);
+    #: ``leave``: the user who left
     sender: int | None = None
     own: bytes | None = None
 

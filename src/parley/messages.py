@@ -93,6 +93,11 @@ class Delete(Request, tag="delete"):
     Chat: str | None = None
 
 
+class Leave(Request, tag="leave"):
+    TYPE = "chat"
+    Chat: str | None = None
+
+
 class Send(Request, tag="message"):
     TYPE = "chat"
     Text: str | None = None
@@ -102,7 +107,7 @@ class Send(Request, tag="message"):
 
 AnyRequest = (
     Registration | Login | Logout | ListChats | Create | Choice | Earlier | Connected | Delete
-    | Send | ChangePassword
+    | Send | ChangePassword | Leave
 )
 
 _decoder: msgspec.json.Decoder[AnyRequest] = msgspec.json.Decoder(AnyRequest)
@@ -240,7 +245,7 @@ class ChatChanges(Struct, kw_only=True):
 
 
 class ChatAnswer(Struct, kw_only=True, omit_defaults=True):
-    """``create`` and ``delete`` answers and the ``deleted`` notice."""
+    """``create``, ``delete`` and ``leave`` answers and the ``deleted`` and ``left`` notices."""
 
     Type: str
     Command: str
