@@ -15,7 +15,7 @@ async def test_every_chat_command_needs_a_login(connect: Connect) -> None:
     for command, extra in (("list", {}), ("create", {"Chat": unique()}),
                            ("choice", {"Chat": "general"}), ("earlier", {}),
                            ("connected", {}), ("delete", {"Chat": "general"}),
-                           ("message", {"Text": "x"})):
+                           ("leave", {"Chat": "general"}), ("message", {"Text": "x"})):
         assert await anonymous.request({"Type": "chat", "Command": command, **extra}) == {
             "Type": "chat", "Command": command, "Status": ANON}
 
@@ -226,3 +226,30 @@ async def test_delete_refusals(connect: Connect) -> None:
     await outside.login(owner.user, PASSWORD)
     assert await outside.request({"Type": "chat", "Command": "delete", "Chat": name}) == {
         "Type": "chat", "Command": "delete", "Status": "success", "Chat": name}
+
+
+async def test_leave_with_two_sockets(connect: Connect) -> None:
+    name, (owner, guest) = await room(connect, 2, password="open sesame")
+    tab = await connect()
+    assert (await tab.login(guest.user, PASSWORD))["Status"] == "success"
+    assert (await tab.choose(name))["Command"] == "choice"  # a member: no password
+    assert await owner.silent()
+    assert await guest.request({"Type": "chat", "Command": "leave", "Chat": name}) == {
+        "Type": "chat", "Command": "leave", "Status": "success", "Chat": name}
+    # the other socket had the chat chosen: it is out of it, and told so
+    assert await tab.recv() == {"Type": "chat", "Command": "leave", "Status": "left",
+                                "Chat": name}
+    assert await owner.recv() == left(name, guest.user)
+    for client in (guest, tab):
+        assert await client.request({"Type": "chat", "Command": "message", "Text": "x"}) == {
+            "Type": "chat", "Command": "message", "Status": ANON}
+    # no longer a member: the password again
+    assert await tab.choose(name) == {"Type": "chat", "Status": "access denied"}
+    assert (await tab.choose(name, password="open sesame"))["Command"] == "choice"
+    assert await tab.recv() == joined(name, guest.user)
+    assert await owner.recv() == joined(name, guest.user)
+    # not in it, not a member: still success; no such chat: the seed's error
+    assert await owner.request({"Type": "chat", "Command": "leave", "Chat": "general"}) == {
+        "Type": "chat", "Command": "leave", "Status": "success", "Chat": "general"}
+    assert await owner.request({"Type": "chat", "Command": "leave", "Chat": unique()}) == {
+        "Type": "chat", "Status": "error"}

@@ -423,7 +423,7 @@ async def test_chat_commands_need_a_login(parley: Parley) -> None:
     for command, fields in (("list", {}), ("create", {"Chat": "x"}),
                             ("choice", {"Chat": "general"}), ("earlier", {}),
                             ("connected", {}), ("delete", {"Chat": "x"}),
-                            ("message", {"Text": "x"})):
+                            ("leave", {"Chat": "general"}), ("message", {"Text": "x"})):
         assert await conn.ask(chat(command, **fields)) == answer(
             "chat", command, "error in chat or user"), command
 
@@ -460,8 +460,8 @@ async def test_create(parley: Parley) -> None:
         whole(info("Team", "alice"), info("secret", "alice", closed=True)),
         joined("secret", "alice"),
     ]
-    # names are case-sensitive, and may be of any one script
-    for name in ("team", "Общий чат №1 🚀"):
+    # names may be of any one script
+    for name in ("Team 2", "Общий чат №1 🚀"):
         assert (await alice.request(chat("create", Chat=name)))[0] == answer(
             "chat", "create", "success", Chat=name)
 
@@ -722,6 +722,117 @@ async def test_delete_failures(parley: Parley) -> None:
                         (alice, chat("delete", Chat="no such chat"))):
         assert await conn.ask(frame) == refused, frame
     assert await bob.ask(chat("list")) == whole(info("mine", "alice"))
+
+
+# -- membership ---------------------------------------------------------------------------------
+
+async def test_create_refuses_a_name_equal_after_case_folding(parley: Parley) -> None:
+    alice = await parley.user("alice")
+    bob = await parley.user("bob")
+    await alice.request(chat("create", Chat="team"))
+    bob.take()
+    # NFKC and case folding: "Team", "TEAM", "team" in fullwidth letters, "GENERAL"
+    for name in ("Team", "TEAM", "\uff54\uff45\uff41\uff4d", "GENERAL", "team"):
+        assert await bob.request(chat("create", Chat=name)) == [
+            answer("chat", "create", "chat exist")], name
+    assert bob.take() == []
+    # choice by name stays exact
+    assert await enter(bob, "Team") == [NO_CHAT]
+    assert await enter(bob, "team") == [page("choice", "team", []), joined("team", "bob")]
+
+
+async def test_leave(parley: Parley) -> None:
+    alice = await parley.user("alice")
+    bob = await parley.user("bob")
+    await alice.request(chat("create", Chat="Team"))
+    await enter(bob, "Team")
+    await enter(bob, "general")
+    alice.take()
+    bob.take()
+    # not in the chat now: the answer alone, nothing else changes
+    assert await bob.request(chat("leave", Chat="Team")) == [
+        answer("chat", "leave", "success", Chat="Team")]
+    assert alice.take() == []
+    assert await bob.ask(chat("connected")) == chat("connected", Chat="general",
+                                                    Online=["bob"])
+    # not a member: succeeds, changes nothing
+    assert await bob.request(chat("leave", Chat="Team")) == [
+        answer("chat", "leave", "success", Chat="Team")]
+    # general may be left too, and the socket that had it chosen has no chat now
+    assert await bob.request(chat("leave", Chat="general")) == [
+        answer("chat", "leave", "success", Chat="general")]
+    for command in ("connected", "earlier", "message"):
+        assert await bob.ask(chat(command, Text="x")) == answer(
+            "chat", command, "error in chat or user"), command
+    # choosing it again makes a member again
+    assert (await enter(bob, "general"))[0]["Command"] == "choice"
+
+
+async def test_leave_the_chosen_chat_from_every_socket(parley: Parley) -> None:
+    alice = await parley.user("alice")
+    bob = await parley.user("bob")
+    bob2 = parley.connect()
+    await bob2.request(account("login", Login="bob", Password=PASSWORD))
+    bob3 = parley.connect()
+    await bob3.request(account("login", Login="bob", Password=PASSWORD))
+    await alice.request(chat("create", Chat="Team"))
+    await enter(bob, "Team")
+    await enter(bob2, "Team")
+    await enter(bob3, "general")
+    for c in (alice, bob, bob2, bob3):
+        c.take()
+    assert await bob.request(chat("leave", Chat="Team")) == [
+        answer("chat", "leave", "success", Chat="Team")]
+    # the other socket in the chat is out of it and told so; one elsewhere is not touched
+    assert bob2.take() == [answer("chat", "leave", "left", Chat="Team")]
+    assert bob3.take() == []
+    assert alice.take() == [left("Team", "bob")]
+    assert await alice.ask(chat("connected")) == chat("connected", Chat="Team",
+                                                      Online=["alice"])
+    for conn in (bob, bob2):
+        assert await conn.ask(chat("message", Text="x")) == answer(
+            "chat", "message", "error in chat or user")
+    assert await bob3.ask(chat("connected")) == chat("connected", Chat="general",
+                                                     Online=["bob"])
+
+
+async def test_leave_a_closed_chat_needs_the_password_again(parley: Parley) -> None:
+    alice = await parley.user("alice")
+    bob = await parley.user("bob")
+    await alice.request(chat("create", Chat="secret", Password="open sesame"))
+    bob.take()
+    assert (await enter(bob, "secret", "open sesame"))[0] == page("choice", "secret", [])
+    assert await enter(bob, "secret") == [page("choice", "secret", [])]
+    assert await bob.request(chat("leave", Chat="secret")) == [
+        answer("chat", "leave", "success", Chat="secret")]
+    assert await enter(bob, "secret") == [DENIED]
+    assert (await enter(bob, "secret", "open sesame"))[0] == page("choice", "secret", [])
+    # the owner never needs it, even after leaving
+    alice.take()
+    assert await alice.request(chat("leave", Chat="secret")) == [
+        answer("chat", "leave", "success", Chat="secret")]
+    assert (await enter(alice, "secret"))[0] == page("choice", "secret", [])
+
+
+async def test_leave_failures(parley: Parley) -> None:
+    anonymous = parley.connect()
+    assert await anonymous.ask(chat("leave", Chat="general")) == answer(
+        "chat", "leave", "error in chat or user")
+    bob = await parley.user("bob")
+    await enter(bob, "general")
+    bob.take()
+    assert await bob.ask(chat("leave", Chat="nope")) == NO_CHAT
+    for fields, detail in (({}, "Chat name is required"), ({"Chat": ""}, "Chat name is required"),
+                           ({"Chat": None}, "Chat name is required"),
+                           ({"Chat": "x" * 65}, "Chat name must be at most 64 characters")):
+        assert await bob.ask(chat("leave", **fields)) == answer(
+            "chat", "leave", "error", Detail=detail), fields
+    assert await bob.ask(chat("leave", Chat=5)) == {
+        "Type": "error", "Status": "error in json file",
+        "Detail": "Expected `str | null`, got `int` - at `$.Chat`"}
+    # a failed leave leaves the socket where it was
+    assert await bob.ask(chat("connected")) == chat("connected", Chat="general",
+                                                    Online=["bob"])
 
 
 # -- messages ----------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -581,5 +582,67 @@ async def test_history_gives_the_stored_messages(
         assert await opened.history(chat.id, limit=30) == [first, second]
         assert await opened.history(chat.id, after=1, limit=30) == [second]
         assert await opened.image_data(chat.id, IMAGE) == b"bytes"
+    finally:
+        await opened.close()
+
+
+# --------------------------------------------------------------------------- membership
+
+
+async def test_remove_member(store: SqlStore) -> None:
+    chat = await new_chat(store)
+    alice = await new_user(store)
+    await store.add_member(chat.id, alice.id)
+    await store.remove_member(chat.id, alice.id)
+    assert await store.is_member(chat.id, alice.id) is False
+    await store.remove_member(chat.id, alice.id)  # not a member: nothing happens
+    await store.add_member(chat.id, alice.id)
+    assert await store.is_member(chat.id, alice.id) is True
+
+
+async def test_remove_owner_membership(store: SqlStore) -> None:
+    alice = await new_user(store)
+    chat = await new_chat(store, owner=alice)
+    await store.remove_member(chat.id, alice.id)
+    assert await store.is_member(chat.id, alice.id) is False
+    assert await store.find_chat("room") == chat  # still the owner
+
+
+async def test_names_unique_after_case_folding(store: SqlStore) -> None:
+    alice = await new_user(store)
+    await new_chat(store, "Team", owner=alice)
+    for name in ("team", "TEAM", "\uff34eam", "General"):
+        assert await store.name_taken(name) is True, name
+        assert await store.create_chat(name, alice.id, None) is None, name
+    assert await store.name_taken("Team 2") is False
+    assert await store.find_chat("team") is None  # finding stays exact
+    chat = await store.find_chat("Team")
+    assert chat is not None
+    await store.delete_chat(chat.id)
+    assert await store.name_taken("team") is False
+    assert await store.create_chat("team", alice.id, None) is not None
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+async def test_concurrent_creates_of_look_alike_names(
+    database: str, tmp_path: Path, postgres: Postgres
+) -> None:
+    """The unique index decides: of ``Team`` and ``team`` created at once, one is made."""
+    if database == "postgresql":
+        if not postgres.reachable():
+            unavailable(f"PostgreSQL at {PG_URL}")
+        opened = await SqlStore.open(postgres.new_database())
+    else:
+        opened = await SqlStore.open(url(tmp_path / "t.db"))
+    try:
+        alice = await new_user(opened)
+        bob = await new_user(opened, "bob")
+        for round_ in range(10):
+            names = [f"Team{round_}", f"team{round_}", f"TEAM{round_}", f"tEaM{round_}"]
+            made = await asyncio.gather(*(
+                opened.create_chat(name, (alice, bob)[i % 2].id, None)
+                for i, name in enumerate(names)))
+            assert sum(chat is not None for chat in made) == 1, made
+        assert len(await opened.list_chats()) == 11
     finally:
         await opened.close()

@@ -22,9 +22,11 @@ class Event(msgspec.Struct, array_like=True, frozen=True):
     deltas, and every process then pushes its other logged-in sockets the whole list
     (throttled); ``user``: to the sockets logged in as the user whose id is in
     ``chat_id``, which are logged out (see :func:`user_event`); ``typing``: to the chat's
-    sockets but those of the user ``sender`` (unordered, never held for ordering)."""
+    sockets but those of the user ``sender`` (unordered, never held for ordering);
+    ``leave``: the user ``sender`` left the chat (is no longer a member): those of the
+    user's sockets that have it chosen leave it, and get ``frame``."""
 
-    kind: Literal["chat", "all", "deleted", "joined", "left", "list", "user", "typing"]
+    kind: Literal["chat", "all", "deleted", "joined", "left", "list", "user", "typing", "leave"]
     chat_id: int
     frame: bytes
     message_id: int | None = None
@@ -39,7 +41,8 @@ class Event(msgspec.Struct, array_like=True, frozen=True):
     login: str | None = None
     #: ``chat``, a message sent with a ``Nonce``: the sender's user id, and the frame
     #: with the nonce for the sender's own sockets (see :meth:`Hub.sender_frame`);
-    #: ``typing``: the typist's user id, whose sockets get nothing
+    #: ``typing``: the typist's user id, whose sockets get nothing; ``leave``: the user
+    #: who left
     sender: int | None = None
     own: bytes | None = None
 

@@ -65,7 +65,7 @@ async def create(ctx: Context, conn: Peer, r: Create) -> None:
         problem = rules.password_problem(r.Password)
         if problem:
             raise Invalid(problem)
-    if await ctx.store.find_chat(r.Chat) is not None:
+    if await ctx.store.name_taken(r.Chat):  # (the same after case folding: see rules.chat_key)
         raise Conflict(status="chat exist")
     most = ctx.settings.max_chats_per_user
     if most and await ctx.store.count_owned(user.id) >= most:
@@ -96,8 +96,10 @@ async def choice(ctx: Context, conn: Peer, r: Choice) -> None:
     chat = await ctx.store.find_chat(r.Chat) if r.Chat else None
     if chat is None:
         raise ChatMissing()
-    if chat.closed and chat.owner_id != user.id:
-        await _admit(ctx, chat, user, r.Password)
+    if not await ctx.store.is_member(chat.id, user.id):
+        if chat.closed and chat.owner_id != user.id:
+            await _check_password(ctx, chat, user, r.Password)
+        await ctx.store.add_member(chat.id, user.id)
     current = conn.session.chat
     if current is None or current.id != chat.id or conn.session.chat_gone:
         leave_chat(ctx, conn)
@@ -210,10 +212,9 @@ def _may_change_chats(ctx: Context, user: User) -> None:
         raise RateLimited()
 
 
-async def _admit(ctx: Context, chat: Chat, user: User, password: str | None) -> None:
-    """Let ``user`` into the closed ``chat``: a member already, or the right password."""
-    if await ctx.store.is_member(chat.id, user.id):
-        return
+async def _check_password(ctx: Context, chat: Chat, user: User, password: str | None) -> None:
+    """Let ``user``, not a member, into the closed ``chat``: the right password, or
+    :class:`AccessDenied`."""
     if not password or len(password) > rules.MAX_PASSWORD:
         raise AccessDenied()
     # (chats made before the 8-character minimum may have shorter passwords)
@@ -221,7 +222,6 @@ async def _admit(ctx: Context, chat: Chat, user: User, password: str | None) -> 
             ctx.chat_throttle, f"user {user.id}", str(chat.id),
             functools.partial(ctx.hasher.verify, chat.password_hash, password)):
         raise AccessDenied()
-    await ctx.store.add_member(chat.id, user.id)
 
 
 # -- who is where ----------------------------------------------------------------------

@@ -122,10 +122,11 @@ class Context:
 
     # -- fan-out ----------------------------------------------------------------------
 
-    def publish(self, kind: Literal["chat", "deleted", "joined", "left", "list", "typing"],
-                chat_id: int,
-                answer: Struct, *, message_id: int | None = None, login: str | None = None,
-                sender: int | None = None, own: Struct | None = None) -> None:
+    def publish(self, kind: Literal["chat", "deleted", "joined", "left", "list", "typing",
+                                    "leave"],
+                chat_id: int, answer: Struct, *, message_id: int | None = None,
+                login: str | None = None, sender: int | None = None,
+                own: Struct | None = None) -> None:
         """Send ``answer`` to the sockets ``kind`` says (see :class:`~parley.broker.Event`)
         on every process; framed here, once for all of them (``own``, for the sockets
         of the user ``sender`` alone, once for those)."""

@@ -13,6 +13,7 @@ Hierarchy (status in brackets)::
     ├── ChatMissing             ["error"]                Type "chat", no Command (seed)
     ├── AccessDenied            ["access denied"]        Type "chat", no Command
     ├── Invalid                 ["error"] + Detail       an argument breaks a rule
+    ├── NoRight                 ["not allowed"]          the user lacks the right (v2)
     ├── Conflict                ["user exist", "chat exist"]
     ├── LoginFailed             ["error"]                same answer for every cause
     ├── ImageRejected           ["failed to attach image"]
@@ -32,6 +33,7 @@ __all__ = [
     "ImageRejected",
     "Invalid",
     "LoginFailed",
+    "NoRight",
     "NotAllowed",
     "ParleyError",
     "RateLimited",
@@ -101,6 +103,12 @@ class Invalid(ParleyError):
     """An argument breaks a documented rule; ``detail`` says which."""
 
     status = "error"
+
+
+class NoRight(ParleyError):
+    """The user lacks the right to do this (v2 commands), e.g. leave a direct chat."""
+
+    status = "not allowed"
 
 
 class Conflict(ParleyError):

@@ -62,6 +62,8 @@ class Hub:
         self.users: dict[int, set[Peer]] = {}
         #: called for each socket of the user a ``user`` event names (set by the service)
         self.on_user: Callable[[Peer, Event], None] | None = None
+        #: called for each socket of the user a ``leave`` event names (set by the service)
+        self.on_leave: Callable[[Peer, Event], None] | None = None
         #: ``all`` and ``list`` events are told to the chat list's owner (set by the
         #: service: :meth:`parley.chatlist.ChatList.delivered`), which says how many
         #: sockets it pushed them to (the hub pushes ``all`` itself)
@@ -173,6 +175,11 @@ class Hub:
             if peers and self.on_user is not None:
                 for peer in list(peers):  # the callback signs them out
                     self.on_user(peer, event)
+        elif event.kind == "leave":
+            peers = None if event.sender is None else self.users.get(event.sender)
+            if peers and self.on_leave is not None:
+                for peer in list(peers):
+                    self.on_leave(peer, event)
 
     def _typing(self, event: Event) -> None:
         """To the chat's sockets here but the typist's (unordered: never waits)."""

@@ -103,6 +103,11 @@ class Typing(Request, tag="typing"):
     TYPE = "chat"
 
 
+class Leave(Request, tag="leave"):
+    TYPE = "chat"
+    Chat: str | None = None
+
+
 class Send(Request, tag="message"):
     TYPE = "chat"
     Text: str | None = None
@@ -112,7 +117,7 @@ class Send(Request, tag="message"):
 
 AnyRequest = (
     Registration | Login | Logout | ListChats | Create | Choice | Earlier | Connected | Delete
-    | Send | ChangePassword | Users | Typing
+    | Send | ChangePassword | Users | Typing | Leave
 )
 
 _decoder: msgspec.json.Decoder[AnyRequest] = msgspec.json.Decoder(AnyRequest)
@@ -258,7 +263,7 @@ class ChatChanges(Struct, kw_only=True):
 
 
 class ChatAnswer(Struct, kw_only=True, omit_defaults=True):
-    """``create`` and ``delete`` answers and the ``deleted`` notice."""
+    """``create``, ``delete`` and ``leave`` answers and the ``deleted`` and ``left`` notices."""
 
     Type: str
     Command: str

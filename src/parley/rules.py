@@ -43,6 +43,12 @@ def login_key(login: str) -> str:
     return unicodedata.normalize("NFKC", login).casefold()
 
 
+def chat_key(name: str) -> str:
+    """The form of a chat name that uniqueness is checked on, as for logins: ``Team``
+    and ``team`` are one name to ``create`` (``choice`` by name stays exact)."""
+    return unicodedata.normalize("NFKC", name).casefold()
+
+
 def password_problem(password: str | None) -> str | None:
     if password is None or len(password) < MIN_PASSWORD:
         return f"Password must be at least {MIN_PASSWORD} characters"

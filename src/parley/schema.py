@@ -49,18 +49,26 @@ chats = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("name", String(64), nullable=False, unique=True),
+    # the name after NFKC and case folding (parley.rules.chat_key): no two chats alike;
+    # NULL only for a look-alike created before the rule (see migration 0003)
+    Column("name_key", String(1024), nullable=True),
     Column("owner_id", Integer, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
     Column("password_hash", Text, nullable=True),
     Column("last_id", BigInteger, nullable=False, server_default="0"),
     Column("created_ms", BigInteger, nullable=False),
+    Index("chats_folded_name", "name_key", unique=True),
     sqlite_autoincrement=True,
 )
 
+#: who is a member of which chat: by creating it, by choosing it (a closed chat with its
+#: password once), until ``leave``; ``read_id`` is the member's read pointer
 members = Table(
     "members",
     metadata,
     Column("chat_id", Integer, ForeignKey("chats.id", ondelete="CASCADE"), primary_key=True),
     Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("read_id", BigInteger, nullable=False, server_default="0"),
+    Index("members_user", "user_id"),
 )
 
 messages = Table(

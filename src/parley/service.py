@@ -16,7 +16,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-from . import accounts, chats, posting, typists
+from . import accounts, chats, membership, posting, typists
 from .context import Context, Handler
 from .errors import BadRequest, Invalid, ParleyError
 from .messages import (
@@ -39,6 +39,7 @@ PIPELINE = 32
 HANDLERS: dict[type, Handler] = {
     **accounts.HANDLERS,
     **chats.HANDLERS,
+    **membership.HANDLERS,
     **posting.HANDLERS,
     **typists.HANDLERS,
 }
@@ -50,6 +51,7 @@ class Service:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         ctx.hub.on_user = lambda peer, event: accounts.user_event(ctx, peer, event)
+        ctx.hub.on_leave = lambda peer, event: membership.left_elsewhere(ctx, peer, event)
 
     async def receive(self, conn: Peer, frame: bytes | str) -> None:
         """Handle one frame from ``conn``: every outcome is an answer, never an exception."""

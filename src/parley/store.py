@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from . import message_rows, migrations
 from .errors import Unavailable
 from .model import Chat, ChatSummary, Draft, Stored, StoredMessage, User, now_ms
+from .rules import chat_key
 from .schema import chats, images, members, messages, tokens, users
 
 
@@ -47,10 +48,12 @@ class Store(Protocol):
         self, name: str, owner_id: int, password_hash: str | None, *, max_owned: int = 0
     ) -> Chat | None: ...
     async def find_chat(self, name: str) -> Chat | None: ...
+    async def name_taken(self, name: str) -> bool: ...
     async def count_owned(self, user_id: int) -> int: ...
     async def chat_exists(self, chat_id: int) -> bool: ...
     async def is_member(self, chat_id: int, user_id: int) -> bool: ...
     async def add_member(self, chat_id: int, user_id: int) -> None: ...
+    async def remove_member(self, chat_id: int, user_id: int) -> None: ...
     async def delete_chat(self, chat_id: int) -> bool: ...
     async def last_id(self, chat_id: int) -> int | None: ...
     async def history(
@@ -205,7 +208,9 @@ class SqlStore:
     async def create_chat(
         self, name: str, owner_id: int, password_hash: str | None, *, max_owned: int = 0
     ) -> Chat | None:
-        """The new chat (its owner a member), or None when the name is taken.
+        """The new chat (its owner a member), or None when the name is taken: by a chat
+        of the same name after case folding (:func:`~parley.rules.chat_key`), checked by
+        the database's unique index, so that concurrent creates cannot both succeed.
 
         With ``max_owned``, raises :class:`OwnsTooMany` instead when the owner would own
         more than that. The count is taken in the creating transaction, after its write
@@ -222,6 +227,7 @@ class SqlStore:
                     chats.insert()
                     .values(
                         name=name,
+                        name_key=chat_key(name),
                         owner_id=owner_id,
                         password_hash=password_hash,
                         last_id=0,
@@ -245,6 +251,12 @@ class SqlStore:
         )
         return None if row is None else Chat(row.id, row.name, row.owner_id, row.password_hash)
 
+    async def name_taken(self, name: str) -> bool:
+        """A chat of this name, or of one equal to it after case folding, exists."""
+        row = await self._first(
+            sa.select(chats.c.id).where(chats.c.name_key == chat_key(name)).limit(1))
+        return row is not None
+
     async def chat_exists(self, chat_id: int) -> bool:
         return await self.last_id(chat_id) is not None
 
@@ -267,13 +279,32 @@ class SqlStore:
         except IntegrityError:
             pass  # already a member, or the chat was deleted meanwhile
 
+    async def remove_member(self, chat_id: int, user_id: int) -> None:
+        """The user is no longer a member (nothing happens if they were not one)."""
+        async with self._tx() as conn:
+            await conn.execute(members.delete().where(
+                members.c.chat_id == chat_id, members.c.user_id == user_id))
+
     async def delete_chat(self, chat_id: int) -> bool:
-        """Delete the chat with its messages, members and images; False if it was gone."""
+        """Delete the chat with its messages, members and images; False if it was gone.
+
+        Its name key goes to the oldest look-alike chat kept without one (made before
+        names were unique after case folding; see migration 0003), if there is one."""
         async with self._tx() as conn:
             for table in (messages, images, members):
                 await conn.execute(table.delete().where(table.c.chat_id == chat_id))
-            result = await conn.execute(chats.delete().where(chats.c.id == chat_id))
-            return bool(result.rowcount)
+            found = (await conn.execute(
+                sa.delete(chats).where(chats.c.id == chat_id).returning(chats.c.name_key)
+            )).first()
+            if found is None:
+                return False
+            key = found.name_key
+            unkeyed = await conn.execute(sa.select(chats.c.id, chats.c.name)
+                                         .where(chats.c.name_key.is_(None)).order_by(chats.c.id))
+            heir = next((row.id for row in unkeyed if chat_key(row.name) == key), None)
+            if heir is not None:
+                await conn.execute(chats.update().where(chats.c.id == heir).values(name_key=key))
+            return True
 
     # -- messages -----------------------------------------------------------------
 

@@ -1,0 +1,136 @@
+"""Migrations on a database written by an earlier release, on SQLite and PostgreSQL.
+
+The database is migrated to the revision the release shipped with (alembic, as
+``SqlStore.open`` of that release did), filled with rows as that release wrote
+them, then opened by today's ``SqlStore.open``, which migrates it to the head.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from conftest import PG_URL, Postgres, unavailable
+from parley import migrations
+from parley.store import SqlStore
+
+#: the newest revision of the release before stored membership
+BEFORE_MEMBERSHIP = "0002_tokens_by_user"
+T0 = 1_795_534_662_000
+
+
+def database_url(database: str, tmp_path: Path, postgres: Postgres) -> str:
+    if database == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+    if not postgres.reachable():
+        unavailable(f"PostgreSQL at {PG_URL}")
+    return postgres.new_database()
+
+
+async def run(url: str, *statements: tuple[str, dict[str, Any]],
+              revision: str | None = None) -> None:
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            if revision is not None:
+                await conn.run_sync(
+                    lambda sync: command.upgrade(migrations._config(sync), revision))
+            for sql, params in statements:
+                await conn.execute(sa.text(sql), params)
+    finally:
+        await engine.dispose()
+
+
+async def rows(url: str, sql: str) -> list[tuple[Any, ...]]:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return [tuple(r) for r in await conn.execute(sa.text(sql))]
+    finally:
+        await engine.dispose()
+
+
+USERS = ["alice", "bob", "carl", "dave"]
+#: (id, name, owner, password hash): general is made by the first revision (id 1)
+CHATS = [(2, "Team", 1, None), (3, "team", 2, None), (4, "secret", 1, "pw-hash"),
+         (5, "quiet", 4, None)]
+#: the members the release kept: owners, and users admitted to a closed chat
+MEMBERS = [(2, 1), (3, 2), (4, 1), (4, 2), (5, 4)]
+#: (chat, id, user): bob and carl wrote in general, carl and dave in Team, alice and
+#: bob in secret
+MESSAGES = [(1, 1, 2), (1, 2, 3), (1, 3, 2), (2, 1, 3), (2, 2, 4), (4, 1, 1), (4, 2, 2)]
+
+
+def release_rows() -> list[tuple[str, dict[str, Any]]]:
+    out: list[tuple[str, dict[str, Any]]] = []
+    for i, login in enumerate(USERS, 1):
+        out.append(("INSERT INTO users (id, login, login_key, password_hash, created_ms) "
+                    "VALUES (:id, :login, :login, 'hash', :t)", {"id": i, "login": login, "t": T0}))
+    for chat_id, name, owner, password_hash in CHATS:
+        out.append(("INSERT INTO chats (id, name, owner_id, password_hash, last_id, created_ms) "
+                    "VALUES (:id, :name, :owner, :pw, 0, :t)",
+                    {"id": chat_id, "name": name, "owner": owner, "pw": password_hash, "t": T0}))
+    for chat_id, user_id in MEMBERS:
+        out.append(("INSERT INTO members (chat_id, user_id) VALUES (:c, :u)",
+                    {"c": chat_id, "u": user_id}))
+    for chat_id, id_, user_id in MESSAGES:
+        out.append(("INSERT INTO messages (chat_id, id, user_id, login, text, image, nonce, "
+                    "created_ms) VALUES (:c, :i, :u, :login, :text, NULL, NULL, :t)",
+                    {"c": chat_id, "i": id_, "u": user_id, "login": USERS[user_id - 1],
+                     "text": f"text {chat_id}/{id_}", "t": T0 + id_}))
+        out.append(("UPDATE chats SET last_id = :i WHERE id = :c", {"c": chat_id, "i": id_}))
+    return out
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+async def test_membership_migration_keeps_everything(
+    database: str, tmp_path: Path, postgres: Postgres
+) -> None:
+    url = database_url(database, tmp_path, postgres)
+    await run(url, *release_rows(), revision=BEFORE_MEMBERSHIP)
+    if database == "postgresql":  # (the rows were inserted with their ids)
+        await run(url, ("SELECT setval('chats_id_seq', 5)", {}),
+                  ("SELECT setval('users_id_seq', 4)", {}))
+    before = await rows(url, "SELECT chat_id, id, user_id, login, text, created_ms "
+                             "FROM messages ORDER BY chat_id, id")
+    assert len(before) == len(MESSAGES)
+
+    store = await SqlStore.open(url)
+    try:
+        assert await rows(url, "SELECT chat_id, id, user_id, login, text, created_ms "
+                               "FROM messages ORDER BY chat_id, id") == before
+        members = await rows(url, "SELECT chat_id, user_id, read_id FROM members "
+                                  "ORDER BY chat_id, user_id")
+        last = {1: 3, 2: 2, 3: 0, 4: 2, 5: 0}
+        # general: its authors; Team: its owner and authors; team, quiet: the owner;
+        # secret (closed): as it was, its authors made no one a member
+        expected = {(1, 2), (1, 3), (2, 1), (2, 3), (2, 4), (3, 2), (4, 1), (4, 2), (5, 4)}
+        assert {(c, u) for c, u, _ in members} == expected
+        assert set(MEMBERS) <= expected
+        # what was there before the upgrade counts as read
+        assert all(read == last[c] for c, _, read in members), members
+        for chat_id, user_id in expected:
+            assert await store.is_member(chat_id, user_id)
+        # name keys: the first of two look-alikes has it, the later one keeps its name
+        assert await rows(url, "SELECT name, name_key FROM chats ORDER BY id") == [
+            ("general", "general"), ("Team", "team"), ("team", None), ("secret", "secret"),
+            ("quiet", "quiet")]
+        team = await store.find_chat("team")
+        assert team is not None
+        assert team.id == 3  # choice by name stays exact
+        assert await store.create_chat("TEAM", 1, None) is None
+        assert await store.history(3, limit=30) == []
+        # the key passes to the look-alike when the chat holding it goes
+        assert await store.delete_chat(2) is True
+        assert await rows(url, "SELECT name_key FROM chats WHERE id = 3") == [("team",)]
+        assert await store.create_chat("TEAM", 1, None) is None
+        fresh = await store.create_chat("new one", 3, None)
+        assert fresh is not None
+        assert await store.is_member(fresh.id, 3)
+    finally:
+        await store.close()
