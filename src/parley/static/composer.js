@@ -117,10 +117,17 @@ export class Composer {
     if (this.file === null && file) this.attach(file);
   }
 
-  showError(text) {
+  /** Show a notice above the box (null hides it); `key` names it for clearError. */
+  showError(text, key = null) {
     const node = $("composer-error");
     node.hidden = text === null;
     node.textContent = text ?? "";
+    this.errorKey = text === null ? null : key;
+  }
+
+  /** Hide the notice if it is still the one shown with this key. */
+  clearError(key) {
+    if (this.errorKey === key) this.showError(null);
   }
 
   clear() {

@@ -1,7 +1,8 @@
 // The history of the chosen chat: ordered by id, each message shown once.
 
 import { $, openLightbox, sameUser } from "./ui.js";
-import { daySeparator, messageNode, parseDate } from "./render.js";
+import { daySeparator, el, messageNode, parseDate } from "./render.js";
+import * as S from "./statuses.js";
 
 const NEAR_BOTTOM_PX = 120;
 const NEAR_TOP_PX = 150;
@@ -15,6 +16,7 @@ export class MessageView {
   constructor(onNeedEarlier) {
     this.scroller = $("messages");
     this.list = $("message-list");
+    this.unsent = $("unsent-list");
     this.status = $("history-status");
     this.jump = $("jump-bottom");
     this.onNeedEarlier = onNeedEarlier;
@@ -157,6 +159,19 @@ export class MessageView {
       }
       if (day) previousDay = day;
     }
+  }
+
+  /** Messages kept but not stored yet (outbox entries), shown below the history. */
+  showUnsent(entries) {
+    const stick = this.isNearBottom();
+    this.unsent.replaceChildren(...entries.map((entry) => {
+      const bubble = el("div", { className: "msg-bubble" },
+        el("div", { className: "msg-meta" }, el("span", { className: "msg-unsent-label" }, S.UNSENT_LABEL)));
+      if (entry.file) bubble.append(el("div", { className: "msg-text msg-unsent-file" }, S.unsentImage(entry.file)));
+      if (entry.text) bubble.append(el("div", { className: "msg-text" }, entry.text));
+      return el("li", { className: "msg mine unsent", dataset: { nonce: entry.payload.Nonce } }, bubble);
+    }));
+    if (stick) this.scrollToBottom();
   }
 
   setStatus(text) {
