@@ -59,3 +59,86 @@ def test_what_was_written_offline_goes_out_when_the_connection_is_back(
     expect(alice.message_with_text("written offline")).to_have_count(1)
     expect(error).to_be_hidden()
     expect(alice.page.locator("#unsent-list .msg")).to_have_count(0)
+
+
+def focused(person: Person) -> str:
+    return str(person.page.evaluate("() => document.activeElement.id"))
+
+
+def test_the_keyboard_reaches_everything(
+    people: Callable[..., Person], unique: Callable[[str], str]
+) -> None:
+    alice = people()
+    page = alice.page
+    expect(page.locator("#auth-form")).to_be_visible()
+    # The form opens in the name field; the tabs are one stop just before it,
+    # and from them Tab goes through the form in order, to the submit button last.
+    assert focused(alice) == "auth-login"
+    page.keyboard.press("Shift+Tab")
+    assert focused(alice) == "tab-login"
+    page.keyboard.press("ArrowRight")
+    assert focused(alice) == "tab-register"
+    expect(page.locator("#auth-submit")).to_have_text("Create account")
+    order = []
+    for _ in range(3):
+        page.keyboard.press("Tab")
+        order.append(focused(alice))
+    assert order == ["auth-login", "auth-password", "auth-submit"]
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Shift+Tab")
+    assert focused(alice) == "tab-register"
+
+    page.fill("#auth-login", unique("alice"))
+    page.fill("#auth-password", "correct horse battery")
+    page.locator("#auth-password").press("Enter")
+    expect(page.locator("#chat-name")).to_have_text("general")
+    # After logging in, the message box has the focus.
+    expect(page.locator("#text-input")).to_be_focused()
+
+    # The attach button is a button with a name, reached by Tab, and opens the picker.
+    attach = page.get_by_role("button", name="Attach an image")
+    expect(attach).to_be_visible()
+    page.keyboard.press("Shift+Tab")
+    expect(attach).to_be_focused()
+    page.evaluate("""() => document.querySelector("#file-input").addEventListener(
+        "click", () => { window.__picker = (window.__picker || 0) + 1; })""")
+    page.keyboard.press("Enter")
+    assert page.evaluate("() => window.__picker") == 1  # Enter opens the picker
+    with page.expect_file_chooser() as chooser:
+        attach.click()
+    assert chooser.value is not None
+
+
+def test_after_logging_out_the_form_is_for_logging_in(
+    people: Callable[..., Person], unique: Callable[[str], str]
+) -> None:
+    alice = people()
+    alice.register(unique("alice"))
+    alice.page.get_by_role("button", name="Log out").click()
+    expect(alice.page.locator("#auth-form")).to_be_visible()
+    expect(alice.page.get_by_role("tab", name="Log in")).to_have_attribute("aria-selected", "true")
+    expect(alice.page.locator("#auth-submit")).to_have_text("Log in")
+
+
+def test_a_wrong_chat_password_is_kept_to_be_corrected(
+    people: Callable[..., Person], unique: Callable[[str], str]
+) -> None:
+    alice, bob = people(), people()
+    alice.register(unique("alice"))
+    bob.register(unique("bob"))
+    room = unique("closed")
+    alice.create_chat(room, password="open sesame")
+    bob.chat_button(room).click()
+    field = bob.page.locator("#password-input")
+    field.fill("open sesame!")
+    bob.page.get_by_role("button", name="Join").click()
+    expect(bob.page.locator("#password-error")).to_have_text("Wrong password. Please try again.")
+    expect(field).to_have_value("open sesame!")
+    expect(field).to_be_focused()
+    selection = field.evaluate("(input) => [input.selectionStart, input.selectionEnd]")
+    assert selection == [0, len("open sesame!")]
+    field.press("End")
+    field.press("Backspace")
+    field.press("Enter")
+    expect(bob.page.locator("#chat-name")).to_have_text(room)

@@ -297,7 +297,9 @@ function enterChat(chat, list, { open = true } = {}) {
   if (open) document.body.classList.add("in-chat");
   updateChatHeader();
   drawChatList();
-  if (open && window.matchMedia("(pointer: fine)").matches) composer.focus();
+  // Ready to write: on a wide screen the chat shows beside the list, also when restored.
+  const shown = open || !window.matchMedia("(max-width: 720px)").matches;
+  if (shown && window.matchMedia("(pointer: fine)").matches) composer.focus();
 }
 
 function leaveChat() {
@@ -371,10 +373,12 @@ function askPassword(chat, error) {
   $("password-error").textContent = error;
   $("password-submit").disabled = false;
   const input = $("password-input");
-  input.value = "";
   const dialog = $("password-dialog");
+  // A wrong password stays, selected, to be corrected or typed over.
+  if (!error || !dialog.open) input.value = "";
   if (!dialog.open) dialog.showModal();
   input.focus();
+  input.select();
 }
 
 $("password-form").addEventListener("submit", (event) => {

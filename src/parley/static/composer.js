@@ -31,6 +31,7 @@ export class Composer {
       this.fileInput.value = "";
       if (file) this.attach(file);
     });
+    $("attach").addEventListener("click", () => this.fileInput.click());
     $("attachment-remove").addEventListener("click", () => this.detach());
     this.input.addEventListener("paste", (event) => {
       const file = firstFile(event.clipboardData);
