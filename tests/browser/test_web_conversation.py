@@ -142,3 +142,48 @@ def test_a_wrong_chat_password_is_kept_to_be_corrected(
     field.press("Backspace")
     field.press("Enter")
     expect(bob.page.locator("#chat-name")).to_have_text(room)
+
+
+GROUPS = """async () => {
+  const { MessageView } = await import("/static/messages.js");
+  const view = new MessageView(() => false);
+  const at = (minutes) => new Date(Date.UTC(2030, 0, 1, 12, minutes)).toISOString();
+  view.reset("grouping", "ann", [
+    {id: 1, user: "ann", date: at(0), text: "a"},
+    {id: 2, user: "ann", date: at(1), text: "b"},
+    {id: 3, user: "ANN", date: at(4), text: "c"},
+    {id: 4, user: "ann", date: at(10), text: "d"},
+    {id: 5, user: "bo", date: at(11), text: "e"},
+    {id: 6, user: "ann", date: at(12), text: "f"},
+  ]);
+  return [...document.querySelectorAll("#message-list .msg")].map(
+    (n) => n.classList.contains("continued"));
+}"""
+
+
+def test_consecutive_messages_are_grouped(
+    people: Callable[..., Person], unique: Callable[[str], str]
+) -> None:
+    alice, bob = people(), people()
+    a = unique("alice")
+    alice.register(a)
+    bob.register(unique("bob"))
+    room = unique("groups")
+    alice.create_chat(room)
+    bob.enter_chat(room)
+    for text in ("one", "two", "three"):
+        alice.say(text)
+    expect(bob.message_with_text("three")).to_have_count(1)
+    bob.say("four")
+    alice.say("five")
+    expect(bob.message_with_text("five")).to_have_count(1)
+    rows = bob.messages()
+    continued = rows.evaluate_all("(ns) => ns.map((n) => n.classList.contains('continued'))")
+    assert continued == [False, True, True, False, False]
+    # One name and time over the group: the others take no room (still read out).
+    heights = rows.evaluate_all(
+        "(ns) => ns.map((n) => n.querySelector('.msg-meta').getBoundingClientRect().height)")
+    assert heights[0] > 5 and heights[1] <= 1 and heights[2] <= 1 and heights[3] > 5
+    expect(rows.nth(1).locator(".msg-user")).to_have_text(a)  # kept in the markup
+    # A new group after a gap of more than a few minutes, or when another person writes.
+    assert bob.page.evaluate(GROUPS) == [False, True, True, False, False, False]
