@@ -187,3 +187,38 @@ def test_consecutive_messages_are_grouped(
     expect(rows.nth(1).locator(".msg-user")).to_have_text(a)  # kept in the markup
     # A new group after a gap of more than a few minutes, or when another person writes.
     assert bob.page.evaluate(GROUPS) == [False, True, True, False, False, False]
+
+
+TARGETS = """() => [...document.querySelectorAll("button, input, textarea, [role=tab]")]
+  .filter((n) => n.offsetParent !== null && n.getBoundingClientRect().width > 0)
+  .map((n) => {
+    const box = n.getBoundingClientRect();
+    const style = getComputedStyle(n);
+    return {id: n.id || n.className || n.textContent.trim(), tag: n.tagName,
+            w: box.width, h: box.height, font: parseFloat(style.fontSize)};
+  })"""
+
+
+def small_targets(person: Person) -> list[str]:
+    found = person.page.evaluate(TARGETS)
+    return [
+        f"{t['id']}: {t['w']:.0f}×{t['h']:.0f}, {t['font']}px" for t in found
+        if t["w"] < 44 or t["h"] < 44 or (t["tag"] in ("INPUT", "TEXTAREA") and t["font"] < 16)
+    ]
+
+
+def test_a_phone_gets_targets_for_fingers(
+    people: Callable[..., Person], unique: Callable[[str], str]
+) -> None:
+    alice = people(viewport={"width": 390, "height": 844})
+    expect(alice.page.locator("#auth-form")).to_be_visible()
+    assert small_targets(alice) == []
+    alice.register(unique("alice"))
+    expect(alice.chat_button("general")).to_be_visible()
+    assert small_targets(alice) == []
+    alice.enter_chat("general")
+    alice.say("Thumbs only")
+    expect(alice.message_with_text("Thumbs only")).to_have_count(1)
+    assert small_targets(alice) == []
+    assert alice.page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    alice.screenshot("phone-targets")
