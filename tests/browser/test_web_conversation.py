@@ -202,7 +202,7 @@ TARGETS = """() => [...document.querySelectorAll("button, input, textarea, [role
 def small_targets(person: Person) -> list[str]:
     found = person.page.evaluate(TARGETS)
     return [
-        f"{t['id']}: {t['w']:.0f}×{t['h']:.0f}, {t['font']}px" for t in found
+        f"{t['id']}: {t['w']:.0f}x{t['h']:.0f}, {t['font']}px" for t in found
         if t["w"] < 44 or t["h"] < 44 or (t["tag"] in ("INPUT", "TEXTAREA") and t["font"] < 16)
     ]
 

@@ -98,7 +98,8 @@ def test_text_is_never_html(people: Callable[..., Person], unique: Callable[[str
 def test_history_pages_load_on_scrolling_up(
     people: Callable[..., Person], unique: Callable[[str], str]
 ) -> None:
-    alice = people()
+    # Low enough that one page of 30 grouped (one-line) messages overflows the view.
+    alice = people(viewport={"width": 1280, "height": 560})
     alice.register(unique("alice"))
     room = unique("history")
     alice.create_chat(room)

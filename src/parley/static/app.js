@@ -288,6 +288,7 @@ function onChoice(frame) {
 function enterChat(chat, list, { open = true } = {}) {
   St.enterChat(chat, list);
   $("password-dialog").close();
+  composer.enable(true); // before the history, which scrolls to the bottom of what is left
   messages.reset(chat, state.me, list);
   online.reset();
   $("online-panel").hidden = !window.matchMedia("(min-width: 1100px)").matches;
