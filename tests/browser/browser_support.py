@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 from typing import Any
@@ -101,3 +102,16 @@ class Person:
         path = SCREENSHOTS / f"{name}.png"
         self.page.screenshot(path=str(path))
         return path
+
+
+def stored_texts(data_dir: Path, chat: str) -> list[str | None]:
+    """The texts the server stored in ``chat``, oldest first (read from its SQLite file)."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(data_dir / "parley.db")) as db:
+        rows = db.execute(
+            "SELECT m.text FROM messages m JOIN chats c ON c.id = m.chat_id"
+            " WHERE c.name = ? ORDER BY m.id",
+            (chat,),
+        ).fetchall()
+    return [row[0] for row in rows]

@@ -288,6 +288,7 @@ function onChoice(frame) {
 function enterChat(chat, list, { open = true } = {}) {
   St.enterChat(chat, list);
   $("password-dialog").close();
+  composer.enable(true); // before the history, which scrolls to the bottom of what is left
   messages.reset(chat, state.me, list);
   online.reset();
   $("online-panel").hidden = !window.matchMedia("(min-width: 1100px)").matches;
@@ -297,7 +298,9 @@ function enterChat(chat, list, { open = true } = {}) {
   if (open) document.body.classList.add("in-chat");
   updateChatHeader();
   drawChatList();
-  if (open && window.matchMedia("(pointer: fine)").matches) composer.focus();
+  // Ready to write: on a wide screen the chat shows beside the list, also when restored.
+  const shown = open || !window.matchMedia("(max-width: 720px)").matches;
+  if (shown && window.matchMedia("(pointer: fine)").matches) composer.focus();
 }
 
 function leaveChat() {
@@ -371,10 +374,12 @@ function askPassword(chat, error) {
   $("password-error").textContent = error;
   $("password-submit").disabled = false;
   const input = $("password-input");
-  input.value = "";
   const dialog = $("password-dialog");
+  // A wrong password stays, selected, to be corrected or typed over.
+  if (!error || !dialog.open) input.value = "";
   if (!dialog.open) dialog.showModal();
   input.focus();
+  input.select();
 }
 
 $("password-form").addEventListener("submit", (event) => {
@@ -496,9 +501,10 @@ async function sendMessage({ text, file }) {
     composer.showError("Choose a chat first.");
     return false;
   }
+  const offline = !conn.isOpen || !state.loggedIn;
   const resuming = state.choices.length === 1 && state.choices[0].resume;
-  if (!conn.isOpen || !state.loggedIn || (state.choices.length > 0 && !resuming)) {
-    composer.showError("Not connected right now. Your message is kept here; send it when the connection is back.");
+  if (!offline && state.choices.length > 0 && !resuming) {
+    composer.showError(S.NOT_SENT_CHAT_OPENING);
     return false;
   }
   const chat = state.chat;
@@ -513,17 +519,31 @@ async function sendMessage({ text, file }) {
     }
   }
   if (state.chat !== chat || state.choices.some((c) => !c.resume)) {
-    composer.showError("Not sent: another chat was opened meanwhile.");
+    composer.showError(S.NOT_SENT_CHAT_CHANGED);
     return false;
+  }
+  if (!conn.isOpen || !state.loggedIn) {
+    // Kept, shown as not sent, and sent when the connection is back (resendOutbox).
+    state.pending.add(payload, { text, file }, { held: true });
+    composer.showError(S.NOT_CONNECTED_QUEUED, "offline");
+    return true;
   }
   if (state.choices.some((c) => c.resume)) {
     // Re-entering the chat after a reconnect: it goes out as soon as that is done.
     state.pending.add(payload, { text, file });
     return true;
   }
+  if (state.pending.limited) {
+    // Behind messages the server refused as too fast: it goes out with them, in order.
+    state.pending.add(payload, { text, file }, { held: true });
+    composer.showError(S.rateLimitedWaiting(state.pending.held.length), "rate");
+    scheduleRetry();
+    return true;
+  }
   if (!conn.send(payload)) {
-    composer.showError("Not connected right now. Your message is kept here; send it when the connection is back.");
-    return false;
+    state.pending.add(payload, { text, file }, { held: true });
+    composer.showError(S.NOT_CONNECTED_QUEUED, "offline");
+    return true;
   }
   state.pending.add(payload, { text, file });
   return true;
@@ -533,7 +553,7 @@ function onMessage(frame) {
   if (frame.Message && typeof frame.Message === "object") {
     if (state.choices.length > 0 || state.chat === null) return; // belongs to a chat being left
     const mine = sameUser(frame.Message.user, state.me);
-    if (mine) state.pending.confirm(frame.Message);
+    if (mine && state.pending.confirm(frame.Message)) retries.progress = true;
     St.sawMessages([frame.Message]);
     messages.append([frame.Message], { mine });
     if (!mine && document.hidden) {
@@ -542,8 +562,47 @@ function onMessage(frame) {
     }
     return;
   }
+  if (frame.Status === "rate limited") {
+    // Not stored: kept, shown as not sent, and sent again by itself once allowed.
+    const waiting = state.pending.limit();
+    if (waiting > 0) {
+      composer.showError(S.rateLimitedWaiting(waiting), "rate");
+      scheduleRetry();
+    }
+    return;
+  }
   if (frame.Status !== undefined) failOldestSend(S.messageError(frame));
 }
+
+// Sending again what the server refused as too fast: after 1 s, and longer each time
+// a round gets nothing through (up to 16 s); back to 1 s as soon as one does.
+const RETRY_MIN_MS = 1000;
+const RETRY_MAX_MS = 16000;
+const retries = { timer: null, delay: RETRY_MIN_MS, progress: true };
+
+function scheduleRetry() {
+  if (retries.timer !== null) return;
+  retries.delay = retries.progress ? RETRY_MIN_MS : Math.min(RETRY_MAX_MS, retries.delay * 2);
+  retries.progress = false;
+  retries.timer = setTimeout(retryHeld, retries.delay);
+}
+
+function retryHeld() {
+  retries.timer = null;
+  if (state.pending.held.length === 0) return;
+  if (!conn.isOpen || !state.loggedIn || state.choices.length > 0) return; // the reconnect sends them
+  state.pending.retry((payload) => conn.send(payload));
+}
+
+/** The outbox changed: show what is not sent yet, and drop notices that no longer hold. */
+function drawOutbox() {
+  messages.showUnsent(state.pending.held);
+  if (state.pending.entries.length === 0) {
+    composer.clearError("offline");
+    composer.clearError("rate");
+  }
+}
+state.pending.onChange = drawOutbox;
 
 /** The oldest unconfirmed message was refused: say why and give it back to the person. */
 function failOldestSend(reason) {
@@ -554,11 +613,13 @@ function failOldestSend(reason) {
 
 /** After a reconnect, send again what was not confirmed; the nonce keeps it from being stored twice. */
 function resendOutbox() {
+  composer.clearError("offline");
   const stuck = state.pending.resend((payload) => conn.send(payload));
   if (stuck.length > 0) {
     composer.restore(stuck[0]);
     composer.showError("A message could not be delivered. It is back in the box: try sending it again.");
   }
+  if (state.pending.limited) scheduleRetry();
 }
 
 // ---- mobile navigation ------------------------------------------------------

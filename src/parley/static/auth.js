@@ -9,6 +9,14 @@ export class AuthForm {
     this.mode = "login"; // "login" | "registration": the request the form sends
     $("tab-login").addEventListener("click", () => this.setMode("login"));
     $("tab-register").addEventListener("click", () => this.setMode("registration"));
+    // One stop in the Tab order for both tabs (the chosen one); the arrow keys switch.
+    $("auth-tabs").addEventListener("keydown", (event) => {
+      if (!["ArrowLeft", "ArrowRight", "Home", "End"].includes(event.key)) return;
+      event.preventDefault();
+      const mode = event.key === "ArrowLeft" || event.key === "Home" ? "login" : "registration";
+      this.setMode(mode);
+      $(mode === "login" ? "tab-login" : "tab-register").focus();
+    });
     $("auth-form").addEventListener("submit", (event) => {
       event.preventDefault();
       const login = $("auth-login").value.trim();
@@ -26,9 +34,10 @@ export class AuthForm {
     });
   }
 
+  /** The form, in "Log in" mode (also after logging out of a new account). */
   show(message = "") {
     showView("auth");
-    this.setMode(this.mode);
+    this.setMode("login");
     this.error(message);
     $("auth-login").focus();
   }
@@ -38,6 +47,8 @@ export class AuthForm {
     const register = mode === "registration";
     $("tab-login").setAttribute("aria-selected", String(!register));
     $("tab-register").setAttribute("aria-selected", String(register));
+    $("tab-login").tabIndex = register ? -1 : 0;
+    $("tab-register").tabIndex = register ? 0 : -1;
     $("auth-submit").textContent = register ? "Create account" : "Log in";
     $("auth-password").autocomplete = register ? "new-password" : "current-password";
     $("auth-hint").hidden = !register;

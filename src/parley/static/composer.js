@@ -31,6 +31,7 @@ export class Composer {
       this.fileInput.value = "";
       if (file) this.attach(file);
     });
+    $("attach").addEventListener("click", () => this.fileInput.click());
     $("attachment-remove").addEventListener("click", () => this.detach());
     this.input.addEventListener("paste", (event) => {
       const file = firstFile(event.clipboardData);
@@ -117,10 +118,17 @@ export class Composer {
     if (this.file === null && file) this.attach(file);
   }
 
-  showError(text) {
+  /** Show a notice above the box (null hides it); `key` names it for clearError. */
+  showError(text, key = null) {
     const node = $("composer-error");
     node.hidden = text === null;
     node.textContent = text ?? "";
+    this.errorKey = text === null ? null : key;
+  }
+
+  /** Hide the notice if it is still the one shown with this key. */
+  clearError(key) {
+    if (this.errorKey === key) this.showError(null);
   }
 
   clear() {

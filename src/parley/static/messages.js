@@ -1,13 +1,16 @@
 // The history of the chosen chat: ordered by id, each message shown once.
 
 import { $, openLightbox, sameUser } from "./ui.js";
-import { daySeparator, messageNode, parseDate } from "./render.js";
+import { daySeparator, el, messageNode, parseDate } from "./render.js";
+import * as S from "./statuses.js";
 
 const NEAR_BOTTOM_PX = 120;
 const NEAR_TOP_PX = 150;
 // A busy chat left open for hours: keep the page light by dropping the oldest
 // messages while the reader is at the bottom (scrolling up loads them again).
 const MAX_SHOWN = 600;
+// Messages from one person less than this apart are grouped under one name and time.
+const GROUP_GAP_MS = 5 * 60 * 1000;
 const KEEP_SHOWN = 400;
 
 export class MessageView {
@@ -15,6 +18,7 @@ export class MessageView {
   constructor(onNeedEarlier) {
     this.scroller = $("messages");
     this.list = $("message-list");
+    this.unsent = $("unsent-list");
     this.status = $("history-status");
     this.jump = $("jump-bottom");
     this.onNeedEarlier = onNeedEarlier;
@@ -146,17 +150,35 @@ export class MessageView {
     return null;
   }
 
+  /** Day headings above each day's first message, and runs of one person's messages grouped. */
   fixDaySeparators() {
     for (const sep of this.list.querySelectorAll(".day-separator")) sep.remove();
     let previousDay = null;
+    let previous = null;
     for (const node of [...this.list.querySelectorAll(".msg")]) {
       const day = node.dataset.day;
-      if (day && day !== previousDay) {
+      const newDay = Boolean(day) && day !== previousDay;
+      if (newDay) {
         const date = parseDate(node.querySelector("time")?.getAttribute("datetime"));
         if (date) this.list.insertBefore(daySeparator(date), node);
       }
       if (day) previousDay = day;
+      node.classList.toggle("continued", !newDay && continues(previous, node));
+      previous = node;
     }
+  }
+
+  /** Messages kept but not stored yet (outbox entries), shown below the history. */
+  showUnsent(entries) {
+    const stick = this.isNearBottom();
+    this.unsent.replaceChildren(...entries.map((entry) => {
+      const bubble = el("div", { className: "msg-bubble" },
+        el("div", { className: "msg-meta" }, el("span", { className: "msg-unsent-label" }, S.UNSENT_LABEL)));
+      if (entry.file) bubble.append(el("div", { className: "msg-text msg-unsent-file" }, S.unsentImage(entry.file)));
+      if (entry.text) bubble.append(el("div", { className: "msg-text" }, entry.text));
+      return el("li", { className: "msg mine unsent", dataset: { nonce: entry.payload.Nonce } }, bubble);
+    }));
+    if (stick) this.scrollToBottom();
   }
 
   setStatus(text) {
@@ -207,3 +229,10 @@ export class MessageView {
   }
 }
 
+
+/** `node` is by the same person as `previous`, within a few minutes after it. */
+function continues(previous, node) {
+  if (previous === null || !sameUser(previous.dataset.user, node.dataset.user)) return false;
+  const gap = Number(node.dataset.time) - Number(previous.dataset.time);
+  return previous.dataset.time !== "" && node.dataset.time !== "" && gap >= 0 && gap < GROUP_GAP_MS;
+}

@@ -99,7 +99,10 @@ export function messageNode(message, mine) {
   const date = parseDate(message.date);
   const item = el("li", {
     className: mine ? "msg mine" : "msg",
-    dataset: { id: String(message.id), day: date ? dayKey(date) : "" },
+    dataset: {
+      id: String(message.id), day: date ? dayKey(date) : "", user: String(message.user ?? ""),
+      time: date ? String(date.getTime()) : "",
+    },
   });
   const meta = el("div", { className: "msg-meta" },
     el("span", { className: "msg-user" }, String(message.user ?? "")));

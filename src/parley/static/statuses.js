@@ -102,3 +102,33 @@ function limitSize(bytes) {
   const round = (n) => String(Number(n.toFixed(1)));
   return bytes >= MiB ? `${round(bytes / MiB)} MB` : `${round(bytes / 1024)} KB`;
 }
+
+// ---- messages waiting to be sent
+
+export const NOT_CONNECTED_QUEUED =
+  "Not connected right now. Your message is kept and will be sent as soon as the connection is back.";
+export const UNSENT_LABEL = "Not sent yet";
+
+/** The server said "rate limited": what waits is sent again by itself. */
+export function rateLimitedWaiting(count) {
+  const what = count === 1 ? "1 message is" : `${count} messages are`;
+  return `You are sending messages too fast. ${what} waiting and will be sent by itself in a moment.`;
+}
+
+export function unsentImage(file) {
+  return `Image: ${file.name || "pasted image"}`;
+}
+
+// ---- chats
+
+/** The chosen chat was deleted under the user; what they were writing is kept. */
+export function chatDeletedNamed(chat) {
+  return `“${chat}” was deleted by its owner.`;
+}
+
+export function draftKeptAfterDelete(chat) {
+  return `“${chat}” was deleted. What you wrote is kept here: choose another chat to send it there.`;
+}
+
+export const NOT_SENT_CHAT_OPENING = "Not sent: another chat is being opened.";
+export const NOT_SENT_CHAT_CHANGED = "Not sent: another chat was opened meanwhile.";
