@@ -509,3 +509,36 @@ async def test_presence_flapping_across_processes(
     assert await settle(watcher, lambda f: "Online" in f) == {
         "Type": "chat", "Command": "connected", "Chat": name,
         "Online": sorted([watcher.user, sentinel.user])}
+
+
+async def test_read_pointer_and_activity_cross_processes(
+    spawn: Spawn, cluster_config: tuple[str, str], clients: Callable[..., Any]
+) -> None:
+    db_url, prefix = cluster_config
+    one, two = spawn(db_url, REDIS_URL, prefix), spawn(db_url, REDIS_URL, prefix)
+    alice = await clients(one.ws, unique("a"))
+    bob = await clients(two.ws, unique("b"))
+    name = unique("room")
+    assert (await alice.create(name))["Status"] == "success"
+    for chosen in (name, "general"):  # a member of the room, and elsewhere now
+        await bob.send({"Type": "chat", "Command": "choice", "Chat": chosen})
+        await settle(bob, lambda f, c=chosen: f.get("Command") == "choice" and f["Chat"] == c)
+    bob_tab = await clients(two.ws)
+    assert (await bob_tab.login(bob.user, PASSWORD))["Status"] == "success"
+    await alice.send({"Type": "chat", "Command": "message", "Text": f"hi @{bob.user}"})
+    want = {"Type": "chat", "Command": "activity", "Chat": name, "Id": 1, "User": alice.user,
+            "Mention": True}
+    assert await settle(bob, lambda f: f.get("Command") == "activity") == want
+    assert await settle(bob_tab, lambda f: f.get("Command") == "activity") == want
+    # the read pointer, from a socket on the other process than one of the user's
+    alice_two = await clients(two.ws)
+    assert (await alice_two.login(alice.user, PASSWORD))["Status"] == "success"
+    bob_one = await clients(one.ws)
+    assert (await bob_one.login(bob.user, PASSWORD))["Status"] == "success"
+    await bob.send({"Type": "chat", "Command": "read", "Chat": name, "Id": 5})
+    read = {"Type": "chat", "Command": "read", "Chat": name, "Id": 1}
+    for client in (bob, bob_tab, bob_one):
+        assert await settle(client, lambda f: f.get("Command") == "read") == read
+    await alice.send({"Type": "chat", "Command": "unread"})
+    got = await settle(alice, lambda f: f.get("Command") == "unread")
+    assert got["Chats"][name] == {"last": 1, "read": 0, "unread": 0, "mentions": 0}

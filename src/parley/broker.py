@@ -24,9 +24,15 @@ class Event(msgspec.Struct, array_like=True, frozen=True):
     ``chat_id``, which are logged out (see :func:`user_event`); ``typing``: to the chat's
     sockets but those of the user ``sender`` (unordered, never held for ordering);
     ``leave``: the user ``sender`` left the chat (is no longer a member): those of the
-    user's sockets that have it chosen leave it, and get ``frame``."""
+    user's sockets that have it chosen leave it, and get ``frame``; ``mine``: to every
+    socket of the user ``sender``; ``activity``: a message (``message_id``, by
+    ``sender``) stored in the chat, for the sockets of its members that do not have it
+    chosen (``frame``; ``own`` for those it mentions, ``mentions`` their user ids; see
+    :mod:`parley.activity`); ``members``: the chat's members changed (the hubs forget
+    what they knew of them)."""
 
-    kind: Literal["chat", "all", "deleted", "joined", "left", "list", "user", "typing", "leave"]
+    kind: Literal["chat", "all", "deleted", "joined", "left", "list", "user", "typing", "leave",
+                  "mine", "activity", "members"]
     chat_id: int
     frame: bytes
     message_id: int | None = None
@@ -42,9 +48,12 @@ class Event(msgspec.Struct, array_like=True, frozen=True):
     #: ``chat``, a message sent with a ``Nonce``: the sender's user id, and the frame
     #: with the nonce for the sender's own sockets (see :meth:`Hub.sender_frame`);
     #: ``typing``: the typist's user id, whose sockets get nothing; ``leave``: the user
-    #: who left
+    #: who left; ``mine``: the user; ``activity``: the message's author (the frame with
+    #: ``Mention`` true in ``own``)
     sender: int | None = None
     own: bytes | None = None
+    #: ``activity``: the ids of the users the message mentions
+    mentions: tuple[int, ...] = ()
 
 
 def user_event(user_id: int, frame: bytes = b"", *, close: int = 0, token: str | None = None,

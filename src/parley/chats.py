@@ -13,6 +13,7 @@ import asyncio
 import functools
 
 from . import presenter, rules
+from .broker import Event
 from .context import Context, Handler
 from .errors import (
     AccessDenied,
@@ -100,6 +101,7 @@ async def choice(ctx: Context, conn: Peer, r: Choice) -> None:
         if chat.closed and chat.owner_id != user.id:
             await _check_password(ctx, chat, user, r.Password)
         await ctx.store.add_member(chat.id, user.id)
+        ctx.broker.publish(Event("members", chat.id, b""))  # (see parley.activity)
     current = conn.session.chat
     if current is None or current.id != chat.id or conn.session.chat_gone:
         leave_chat(ctx, conn)

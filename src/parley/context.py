@@ -123,7 +123,7 @@ class Context:
     # -- fan-out ----------------------------------------------------------------------
 
     def publish(self, kind: Literal["chat", "deleted", "joined", "left", "list", "typing",
-                                    "leave"],
+                                    "leave", "mine"],
                 chat_id: int, answer: Struct, *, message_id: int | None = None,
                 login: str | None = None, sender: int | None = None,
                 own: Struct | None = None) -> None:

@@ -35,6 +35,8 @@ __all__ = ["PRESENCE_WINDOW", "REORDER_WAIT", "Hub", "Peer", "Room"]
 REORDER_WAIT = ordering.REORDER_WAIT
 #: presence deltas of a chat are sent at most once per this many seconds (per user)
 PRESENCE_WINDOW = 0.25
+#: the events :attr:`Hub.on_activity` is told
+_ACTIVITY = frozenset(("activity", "members", "leave", "deleted"))
 
 
 @dataclass
@@ -64,6 +66,9 @@ class Hub:
         self.on_user: Callable[[Peer, Event], None] | None = None
         #: called for each socket of the user a ``leave`` event names (set by the service)
         self.on_leave: Callable[[Peer, Event], None] | None = None
+        #: told ``activity`` events and those that may change a chat's members
+        #: (``members``, ``leave``, ``deleted``): see parley.activity (set by the service)
+        self.on_activity: Callable[[Event], None] = lambda event: None
         #: ``all`` and ``list`` events are told to the chat list's owner (set by the
         #: service: :meth:`parley.chatlist.ChatList.delivered`), which says how many
         #: sockets it pushed them to (the hub pushes ``all`` itself)
@@ -148,6 +153,8 @@ class Hub:
         peer.release(page)
 
     def deliver(self, event: Event) -> None:
+        if event.kind in _ACTIVITY:
+            self.on_activity(event)
         if event.kind == "chat":
             room = self.rooms.get(event.chat_id)
             if room is not None:
@@ -170,6 +177,11 @@ class Hub:
                 self.deliveries += len(gone.peers)
         elif event.kind == "typing":
             self._typing(event)
+        elif event.kind == "mine":
+            mine = () if event.sender is None else self.users.get(event.sender, ())
+            for peer in mine:
+                peer.push(event.frame)
+            self.deliveries += len(mine)
         elif event.kind == "user":
             peers = self.users.get(event.chat_id)
             if peers and self.on_user is not None:

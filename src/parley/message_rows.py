@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from . import mentions
 from .model import Draft, Stored, StoredMessage
 from .schema import chats, images, messages
 
@@ -71,7 +72,7 @@ def insert_batch(conn: sa.Connection, drafts: Sequence[Draft]) -> list[Stored]:
     draft whose ``nonce`` was stored before (or earlier in the batch) is
     not stored again: its result is the stored message, ``duplicate``.
     An image's row is written with its message, its bytes too when the draft
-    carries them.
+    carries them; so are the rows of whom it mentions (:func:`parley.mentions.record`).
     """
     if not drafts:
         return []
@@ -81,6 +82,7 @@ def insert_batch(conn: sa.Connection, drafts: Sequence[Draft]) -> list[Stored]:
     results: list[Stored | None] = [None] * len(drafts)
     rows: list[tuple[Any, ...]] = []
     image_rows: list[dict[str, Any]] = []
+    fresh_messages: list[tuple[int, StoredMessage]] = []
     # One statement raises every chat's last id (in id order, the same order in
     # every process, so concurrent writers on PostgreSQL never deadlock).
     ids = sorted(by_chat)
@@ -116,6 +118,7 @@ def insert_batch(conn: sa.Connection, drafts: Sequence[Draft]) -> list[Stored]:
             message = StoredMessage(chat_id, base + fresh, draft.user_id, draft.login,
                                     draft.text, draft.image, draft.nonce, draft.created_ms)
             results[index] = Stored(message)
+            fresh_messages.append((index, message))
             if draft.nonce is not None:
                 seen[key] = message
             rows.append((chat_id, base + fresh, draft.user_id, draft.login, draft.text,
@@ -136,6 +139,10 @@ def insert_batch(conn: sa.Connection, drafts: Sequence[Draft]) -> list[Stored]:
         conn.exec_driver_sql(_insert_messages_sql(conn.dialect.paramstyle), rows)
     if image_rows:
         _add_images(conn, image_rows)
+    whom = mentions.record(conn, [message for _, message in fresh_messages])
+    for (index, message), mentioned in zip(fresh_messages, whom, strict=True):
+        if mentioned:
+            results[index] = Stored(message, mentions=mentioned)
     return [r if r is not None else Stored(None) for r in results]
 
 

@@ -108,6 +108,17 @@ class Leave(Request, tag="leave"):
     Chat: str | None = None
 
 
+class Read(Request, tag="read"):
+    TYPE = "chat"
+    Chat: str | None = None
+    #: the id of the last message read (checked by the handler: a message id, 0 or more)
+    Id: int | None = None
+
+
+class UnreadRequest(Request, tag="unread"):
+    TYPE = "chat"
+
+
 class Send(Request, tag="message"):
     TYPE = "chat"
     Text: str | None = None
@@ -117,7 +128,7 @@ class Send(Request, tag="message"):
 
 AnyRequest = (
     Registration | Login | Logout | ListChats | Create | Choice | Earlier | Connected | Delete
-    | Send | ChangePassword | Users | Typing | Leave
+    | Send | ChangePassword | Users | Typing | Leave | Read | UnreadRequest
 )
 
 _decoder: msgspec.json.Decoder[AnyRequest] = msgspec.json.Decoder(AnyRequest)
@@ -305,6 +316,41 @@ class TypingNotice(Struct, kw_only=True):
     Command: str
     Chat: str
     User: str
+
+
+class ReadPointer(Struct, kw_only=True):
+    """``read``: the user's pointer in the chat, pushed to every socket of the user."""
+
+    Type: str
+    Command: str
+    Chat: str
+    Id: int
+
+
+class UnreadChat(Struct):
+    last: int
+    read: int
+    unread: int
+    mentions: int
+
+
+class UnreadCounts(Struct, kw_only=True):
+    """``unread``: every chat the user is a member of, by name."""
+
+    Type: str
+    Command: str
+    Chats: dict[str, UnreadChat]
+
+
+class Activity(Struct, kw_only=True):
+    """``activity``: a message in a chat of the user's that this socket has not chosen."""
+
+    Type: str
+    Command: str
+    Chat: str
+    Id: int
+    User: str
+    Mention: bool
 
 
 class Online(Struct, kw_only=True, omit_defaults=True):

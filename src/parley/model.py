@@ -44,6 +44,18 @@ class ChatSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class Unread:
+    """A chat of a user's, for ``unread``: its newest id, the user's read pointer, and
+    the messages after it from others (``unread``), of which ``mentions`` mention the user."""
+
+    chat: str
+    last: int
+    read: int
+    unread: int
+    mentions: int
+
+
+@dataclass(frozen=True, slots=True)
 class StoredMessage:
     """A message as stored: ``id`` counts from 1 in its chat."""
 
@@ -81,8 +93,10 @@ class Stored:
     """What became of a draft: the message, or ``None`` when its chat is gone.
 
     ``duplicate``: a message with the draft's nonce (from the same user, in the
-    same chat) was stored before; ``message`` is that one.
+    same chat) was stored before; ``message`` is that one. ``mentions``: the ids of
+    the users a newly stored message mentions (see :mod:`parley.mentions`).
     """
 
     message: StoredMessage | None
     duplicate: bool = False
+    mentions: tuple[int, ...] = ()

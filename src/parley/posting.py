@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from . import presenter
+from . import activity, presenter
 from .context import Context, Handler
 from .errors import ChatMissing, ImageRejected
 from .images import decode_in
@@ -66,6 +66,7 @@ def published(ctx: Context, drafts: Sequence[Draft], results: Sequence[Stored]) 
             continue
         stored += 1
         _publish_message(ctx, draft, message)
+        activity.publish(ctx.broker, draft.chat, message, result.mentions)
     if stored:
         ctx.metrics.messages_stored.inc(stored)
 

@@ -85,6 +85,15 @@ messages = Table(
     Index("messages_nonce", "chat_id", "user_id", "nonce", unique=True),
 )
 
+#: who a message mentions (``@login``, see parley.mentions), written with the message
+mentions = Table(
+    "mentions",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("chat_id", Integer, ForeignKey("chats.id", ondelete="CASCADE"), primary_key=True),
+    Column("message_id", BigInteger, primary_key=True, autoincrement=False),
+)
+
 images = Table(
     "images",
     metadata,

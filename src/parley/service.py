@@ -16,7 +16,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-from . import accounts, chats, membership, posting, typists
+from . import accounts, activity, chats, membership, posting, typists, unread
 from .context import Context, Handler
 from .errors import BadRequest, Invalid, ParleyError
 from .messages import (
@@ -42,6 +42,7 @@ HANDLERS: dict[type, Handler] = {
     **membership.HANDLERS,
     **posting.HANDLERS,
     **typists.HANDLERS,
+    **unread.HANDLERS,
 }
 
 
@@ -52,6 +53,9 @@ class Service:
         self.ctx = ctx
         ctx.hub.on_user = lambda peer, event: accounts.user_event(ctx, peer, event)
         ctx.hub.on_leave = lambda peer, event: membership.left_elsewhere(ctx, peer, event)
+        #: this process's activity pushes
+        self.activity = activity.ActivityPusher(ctx.hub, ctx.store.member_ids, ctx.background)
+        ctx.hub.on_activity = self.activity.deliver
 
     async def receive(self, conn: Peer, frame: bytes | str) -> None:
         """Handle one frame from ``conn``: every outcome is an answer, never an exception."""

@@ -20,9 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from . import message_rows, migrations
 from .errors import Unavailable
-from .model import Chat, ChatSummary, Draft, Stored, StoredMessage, User, now_ms
+from .model import Chat, ChatSummary, Draft, Stored, StoredMessage, Unread, User, now_ms
 from .rules import chat_key
-from .schema import chats, images, members, messages, tokens, users
+from .schema import chats, images, members, mentions, messages, tokens, users
+from .unread_rows import ReadPointers
 
 
 class OwnsTooMany(Exception):
@@ -54,6 +55,9 @@ class Store(Protocol):
     async def is_member(self, chat_id: int, user_id: int) -> bool: ...
     async def add_member(self, chat_id: int, user_id: int) -> None: ...
     async def remove_member(self, chat_id: int, user_id: int) -> None: ...
+    async def member_ids(self, chat_id: int) -> list[int]: ...
+    async def mark_read(self, chat_id: int, user_id: int, message_id: int) -> int | None: ...
+    async def unread(self, user_id: int) -> list[Unread]: ...
     async def delete_chat(self, chat_id: int) -> bool: ...
     async def last_id(self, chat_id: int) -> int | None: ...
     async def history(
@@ -65,8 +69,9 @@ class Store(Protocol):
     async def close(self) -> None: ...
 
 
-class SqlStore:
-    """:class:`Store` on SQLAlchemy's async engine: SQLite (aiosqlite) or PostgreSQL (asyncpg)."""
+class SqlStore(ReadPointers):
+    """:class:`Store` on SQLAlchemy's async engine: SQLite (aiosqlite) or PostgreSQL
+    (asyncpg); read pointers and unread counts in :class:`~parley.unread_rows.ReadPointers`."""
 
     def __init__(self, engine: AsyncEngine, sync_engine: sa.Engine | None = None) -> None:
         self.engine = engine
@@ -291,7 +296,7 @@ class SqlStore:
         Its name key goes to the oldest look-alike chat kept without one (made before
         names were unique after case folding; see migration 0003), if there is one."""
         async with self._tx() as conn:
-            for table in (messages, images, members):
+            for table in (messages, mentions, images, members):
                 await conn.execute(table.delete().where(table.c.chat_id == chat_id))
             found = (await conn.execute(
                 sa.delete(chats).where(chats.c.id == chat_id).returning(chats.c.name_key)
