@@ -24,9 +24,14 @@ class Event(msgspec.Struct, array_like=True, frozen=True):
     ``chat_id``, which are logged out (see :func:`user_event`); ``typing``: to the chat's
     sockets but those of the user ``sender`` (unordered, never held for ordering);
     ``leave``: the user ``sender`` left the chat (is no longer a member): those of the
-    user's sockets that have it chosen leave it, and get ``frame``."""
+    user's sockets that have it chosen leave it, and get ``frame``; ``direct``: the direct
+    chat ``chat_id`` was created: to the sockets of its members (``users``) only, each
+    of which gets its user's new chat list (``frame``: the delta, for the sockets that
+    take deltas; ``entry``: the chat's encoded list entry, see
+    :meth:`parley.chatlist.ChatList.direct_created`)."""
 
-    kind: Literal["chat", "all", "deleted", "joined", "left", "list", "user", "typing", "leave"]
+    kind: Literal["chat", "all", "deleted", "joined", "left", "list", "user", "typing", "leave",
+                  "direct"]
     chat_id: int
     frame: bytes
     message_id: int | None = None
@@ -45,6 +50,9 @@ class Event(msgspec.Struct, array_like=True, frozen=True):
     #: who left
     sender: int | None = None
     own: bytes | None = None
+    #: ``direct``: the members' user ids, and the chat's list entry (JSON)
+    users: list[int] | None = None
+    entry: bytes | None = None
 
 
 def user_event(user_id: int, frame: bytes = b"", *, close: int = 0, token: str | None = None,
