@@ -66,7 +66,8 @@ async def test_direct_creates_then_finds_the_chat(parley: Parley) -> None:
     # alice's answer, then her new list; Bob's other socket gets his
     assert quiet(await alice.request(direct("bob"))) == [chosen("@alice,Bob"), whole(ab)]
     assert bob.take() == [whole(ab)]
-    assert carol.take() == [] and bob_deltas.take() == []
+    assert carol.take() == []
+    assert bob_deltas.take() == []
     assert await carol.ask(chat("list")) == whole()
     # whoever asks, the same members give the same chat (no new list)
     assert quiet(await bob.request(direct("ALICE"))) == [chosen("@alice,Bob")]
@@ -171,7 +172,8 @@ async def test_a_non_member_reaches_nothing(parley: Parley) -> None:
     await alice.request(direct("bob"))
     await parley.settle()
     assert bob.take() == [whole(entry("@alice,bob", "alice", "bob"))]
-    assert eve.take() == [] and eve_deltas.take() == []
+    assert eve.take() == []
+    assert eve_deltas.take() == []
     assert await eve.ask(chat("list")) == whole()
     # choice, with a password, with After: denied; nothing chosen after
     for frame in (chat("choice", Chat="@alice,bob"),
