@@ -89,7 +89,7 @@ class ChatList:
     def forget(self, peer: Peer) -> None:
         """``peer`` is logged out or gone (and out of the hub's ``users``)."""
         self._deltas.discard(peer)
-        user = peer.session.user
+        user = peer.session.user if self._direct else None
         if user is not None and user.id not in self._users:
             self._direct.pop(user.id, None)
 
@@ -189,7 +189,7 @@ class ChatList:
             for peer in self._logged_in:
                 if peer in deltas:
                     continue
-                user = peer.session.user
+                user = peer.session.user if self._direct else None
                 entries = None if user is None else self._direct.get(user.id)
                 if user is not None and entries:
                     mine = theirs.get(user.id)
