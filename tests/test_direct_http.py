@@ -37,7 +37,8 @@ async def test_direct_and_its_images(connect: Connect, server: ServerProcess) ->
     message = await a.until(lambda f: f.get("Command") == "message")
     url = message["Message"]["image"]
     assert url == f"/images/{quote(name, safe='')}/{md5(PNG)}.png"
-    assert "%40" in url and "%2C" in url
+    assert "%40" in url
+    assert "%2C" in url
     for token in (a.token, b.token):
         for how in ({"bearer": token}, {"cookie": token}):
             status, headers, body = await get(server, url, **how)
