@@ -542,3 +542,29 @@ async def test_read_pointer_and_activity_cross_processes(
     await alice.send({"Type": "chat", "Command": "unread"})
     got = await settle(alice, lambda f: f.get("Command") == "unread")
     assert got["Chats"][name] == {"last": 1, "read": 0, "unread": 0, "mentions": 0}
+
+
+async def test_a_direct_chat_reaches_its_members_on_every_process_only(
+    cluster: list[ServerProcess], clients: Callable[..., Any]
+) -> None:
+    a = await clients(cluster[0].ws, unique("a"))
+    b = await clients(cluster[1].ws, unique("b"))
+    b_deltas = await clients(cluster[1].ws)
+    assert (await b_deltas.login(b.user, PASSWORD, list_changes=True))["Status"] == "success"
+    eve = await clients(cluster[1].ws, unique("e"))
+    await eve.request({"Type": "chat", "Command": "list"})
+    members = sorted([a.user, b.user], key=str.casefold)
+    name = "@" + ",".join(members)
+    entry = {"name": name, "closed": True, "owner": None, "direct": True, "members": members}
+    answer = await a.request({"Type": "chat", "Command": "direct", "With": [b.user]})
+    assert answer == {"Type": "chat", "Command": "direct", "Status": "success", "Chat": name,
+                      "Messages": []}
+    listing = await settle(b, lambda f: f.get("Command") == "list")
+    assert listing["Chats"][-1] == entry
+    assert await settle(b_deltas, lambda f: f.get("Command") == "list") == {
+        "Type": "chat", "Command": "list", "Added": [entry], "Removed": []}
+    assert (await b.choose(name))["Command"] == "choice"
+    await a.say("across")
+    [got] = await messages(b, 1)
+    assert got["text"] == "across"
+    assert await eve.silent(0.5)

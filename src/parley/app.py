@@ -27,7 +27,7 @@ from .hub import Hub
 from .images import CONTENT_TYPES, FILE_NAME, DatabaseImageStore, FileImageStore, ImageStore
 from .metrics import CONTENT_TYPE_LATEST, Metrics
 from .outbox import Flusher
-from .passwords import Hasher
+from .passwords import Hasher, token_digest
 from .pools import WorkPool
 from .presence import MemoryPresence, Presence, RedisPresence
 from .rules import MAX_CHAT_NAME, MAX_LOGIN, MAX_NONCE, MAX_PASSWORD, MAX_TEXT, MIN_PASSWORD
@@ -194,6 +194,26 @@ async def limits(request: web.Request) -> web.Response:
     }, headers={"Cache-Control": "no-cache"})
 
 
+#: the cookie that carries a user's token to image requests (or ``Authorization: Bearer``)
+TOKEN_COOKIE = "parley_token"
+#: images of closed and direct chats: kept by the browser only, and not for long
+PRIVATE_CACHE = "private, max-age=3600"
+
+
+async def _member(request: web.Request, chat_id: int) -> bool:
+    """The request presents the token of a member of the chat: ``Authorization: Bearer``
+    or the :data:`TOKEN_COOKIE` cookie."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        token = request.cookies.get(TOKEN_COOKIE, "")
+    token = token.strip()
+    if not token or len(token) > 256:
+        return False
+    store = request.app[SERVICE].ctx.store
+    user = await store.user_by_token(token_digest(token))
+    return user is not None and await store.is_member(chat_id, user.id)
+
+
 async def image(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
     if not FILE_NAME.fullmatch(name):
@@ -212,6 +232,11 @@ async def image(request: web.Request) -> web.StreamResponse:
         "Cache-Control": "public, max-age=31536000, immutable",
     }
     try:
+        if chat.private:  # a closed or direct chat: its members only, else as if missing
+            if not await _member(request, chat.id):
+                raise web.HTTPNotFound()
+            headers["Cache-Control"] = PRIVATE_CACHE
+            headers["Vary"] = "Authorization, Cookie"
         found = await service.ctx.images.read(chat.id, name)
     except Unavailable:
         raise web.HTTPServiceUnavailable() from None

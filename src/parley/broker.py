@@ -29,10 +29,13 @@ class Event(msgspec.Struct, array_like=True, frozen=True):
     ``sender``) stored in the chat, for the sockets of its members that do not have it
     chosen (``frame``; ``own`` for those it mentions, ``mentions`` their user ids; see
     :mod:`parley.activity`); ``members``: the chat's members changed (the hubs forget
-    what they knew of them)."""
+    what they knew of them); ``direct``: the direct chat ``chat_id`` was created: to the
+    sockets of its members (``users``) only, each of which gets its user's new chat list
+    (``frame``: the delta, for the sockets that take deltas; ``entry``: the chat's
+    encoded list entry, see :meth:`parley.chatlist.ChatList.direct_created`)."""
 
     kind: Literal["chat", "all", "deleted", "joined", "left", "list", "user", "typing", "leave",
-                  "mine", "activity", "members"]
+                  "mine", "activity", "members", "direct"]
     chat_id: int
     frame: bytes
     message_id: int | None = None
@@ -54,6 +57,9 @@ class Event(msgspec.Struct, array_like=True, frozen=True):
     own: bytes | None = None
     #: ``activity``: the ids of the users the message mentions
     mentions: tuple[int, ...] = ()
+    #: ``direct``: the members' user ids, and the chat's list entry (JSON)
+    users: list[int] | None = None
+    entry: bytes | None = None
 
 
 def user_event(user_id: int, frame: bytes = b"", *, close: int = 0, token: str | None = None,

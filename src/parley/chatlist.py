@@ -7,6 +7,14 @@ that asked for deltas (``ListChanges``) get each change's delta; every other
 logged-in socket here gets the whole list again, throttled: at once when the
 bucket allows, else when it will, so a burst of changes costs each socket a few
 lists, not one per change.
+
+A user's list is the public one followed by the user's direct chats (see
+:mod:`parley.direct`): the public part is encoded once for everybody, and each
+logged-in user's direct entries are kept here, encoded, read once per login or
+``list`` (one query) and grown by ``direct`` events (direct chats are never deleted
+and their members never change, so the entries only grow). A user's list is the
+public list's bytes with the user's entries spliced in before its end: no entry is
+encoded again per socket or per change.
 """
 
 from __future__ import annotations
@@ -14,12 +22,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Mapping
 
 from msgspec import Struct
 
 from .broker import Event
-from .frames import Framed, framed
+from .frames import Framed
+from .messages import encode
+from .outbox import text_frame
 from .peer import Peer
 from .rules import TokenBucket
 
@@ -40,15 +50,23 @@ class ChatList:
 
     ``read`` reads the list answer from the database; ``logged_in`` is the live set of
     this process's logged-in sockets (the hub's); ``count`` is told how many sockets
-    each push reached (the deliveries metric).
+    each push reached (the deliveries metric); ``read_direct`` reads a user's direct
+    chats' entries, encoded; ``users`` is the live map of this process's logged-in
+    users to their sockets (the hub's).
     """
 
     def __init__(self, read: Callable[[], Awaitable[Struct]], logged_in: Collection[Peer],
-                 count: Callable[[int], None]) -> None:
+                 count: Callable[[int], None],
+                 read_direct: Callable[[int], Awaitable[list[bytes]]] | None = None,
+                 users: Mapping[int, Collection[Peer]] | None = None) -> None:
         self._read = read
         self._logged_in = logged_in
         self._count = count
-        self._kept: Framed | None = None
+        self._read_direct = read_direct
+        self._users: Mapping[int, Collection[Peer]] = {} if users is None else users
+        #: user id -> that user's direct chats' entries (JSON), in order (an ordered set)
+        self._direct: dict[int, dict[bytes, None]] = {}
+        self._kept: tuple[Framed, bytes] | None = None
         self._kept_at = 0.0
         #: counts the changes delivered here (a list read while it moved may be stale)
         self.version = 0
@@ -69,18 +87,36 @@ class ChatList:
         return peer in self._deltas
 
     def forget(self, peer: Peer) -> None:
-        """``peer`` is logged out or gone."""
+        """``peer`` is logged out or gone (and out of the hub's ``users``)."""
         self._deltas.discard(peer)
+        user = peer.session.user if self._direct else None
+        if user is not None and user.id not in self._users:
+            self._direct.pop(user.id, None)
 
     # -- reading ----------------------------------------------------------------------
 
     async def current(self) -> Framed:
-        """The list, ready to send: read again while changes are delivered during the
-        read (a few times at most)."""
-        listing, _ = await self._fresh()
+        """The public list, ready to send: read again while changes are delivered during
+        the read (a few times at most)."""
+        (listing, _), _ = await self._fresh()
         return listing
 
-    async def _fresh(self) -> tuple[Framed, int]:
+    async def for_user(self, user_id: int, *, fresh: bool = False) -> Framed:
+        """The user's list: the public one, then the user's direct chats (read again
+        with ``fresh``, else when not kept)."""
+        (listing, payload), _ = await self._fresh()
+        entries = self._direct.get(user_id)
+        if (fresh or entries is None) and self._read_direct is not None:
+            read = dict.fromkeys(await self._read_direct(user_id))
+            entries = self._direct.get(user_id)  # (grown by events meanwhile)
+            if entries is not None:
+                read.update(entries)
+            if user_id in self._users:
+                self._direct[user_id] = read
+            entries = read
+        return _spliced(listing, payload, entries)
+
+    async def _fresh(self) -> tuple[tuple[Framed, bytes], int]:
         for _ in range(LIST_READS):
             version = self.version
             listing = await self._kept_or_read()
@@ -88,12 +124,13 @@ class ChatList:
                 break
         return listing, version
 
-    async def _kept_or_read(self) -> Framed:
+    async def _kept_or_read(self) -> tuple[Framed, bytes]:
         listing = self._kept
         now = time.monotonic()
         if listing is None or now - self._kept_at > LIST_TTL:
             version = self.version
-            listing = framed(await self._read())
+            payload = encode(await self._read())
+            listing = Framed(text_frame(payload)), payload
             if self.version == version:  # no change was delivered meanwhile
                 self._kept, self._kept_at = listing, now
         return listing
@@ -105,7 +142,8 @@ class ChatList:
         ``all`` (the whole list, which the hub pushed) is kept; a ``list`` change goes
         to the sockets taking deltas. The number of sockets pushed to here."""
         if event.kind == "all":
-            self._kept, self._kept_at = Framed(event.frame), time.monotonic()
+            self._kept = Framed(event.frame), _payload(event.frame)
+            self._kept_at = time.monotonic()
             return 0
         self.version += 1
         self._kept = None
@@ -145,10 +183,20 @@ class ChatList:
 
     async def _push_whole(self) -> None:
         try:
-            listing, version = await self._fresh()
+            (listing, payload), version = await self._fresh()
             deltas = self._deltas
+            theirs: dict[int, Framed] = {}  # (a user's list, made once for their sockets)
             for peer in self._logged_in:
-                if peer not in deltas:
+                if peer in deltas:
+                    continue
+                user = peer.session.user if self._direct else None
+                entries = None if user is None else self._direct.get(user.id)
+                if user is not None and entries:
+                    mine = theirs.get(user.id)
+                    if mine is None:
+                        mine = theirs[user.id] = _spliced(listing, payload, entries)
+                    peer.push(mine.frame)
+                else:
                     peer.push(listing.frame)
             self._count(len(self._logged_in) - len(deltas))
         except Exception:  # the database is away: the next change tries again
@@ -159,6 +207,45 @@ class ChatList:
         if self.version != version:  # a change overlapped the last read
             self._changed()
 
+    # -- direct chats ------------------------------------------------------------------
+
+    def direct_created(self, event: Event) -> int:
+        """A ``direct`` event (see :class:`~parley.broker.Event`): each member's sockets
+        here get their new list, as a delta or whole. The number of sockets pushed to
+        at once (the whole lists follow)."""
+        pushed = 0
+        for user_id in event.users or ():
+            peers = self._users.get(user_id)
+            if not peers:
+                continue
+            entries = self._direct.get(user_id)
+            if entries is not None and event.entry is not None:
+                entries[event.entry] = None
+            whole = False
+            for peer in peers:
+                if peer in self._deltas:
+                    peer.push(event.frame)
+                    pushed += 1
+                else:
+                    whole = True
+            if whole:
+                task = asyncio.ensure_future(self._push_theirs(user_id))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+        return pushed
+
+    async def _push_theirs(self, user_id: int) -> None:
+        """The user's whole list to their sockets here that take no deltas."""
+        try:
+            listing = await self.for_user(user_id)
+        except Exception:  # the database is away: the next list brings it
+            log.exception("reading a chat list failed")
+            return
+        peers = [p for p in self._users.get(user_id, ()) if p not in self._deltas]
+        for peer in peers:
+            peer.push(listing.frame)
+        self._count(len(peers))
+
     def busy(self) -> bool:
         """A push is under way."""
         return bool(self._tasks)
@@ -167,3 +254,20 @@ class ChatList:
         """Wait for the pushes under way."""
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _spliced(listing: Framed, payload: bytes, entries: Collection[bytes] | None) -> Framed:
+    """The public list with ``entries`` added at the end of its ``Chats``."""
+    if not entries:
+        return listing
+    assert payload.endswith(b"]}")  # {"Type":"chat","Command":"list","Chats":[...]}
+    head = payload[:-2]
+    joined = b",".join(entries)
+    return Framed(text_frame(head + (joined if head.endswith(b"[") else b"," + joined)
+                             + b"]}"))
+
+
+def _payload(frame: bytes) -> bytes:
+    """The payload of one unmasked text frame (see :func:`parley.outbox.text_frame`)."""
+    length = frame[1] & 0x7F
+    return frame[2 if length < 126 else 4 if length == 126 else 10:]

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections.abc import Callable
+
+from msgspec import Struct
 
 from . import presenter, rules
 from .broker import Event
@@ -37,7 +40,7 @@ from .messages import (
     joined,
     left,
 )
-from .model import Chat, ChatSummary, User
+from .model import Chat, ChatSummary, StoredMessage, User
 from .ordering import MESSAGES
 from .peer import Peer
 from .store import OwnsTooMany
@@ -57,7 +60,9 @@ async def list_chats(ctx: Context, conn: Peer, r: ListChats) -> None:
 
 async def create(ctx: Context, conn: Peer, r: Create) -> None:
     user = conn.session.need_user()
-    _may_change_chats(ctx, user)
+    may_change_chats(ctx, user)
+    if r.Chat and r.Chat.startswith(rules.DIRECT_MARK):
+        raise Invalid(f"Chat names starting with '{rules.DIRECT_MARK}' are direct chats'")
     problem = rules.chat_name_problem(r.Chat) or rules.new_name_problem(r.Chat, "Chat name")
     if problem:
         raise Invalid(problem)
@@ -98,10 +103,21 @@ async def choice(ctx: Context, conn: Peer, r: Choice) -> None:
     if chat is None:
         raise ChatMissing()
     if not await ctx.store.is_member(chat.id, user.id):
+        if chat.direct:  # its members never change
+            raise AccessDenied()
         if chat.closed and chat.owner_id != user.id:
             await _check_password(ctx, chat, user, r.Password)
         await ctx.store.add_member(chat.id, user.id)
         ctx.broker.publish(Event("members", chat.id, b""))  # (see parley.activity)
+    await show(ctx, conn, chat, user, r.After, presenter.history)
+
+
+async def show(ctx: Context, conn: Peer, chat: Chat, user: User, after: int | None,
+               answer: Callable[[str, str, list[StoredMessage]], Struct],
+               command: str = "choice") -> None:
+    """``conn`` has now chosen ``chat`` (``user`` a member): the page of its messages
+    (the newest, or those after ``after``) goes out as ``answer(command, name, page)``,
+    then the live frames held meanwhile (``choice``, ``direct``)."""
     current = conn.session.chat
     if current is None or current.id != chat.id or conn.session.chat_gone:
         leave_chat(ctx, conn)
@@ -115,8 +131,8 @@ async def choice(ctx: Context, conn: Peer, r: Choice) -> None:
         # The chat's last id, read before the page: a message committed after this
         # read is either in the page or (id above it) in the held live frames.
         last = await ctx.store.last_id(chat.id) or 0
-        if r.After is not None:
-            page = await ctx.store.history(chat.id, after=r.After, limit=AFTER_PAGE)
+        if after is not None:
+            page = await ctx.store.history(chat.id, after=after, limit=AFTER_PAGE)
             complete = len(page) < AFTER_PAGE
         else:
             page = await ctx.store.history(chat.id, limit=PAGE)
@@ -127,8 +143,8 @@ async def choice(ctx: Context, conn: Peer, r: Choice) -> None:
         leave_chat(ctx, conn)
         raise
     oldest = page[0].id if page else None
-    conn.session.chose(chat, oldest, r.After if r.After is not None else newest)
-    conn.send(presenter.history("choice", chat.name, page))
+    conn.session.chose(chat, oldest, after if after is not None else newest)
+    conn.send(answer(command, chat.name, page))
     ctx.hub.covered(conn, chat.id, {MESSAGES: newest}, complete=complete)
     if first:
         _publish_presence(ctx, chat.id, joined(chat.name, user.login))
@@ -151,7 +167,7 @@ async def connected(ctx: Context, conn: Peer, r: Connected) -> None:
 
 async def delete(ctx: Context, conn: Peer, r: Delete) -> None:
     user = conn.session.need_user()
-    _may_change_chats(ctx, user)
+    may_change_chats(ctx, user)
     name = r.Chat
     chosen = conn.session.chat
     if name is None:
@@ -191,9 +207,11 @@ HANDLERS: dict[type, Handler] = {
 
 
 async def send_list(ctx: Context, conn: Peer, changes: bool = False) -> None:
-    """The whole list to ``conn``; with ``changes``, deltas follow from then on: no
-    change delivered after the list was read is missed."""
-    listing = await ctx.lists.current()
+    """The whole list to ``conn`` (the public chats, then its user's direct chats, read
+    again); with ``changes``, deltas follow from then on: no change delivered after the
+    list was read is missed."""
+    user = conn.session.need_user()
+    listing = await ctx.lists.for_user(user.id, fresh=True)
     if changes and conn in ctx.sockets:  # still open
         ctx.lists.take_deltas(conn)
     conn.send(listing)
@@ -208,7 +226,7 @@ async def _publish_list(ctx: Context, change: ChatChanges) -> None:
     await ctx.lists.pushed()
 
 
-def _may_change_chats(ctx: Context, user: User) -> None:
+def may_change_chats(ctx: Context, user: User) -> None:
     """The per-user limit on creates and deletes together."""
     if not ctx.chat_rate.take(user.id):
         raise RateLimited()

@@ -27,8 +27,9 @@ from .frames import frame
 from .hub import Hub
 from .images import ImageStore
 from .limits import Spacing, Throttle
+from .messages import chat_changes, encode
 from .metrics import Metrics
-from .model import Draft, Stored
+from .model import ChatSummary, Draft, Stored
 from .passwords import Hasher
 from .peer import Peer
 from .pools import WorkPool
@@ -107,8 +108,10 @@ class Context:
         #: every open socket of this process, and the count per address
         self.sockets = Sockets(s.max_connections_per_ip, metrics)
         #: the chat list: kept, pushed, deltas
-        self.lists = ChatList(self._read_list, hub.logged_in, hub.count)
+        self.lists = ChatList(self._read_list, hub.logged_in, hub.count,
+                              self._read_direct, hub.users)
         hub.on_list = self.lists.delivered
+        hub.on_direct = self.lists.direct_created
         if on_commit is None:
             from .posting import published  # (posting imports this module)
 
@@ -119,6 +122,10 @@ class Context:
 
     async def _read_list(self) -> Struct:
         return presenter.chats(await self.store.list_chats())
+
+    async def _read_direct(self, user_id: int) -> list[bytes]:
+        """The user's direct chats' list entries, encoded."""
+        return [encode(presenter.chat_info(c)) for c in await self.store.direct_chats(user_id)]
 
     # -- fan-out ----------------------------------------------------------------------
 
@@ -132,6 +139,13 @@ class Context:
         of the user ``sender`` alone, once for those)."""
         self.broker.publish(Event(kind, chat_id, frame(answer), message_id, login=login,
                                   sender=sender, own=None if own is None else frame(own)))
+
+    def publish_direct(self, chat: ChatSummary, member_ids: list[int]) -> None:
+        """The direct chat was created: its members' sockets, on every process, get
+        their new list (see :meth:`parley.chatlist.ChatList.direct_created`)."""
+        info = presenter.chat_info(chat)
+        self.broker.publish(Event("direct", 0, frame(chat_changes([info], [])),
+                                  users=member_ids, entry=encode(info)))
 
     def log_out(self, user_id: int, *, answer: Struct | None = None, close: int = 0,
                 reason: bytes = b"", token: str | None = None,

@@ -73,6 +73,10 @@ class Hub:
         #: service: :meth:`parley.chatlist.ChatList.delivered`), which says how many
         #: sockets it pushed them to (the hub pushes ``all`` itself)
         self.on_list: Callable[[Event], int] = lambda event: 0
+        #: ``direct`` events are told to the chat list's owner too (set by the service:
+        #: :meth:`parley.chatlist.ChatList.direct_created`), which pushes each member's
+        #: sockets here (found in :attr:`users`) their new list
+        self.on_direct: Callable[[Event], int] = lambda event: 0
         self.deliveries = 0
 
     # -- membership (called by the service) ----------------------------------------
@@ -167,6 +171,8 @@ class Hub:
             self.deliveries += len(self.logged_in) + self.on_list(event)
         elif event.kind == "list":
             self.deliveries += self.on_list(event)
+        elif event.kind == "direct":
+            self.deliveries += self.on_direct(event)
         elif event.kind == "deleted":
             gone = self.rooms.pop(event.chat_id, None)
             if gone is not None:

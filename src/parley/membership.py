@@ -42,11 +42,9 @@ async def leave(ctx: Context, conn: Peer, r: Leave) -> None:
 
 
 def may_leave(chat: Chat) -> bool:
-    """Whether a member may leave ``chat``: any chat, ``general`` included.
-
-    The hook for direct chats (not built yet): their members never change, so
-    leaving one will be refused here (``NoRight``: ``"Status":"not allowed"``)."""
-    return True
+    """Whether a member may leave ``chat``: any chat, ``general`` included, but a direct
+    chat, whose members never change (``NoRight``: ``"Status":"not allowed"``)."""
+    return not chat.direct
 
 
 HANDLERS: dict[type, Handler] = {

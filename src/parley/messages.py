@@ -119,6 +119,12 @@ class UnreadRequest(Request, tag="unread"):
     TYPE = "chat"
 
 
+class Direct(Request, tag="direct"):
+    TYPE = "chat"
+    #: the other members' logins (1 to 9)
+    With: list[str] | None = None
+
+
 class Send(Request, tag="message"):
     TYPE = "chat"
     Text: str | None = None
@@ -128,7 +134,7 @@ class Send(Request, tag="message"):
 
 AnyRequest = (
     Registration | Login | Logout | ListChats | Create | Choice | Earlier | Connected | Delete
-    | Send | ChangePassword | Users | Typing | Leave | Read | UnreadRequest
+    | Send | ChangePassword | Users | Typing | Leave | Read | UnreadRequest | Direct
 )
 
 _decoder: msgspec.json.Decoder[AnyRequest] = msgspec.json.Decoder(AnyRequest)
@@ -251,10 +257,14 @@ class UserList(Struct, kw_only=True):
     Users: list[str]
 
 
-class ChatInfo(Struct):
+class ChatInfo(Struct, omit_defaults=True):
+    """A chat list entry; a direct chat's also has ``direct`` and ``members``."""
+
     name: str
     closed: bool
     owner: str | None
+    direct: bool = False
+    members: list[str] | None = None
 
 
 class ChatList(Struct, kw_only=True):
@@ -299,6 +309,16 @@ class History(Struct, kw_only=True):
 
     Type: str
     Command: str
+    Chat: str
+    Messages: list[MessageOut]
+
+
+class DirectAnswer(Struct, kw_only=True):
+    """``direct``: the direct chat found or created, chosen, with its newest page."""
+
+    Type: str
+    Command: str
+    Status: str
     Chat: str
     Messages: list[MessageOut]
 

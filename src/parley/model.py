@@ -28,10 +28,17 @@ class Chat:
     name: str
     owner_id: int | None
     password_hash: str | None
+    #: a direct chat (see :mod:`parley.direct`): no owner, no password, fixed members
+    direct: bool = False
 
     @property
     def closed(self) -> bool:
         return self.password_hash is not None
+
+    @property
+    def private(self) -> bool:
+        """Only members may read it: a closed or direct chat."""
+        return self.direct or self.password_hash is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +48,8 @@ class ChatSummary:
     name: str
     closed: bool
     owner: str | None  # the owner's login; None for ``general`` or a deleted owner
+    #: a direct chat's members' logins, in the order of its name; None for other chats
+    members: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,6 +71,8 @@ def history(command: str, chat: str, page: Iterable[StoredMessage]) -> History:
 
 
 def chat_info(chat: ChatSummary) -> ChatInfo:
+    if chat.members is not None:  # a direct chat
+        return ChatInfo(chat.name, True, None, True, list(chat.members))
     return ChatInfo(chat.name, chat.closed, chat.owner)
 
 

@@ -16,6 +16,9 @@ MAX_LOGIN = 32
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024
 MAX_CHAT_NAME = 64
+#: a direct chat's name: ``@`` and up to ten logins joined by ``,`` (see parley.direct)
+MAX_DIRECT_NAME = 1 + 10 * MAX_LOGIN + 9
+DIRECT_MARK = "@"
 MAX_TEXT = 4000
 MAX_NONCE = 64
 GENERAL = "general"
@@ -61,8 +64,9 @@ def chat_name_problem(name: str | None) -> str | None:
     """Why ``name`` is not a valid chat name, or None when it is."""
     if not name:
         return "Chat name is required"
-    if len(name) > MAX_CHAT_NAME:
-        return f"Chat name must be at most {MAX_CHAT_NAME} characters"
+    most = MAX_DIRECT_NAME if name.startswith(DIRECT_MARK) else MAX_CHAT_NAME
+    if len(name) > most:
+        return f"Chat name must be at most {most} characters"
     if name in (".", ".."):
         return "Chat name cannot be '.' or '..'"
     for ch in name:

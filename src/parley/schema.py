@@ -48,7 +48,8 @@ chats = Table(
     "chats",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("name", String(64), nullable=False, unique=True),
+    # (400: a direct chat's name holds up to ten logins; see migration 0004)
+    Column("name", String(400), nullable=False, unique=True),
     # the name after NFKC and case folding (parley.rules.chat_key): no two chats alike;
     # NULL only for a look-alike created before the rule (see migration 0003)
     Column("name_key", String(1024), nullable=True),
@@ -56,7 +57,11 @@ chats = Table(
     Column("password_hash", Text, nullable=True),
     Column("last_id", BigInteger, nullable=False, server_default="0"),
     Column("created_ms", BigInteger, nullable=False),
+    # a direct chat's member set: its members' user ids, ascending, joined by ","
+    # (parley.direct.member_key); NULL for every other chat (see migration 0004)
+    Column("direct_key", String(1024), nullable=True),
     Index("chats_folded_name", "name_key", unique=True),
+    Index("chats_direct_key", "direct_key", unique=True),
     sqlite_autoincrement=True,
 )
 

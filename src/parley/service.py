@@ -16,7 +16,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-from . import accounts, activity, chats, membership, posting, typists, unread
+from . import accounts, activity, chats, direct, membership, posting, typists, unread
 from .context import Context, Handler
 from .errors import BadRequest, Invalid, ParleyError
 from .messages import (
@@ -39,6 +39,7 @@ PIPELINE = 32
 HANDLERS: dict[type, Handler] = {
     **accounts.HANDLERS,
     **chats.HANDLERS,
+    **direct.HANDLERS,
     **membership.HANDLERS,
     **posting.HANDLERS,
     **typists.HANDLERS,

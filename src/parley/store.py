@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from . import message_rows, migrations
+from .direct_rows import CHAT, DirectRows, chat_of
 from .errors import Unavailable
 from .model import Chat, ChatSummary, Draft, Stored, StoredMessage, Unread, User, now_ms
 from .rules import chat_key
@@ -49,6 +50,11 @@ class Store(Protocol):
         self, name: str, owner_id: int, password_hash: str | None, *, max_owned: int = 0
     ) -> Chat | None: ...
     async def find_chat(self, name: str) -> Chat | None: ...
+    async def find_users(self, keys: Sequence[str]) -> dict[str, User]: ...
+    async def find_direct(self, member_key: str) -> Chat | None: ...
+    async def create_direct(self, name: str, member_key: str,
+                            member_ids: Sequence[int]) -> Chat | None: ...
+    async def direct_chats(self, user_id: int) -> list[ChatSummary]: ...
     async def name_taken(self, name: str) -> bool: ...
     async def count_owned(self, user_id: int) -> int: ...
     async def chat_exists(self, chat_id: int) -> bool: ...
@@ -69,9 +75,10 @@ class Store(Protocol):
     async def close(self) -> None: ...
 
 
-class SqlStore(ReadPointers):
+class SqlStore(ReadPointers, DirectRows):
     """:class:`Store` on SQLAlchemy's async engine: SQLite (aiosqlite) or PostgreSQL
-    (asyncpg); read pointers and unread counts in :class:`~parley.unread_rows.ReadPointers`."""
+    (asyncpg); read pointers and unread counts in :class:`~parley.unread_rows.ReadPointers`,
+    direct chats in :class:`~parley.direct_rows.DirectRows`."""
 
     def __init__(self, engine: AsyncEngine, sync_engine: sa.Engine | None = None) -> None:
         self.engine = engine
@@ -205,6 +212,7 @@ class SqlStore(ReadPointers):
                 await conn.execute(
                     sa.select(chats.c.name, chats.c.password_hash, users.c.login)
                     .select_from(chats.outerjoin(users, users.c.id == chats.c.owner_id))
+                    .where(chats.c.direct_key.is_(None))  # (each member's own: direct_chats)
                     .order_by(chats.c.id)
                 )
             ).all()
@@ -249,12 +257,7 @@ class SqlStore(ReadPointers):
             return None
 
     async def find_chat(self, name: str) -> Chat | None:
-        row = await self._first(
-            sa.select(chats.c.id, chats.c.name, chats.c.owner_id, chats.c.password_hash).where(
-                chats.c.name == name
-            )
-        )
-        return None if row is None else Chat(row.id, row.name, row.owner_id, row.password_hash)
+        return chat_of(await self._first(CHAT.where(chats.c.name == name)))
 
     async def name_taken(self, name: str) -> bool:
         """A chat of this name, or of one equal to it after case folding, exists."""

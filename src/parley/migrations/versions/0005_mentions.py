@@ -9,7 +9,7 @@ Messages stored before this revision have no rows: they mention no one.
 (Independent of the direct chats' revision; the merge re-parents this one after it.)
 
 Revision ID: 0005_mentions
-Revises: 0003_membership
+Revises: 0004_direct_chats
 Create Date: 2026-12-09
 """
 
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005_mentions"
-down_revision = "0003_membership"
+down_revision = "0004_direct_chats"
 branch_labels = None
 depends_on = None
 
