@@ -67,8 +67,9 @@ async def test_images_of_closed_chats_are_for_members(connect: Connect,
     assert (await get(server, url, cookie=owner.token))[0] == 200
     assert (await get(server, url))[0] == 404
     assert (await get(server, url, bearer=outsider.token))[0] == 404
-    # open chats stay public
-    await owner.choose("general")
+    # open chats stay public (a chat of this test's own: the shared server's general
+    # must hold no image, see test_http.test_image_paths_that_do_not_exist)
+    await owner.create(f"open-{owner.user}")
     await owner.say(image=b64(PNG))
     url = (await owner.until(lambda f: f.get("Command") == "message"
                              and "image" in f["Message"]))["Message"]["image"]
