@@ -8,10 +8,10 @@ from collections.abc import Mapping
 import pytest
 
 from parley import hub as hub_module
+from parley.answers import ChatList as ListAnswer
 from parley.broker import Event, MemoryBroker
 from parley.chatlist import ChatList
 from parley.hub import Hub
-from parley.messages import ChatList as ListAnswer
 from parley.model import ChatSummary
 from parley.ordering import MESSAGES, Position
 from parley.presenter import chats

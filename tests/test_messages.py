@@ -6,31 +6,33 @@ import json
 
 import pytest
 
-from parley.errors import BadRequest
-from parley.messages import (
+from parley.answers import (
     AccountAnswer,
     Answer,
     ChatAnswer,
     ChatInfo,
+    History,
+    MessageOut,
+    Online,
+    chat_list,
+    encode,
+    joined,
+    left,
+    message_event,
+)
+from parley.errors import BadRequest
+from parley.messages import (
     Choice,
     Connected,
     Create,
     Delete,
     Earlier,
-    History,
     ListChats,
     Login,
     Logout,
-    MessageOut,
-    Online,
     Registration,
     Send,
-    chat_list,
     decode_request,
-    encode,
-    joined,
-    left,
-    message_event,
 )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from parley import presenter
-from parley.messages import encode
+from parley.answers import encode
 from parley.model import ChatSummary, StoredMessage
 
 T0 = 1_795_534_662_000  # 2026-11-24T15:37:42.000Z

@@ -8,19 +8,11 @@ import functools
 import time
 
 from . import chats, rules
+from .answers import AccountAnswer, Answer, UserList
 from .broker import Event
 from .context import Context, Handler
 from .errors import Conflict, Invalid, LoginFailed, ParleyError, RateLimited
-from .messages import (
-    AccountAnswer,
-    Answer,
-    ChangePassword,
-    Login,
-    Logout,
-    Registration,
-    UserList,
-    Users,
-)
+from .messages import ChangePassword, Login, Logout, Registration, Users
 from .model import User, now_ms
 from .passwords import new_token, token_digest
 from .peer import Peer

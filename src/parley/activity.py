@@ -25,10 +25,10 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
+from .answers import Activity
 from .broker import Broker, Event
 from .frames import frame
 from .hub import Hub
-from .messages import Activity
 from .model import StoredMessage
 from .peer import Peer
 

@@ -26,9 +26,9 @@ from collections.abc import Awaitable, Callable, Collection, Mapping
 
 from msgspec import Struct
 
+from .answers import encode
 from .broker import Event
 from .frames import Framed
-from .messages import encode
 from .outbox import text_frame
 from .peer import Peer
 from .rules import TokenBucket

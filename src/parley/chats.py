@@ -16,6 +16,7 @@ from collections.abc import Callable
 from msgspec import Struct
 
 from . import presenter, rules
+from .answers import ChatAnswer, ChatChanges, Online, joined, left
 from .broker import Event
 from .context import Context, Handler
 from .errors import (
@@ -27,19 +28,7 @@ from .errors import (
     ParleyError,
     RateLimited,
 )
-from .messages import (
-    ChatAnswer,
-    ChatChanges,
-    Choice,
-    Connected,
-    Create,
-    Delete,
-    Earlier,
-    ListChats,
-    Online,
-    joined,
-    left,
-)
+from .messages import Choice, Connected, Create, Delete, Earlier, ListChats
 from .model import Chat, ChatSummary, StoredMessage, User
 from .ordering import MESSAGES
 from .peer import Peer

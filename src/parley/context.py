@@ -19,6 +19,7 @@ from typing import Any, Literal, TypeAlias
 from msgspec import Struct
 
 from . import presenter
+from .answers import chat_changes, encode
 from .broker import Broker, Event, user_event
 from .chatlist import ChatList
 from .config import Settings
@@ -27,7 +28,6 @@ from .frames import frame
 from .hub import Hub
 from .images import ImageStore
 from .limits import Spacing, Throttle
-from .messages import chat_changes, encode
 from .metrics import Metrics
 from .model import ChatSummary, Draft, Stored
 from .passwords import Hasher

@@ -16,9 +16,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from . import chats, rules
+from .answers import DirectAnswer
 from .context import Context, Handler
 from .errors import Invalid, ParleyError
-from .messages import Direct, DirectAnswer
+from .messages import Direct
 from .model import ChatSummary, StoredMessage, User
 from .peer import Peer
 from .presenter import messages

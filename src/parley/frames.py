@@ -1,6 +1,6 @@
 """Answers become bytes on the wire here, and only here.
 
-An answer object is encoded to JSON (:func:`parley.messages.encode`) and put
+An answer object is encoded to JSON (:func:`parley.answers.encode`) and put
 in one RFC 6455 text frame (:func:`parley.outbox.text_frame`) by
 :func:`frame`, which the sockets (:meth:`parley.peer.Peer.send`) and the
 publishers of broadcasts call, never the handlers. A broadcast is framed once
@@ -15,7 +15,7 @@ from typing import TypeAlias
 
 from msgspec import Struct
 
-from .messages import encode
+from .answers import encode
 from .outbox import text_frame
 
 

@@ -10,10 +10,11 @@ password again, and every socket of the user that has the chat chosen leaves it.
 from __future__ import annotations
 
 from . import chats, rules
+from .answers import ChatAnswer
 from .broker import Event
 from .context import Context, Handler
 from .errors import ChatMissing, Invalid, NoRight
-from .messages import ChatAnswer, Leave
+from .messages import Leave
 from .model import Chat
 from .peer import Peer
 

@@ -1,4 +1,4 @@
-"""The wire format: one class per request and per answer.
+"""The wire format's requests: one class per request, and the one decoder.
 
 Requests are a msgspec tagged union on ``Command`` (every command name is
 unique across types, so one decode picks the class; ``Type`` is then checked
@@ -6,14 +6,12 @@ against the class). Fields a command may go without are optional here and
 checked by the session, so that a missing value gets the command's own answer
 while a value of the wrong JSON type is a malformed request.
 
-Answers are Structs encoded with ``omit_defaults``: an optional key that is
-``None`` is left out, as the protocol wants (``text``/``image`` in a message,
-``Detail`` in an error). Keys that are always present have no default.
+The answers are in :mod:`parley.answers`.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, ClassVar
 
 import msgspec
 from msgspec import Meta, Struct
@@ -227,189 +225,3 @@ def _validation_detail(exc: msgspec.ValidationError) -> str:
     if "at `$.Command`" in text and text.startswith("Invalid value"):
         return f"unknown Type/Command: {text}"
     return text
-
-
-# --------------------------------------------------------------------------- answers
-
-
-class Answer(Struct, kw_only=True, omit_defaults=True):
-    """A status answer: ``{"Type", "Command"?, "Status", "Detail"?}``."""
-
-    Type: str
-    Command: str | None = None
-    Status: str
-    Detail: str | None = None
-
-
-class AccountAnswer(Struct, kw_only=True, omit_defaults=True):
-    Type: str
-    Command: str
-    Status: str
-    User: str | None = None
-    Token: str | None = None
-
-
-class UserList(Struct, kw_only=True):
-    """``users``: logins that start with the prefix asked for."""
-
-    Type: str
-    Command: str
-    Users: list[str]
-
-
-class ChatInfo(Struct, omit_defaults=True):
-    """A chat list entry; a direct chat's also has ``direct`` and ``members``."""
-
-    name: str
-    closed: bool
-    owner: str | None
-    direct: bool = False
-    members: list[str] | None = None
-
-
-class ChatList(Struct, kw_only=True):
-    Type: str
-    Command: str
-    Chats: list[ChatInfo]
-
-
-class ChatChanges(Struct, kw_only=True):
-    """A change of the chat list, pushed to the sockets that logged in with
-    ``ListChanges``: chats to add (or replace, by name) and names to remove."""
-
-    Type: str
-    Command: str
-    Added: list[ChatInfo]
-    Removed: list[str]
-
-
-class ChatAnswer(Struct, kw_only=True, omit_defaults=True):
-    """``create``, ``delete`` and ``leave`` answers and the ``deleted`` and ``left`` notices."""
-
-    Type: str
-    Command: str
-    Status: str
-    Chat: str
-
-
-class MessageOut(Struct, kw_only=True, omit_defaults=True):
-    """A stored message as clients see it."""
-
-    id: int
-    user: str
-    date: str
-    text: str | None = None
-    image: str | None = None
-    #: the sender's ``Nonce``: only in the frames to the sender's own sockets
-    nonce: str | None = None
-
-
-class History(Struct, kw_only=True):
-    """``choice`` and ``earlier`` answers: a page of messages, oldest first."""
-
-    Type: str
-    Command: str
-    Chat: str
-    Messages: list[MessageOut]
-
-
-class DirectAnswer(Struct, kw_only=True):
-    """``direct``: the direct chat found or created, chosen, with its newest page."""
-
-    Type: str
-    Command: str
-    Status: str
-    Chat: str
-    Messages: list[MessageOut]
-
-
-class MessageEvent(Struct, kw_only=True):
-    Type: str
-    Command: str
-    Message: MessageOut
-
-
-class TypingNotice(Struct, kw_only=True):
-    """``typing``: pushed to the other sockets in the chat (never the typist's own)."""
-
-    Type: str
-    Command: str
-    Chat: str
-    User: str
-
-
-class ReadPointer(Struct, kw_only=True):
-    """``read``: the user's pointer in the chat, pushed to every socket of the user."""
-
-    Type: str
-    Command: str
-    Chat: str
-    Id: int
-
-
-class UnreadChat(Struct):
-    last: int
-    read: int
-    unread: int
-    mentions: int
-
-
-class UnreadCounts(Struct, kw_only=True):
-    """``unread``: every chat the user is a member of, by name."""
-
-    Type: str
-    Command: str
-    Chats: dict[str, UnreadChat]
-
-
-class Activity(Struct, kw_only=True):
-    """``activity``: a message in a chat of the user's that this socket has not chosen."""
-
-    Type: str
-    Command: str
-    Chat: str
-    Id: int
-    User: str
-    Mention: bool
-
-
-class Online(Struct, kw_only=True, omit_defaults=True):
-    """``connected``: the whole list on request, a delta when pushed."""
-
-    Type: str
-    Command: str
-    Chat: str
-    Online: list[str] | None = None
-    Joined: str | None = None
-    Left: str | None = None
-
-
-_encoder = msgspec.json.Encoder()
-
-
-def encode(answer: Struct | dict[str, Any]) -> bytes:
-    """Encode an answer to the bytes of one text frame."""
-    return _encoder.encode(answer)
-
-
-def chat_list(chats: list[ChatInfo]) -> ChatList:
-    return ChatList(Type="chat", Command="list", Chats=chats)
-
-
-def chat_changes(added: list[ChatInfo], removed: list[str]) -> ChatChanges:
-    return ChatChanges(Type="chat", Command="list", Added=added, Removed=removed)
-
-
-def message_event(message: MessageOut, nonce: str | None = None) -> MessageEvent:
-    """The frame of a stored message; with ``nonce`` for its sender's own sockets only."""
-    if nonce is not None:
-        message = msgspec.structs.replace(message, nonce=nonce)
-    return MessageEvent(Type="chat", Command="message", Message=message)
-
-
-def joined(chat: str, login: str) -> Online:
-    return Online(Type="chat", Command="connected", Chat=chat, Joined=login)
-
-
-def left(chat: str, login: str) -> Online:
-    return Online(Type="chat", Command="connected", Chat=chat, Left=login)

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from urllib.parse import quote
 
-from .messages import (
+from .answers import (
     ChatChanges,
     ChatInfo,
     ChatList,

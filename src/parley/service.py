@@ -17,17 +17,10 @@ import logging
 from collections.abc import Sequence
 
 from . import accounts, activity, chats, direct, membership, posting, typists, unread
+from .answers import Answer
 from .context import Context, Handler
 from .errors import BadRequest, Invalid, ParleyError
-from .messages import (
-    ACCOUNT_FRAME,
-    Answer,
-    AnyRequest,
-    Refused,
-    Send,
-    account_command,
-    decode_request,
-)
+from .messages import ACCOUNT_FRAME, AnyRequest, Refused, Send, account_command, decode_request
 from .peer import Peer
 
 log = logging.getLogger(__name__)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from .answers import TypingNotice
 from .context import Context, Handler
-from .messages import Typing, TypingNotice
+from .messages import Typing
 from .peer import Peer
 
 #: the throttle's clock (a test may put its own in)

@@ -10,9 +10,10 @@ messages from others after the pointer and those of them that mention the user (
 from __future__ import annotations
 
 from . import rules
+from .answers import ReadPointer, UnreadChat, UnreadCounts
 from .context import Context, Handler
 from .errors import ChatMissing, Invalid, NoRight
-from .messages import Read, ReadPointer, UnreadChat, UnreadCounts, UnreadRequest
+from .messages import Read, UnreadRequest
 from .peer import Peer
 
 
