@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from inprocess import Parley, migrated_template
 from parley import testing
 from parley.client import Client
 from parley.config import normalize_database_url
@@ -272,3 +273,19 @@ def joined(chat: str, login: str | None) -> dict[str, str | None]:
 
 def left(chat: str, login: str | None) -> dict[str, str | None]:
     return {"Type": "chat", "Command": "connected", "Chat": chat, "Left": login}
+
+
+# -- the in-process service (tests/inprocess.py) ----------------------------------------
+
+
+@pytest.fixture(scope="session")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated database that each in-process service starts from (a copy)."""
+    return migrated_template(tmp_path_factory.mktemp("template"))
+
+
+@pytest.fixture
+async def parley(tmp_path: Path, template: Path) -> AsyncIterator[Parley]:
+    """The real service in this process, limits lifted, with fake sockets."""
+    async with Parley.running(tmp_path / "data", template=template) as p:
+        yield p

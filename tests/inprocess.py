@@ -231,3 +231,23 @@ def migrated_template(directory: Path) -> Path:
     thread.join()
     assert path.is_file()
     return path
+
+
+def account(command: str, **fields: Any) -> Frame:
+    """An ``account`` request (or answer) frame."""
+    return {"Type": "account", "Command": command, **fields}
+
+
+def chat(command: str, **fields: Any) -> Frame:
+    """A ``chat`` request (or answer) frame."""
+    return {"Type": "chat", "Command": command, **fields}
+
+
+class Clock:
+    """A clock moved by hand, for the throttles that take theirs from a module's ``clock``."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now

@@ -5,12 +5,8 @@ docs/protocol.md."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-import pytest
-
-from inprocess import Frame, Parley, migrated_template
+from inprocess import Frame, Parley
 from test_service import (
     DENIED,
     GENERAL,
@@ -24,17 +20,6 @@ from test_service import (
     msg,
     whole,
 )
-
-
-@pytest.fixture(scope="session")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return migrated_template(tmp_path_factory.mktemp("template"))
-
-
-@pytest.fixture
-async def parley(tmp_path: Path, template: Path) -> AsyncIterator[Parley]:
-    async with Parley.running(tmp_path / "data", template=template) as p:
-        yield p
 
 
 def entry(name: str, *members: str) -> Frame:

@@ -8,29 +8,13 @@ presence of one process) and what is not (the sockets).
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from images_data import JPEG, PNG, b64, md5
-from inprocess import PASSWORD, Frame, Parley, migrated_template
+from inprocess import PASSWORD, Frame, Parley, account, chat
 
 DATE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
-
-
-@pytest.fixture(scope="session")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One migrated database; each test starts from a copy of it."""
-    return migrated_template(tmp_path_factory.mktemp("template"))
-
-
-@pytest.fixture
-async def parley(tmp_path: Path, template: Path) -> AsyncIterator[Parley]:
-    """A service of this test's own, on an empty database, limits lifted."""
-    async with Parley.running(tmp_path / "data", template=template) as p:
-        yield p
 
 
 def start(tmp_path: Path, template: Path, **settings: Any) -> Any:
@@ -39,14 +23,6 @@ def start(tmp_path: Path, template: Path, **settings: Any) -> Any:
 
 
 # -- frames ----------------------------------------------------------------------------
-
-def account(command: str, **fields: Any) -> Frame:
-    return {"Type": "account", "Command": command, **fields}
-
-
-def chat(command: str, **fields: Any) -> Frame:
-    return {"Type": "chat", "Command": command, **fields}
-
 
 def answer(type_: str, command: str | None, status: str, **fields: Any) -> Frame:
     out: Frame = {"Type": type_}

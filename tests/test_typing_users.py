@@ -3,37 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
-
 import pytest
 
 from conftest import Connect, unique, user
-from inprocess import PASSWORD, FakeConn, Frame, Parley, migrated_template
+from inprocess import PASSWORD, Clock, FakeConn, Frame, Parley, account, chat
 from parley import typists
 from parley.limits import Spacing
-
-
-@pytest.fixture(scope="session")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return migrated_template(tmp_path_factory.mktemp("template"))
-
-
-@pytest.fixture
-async def parley(tmp_path: Path, template: Path) -> AsyncIterator[Parley]:
-    async with Parley.running(tmp_path / "data", template=template) as p:
-        yield p
-
-
-class Clock:
-    """The typing throttle's clock, moved by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -41,14 +16,6 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     fake = Clock()
     monkeypatch.setattr(typists, "clock", fake)
     return fake
-
-
-def account(command: str, **fields: Any) -> Frame:
-    return {"Type": "account", "Command": command, **fields}
-
-
-def chat(command: str, **fields: Any) -> Frame:
-    return {"Type": "chat", "Command": command, **fields}
 
 
 TYPING = chat("typing")

@@ -4,35 +4,14 @@ both backends."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from conftest import Connect, unique, user
-from inprocess import PASSWORD, FakeConn, Frame, Parley, migrated_template
+from inprocess import PASSWORD, Clock, FakeConn, Frame, Parley, chat
 from parley import activity
 from parley.mentions import candidates
-
-
-@pytest.fixture(scope="session")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return migrated_template(tmp_path_factory.mktemp("template"))
-
-
-@pytest.fixture
-async def parley(tmp_path: Path, template: Path) -> AsyncIterator[Parley]:
-    async with Parley.running(tmp_path / "data", template=template) as p:
-        yield p
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -40,10 +19,6 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     fake = Clock()
     monkeypatch.setattr(activity, "clock", fake)
     return fake
-
-
-def chat(command: str, **fields: Any) -> Frame:
-    return {"Type": "chat", "Command": command, **fields}
 
 
 def pointer(name: str, id_: int) -> Frame:
