@@ -21,6 +21,20 @@ export const storage = {
 
 export const TOKEN_STORAGE_KEY = TOKEN_KEY;
 
+/** Images of closed and direct chats are served only to their members: the browser
+ *  presents the token in the cookie `parley_token` (sent with image requests only). */
+const IMAGE_COOKIE = "parley_token";
+const TOKEN_DAYS = 30;
+
+function setImageCookie(token) {
+  try {
+    const secure = location.protocol === "https:" ? "; Secure" : "";
+    document.cookie = token === null
+      ? `${IMAGE_COOKIE}=; Path=/images/; Max-Age=0; SameSite=Strict${secure}`
+      : `${IMAGE_COOKIE}=${token}; Path=/images/; Max-Age=${TOKEN_DAYS * 86400}; SameSite=Strict${secure}`;
+  } catch { /* cookies disabled: images of closed chats will not show */ }
+}
+
 const MiB = 1024 * 1024;
 
 /** What the server accepts (GET /limits); these defaults until it has answered. */
@@ -83,6 +97,7 @@ export const state = {
 export function setToken(token) {
   state.token = token;
   storage.set(TOKEN_KEY, token);
+  setImageCookie(token);
 }
 
 export function savedChat() {
