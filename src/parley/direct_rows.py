@@ -10,14 +10,13 @@ part of :class:`parley.store.SqlStore` that reads and writes them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .model import Chat, ChatSummary, User, now_ms
+from .rows import Transactions
 from .rules import chat_key
 from .schema import chats, members, users
 
@@ -32,14 +31,8 @@ def chat_of(row: sa.Row[Any] | None) -> Chat | None:
     return Chat(row.id, row.name, row.owner_id, row.password_hash, row.direct_key is not None)
 
 
-class DirectRows:
+class DirectRows(Transactions):
     """The direct chats' methods of the store (each one transaction)."""
-
-    def _tx(self) -> AbstractAsyncContextManager[AsyncConnection]:
-        raise NotImplementedError  # (SqlStore's)
-
-    async def _first(self, query: sa.Select[Any]) -> sa.Row[Any] | None:
-        raise NotImplementedError  # (SqlStore's)
 
     async def find_users(self, keys: Sequence[str]) -> dict[str, User]:
         """The users of these login keys that exist, by key."""

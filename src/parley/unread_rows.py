@@ -10,20 +10,15 @@ pointer and of the mentions' key (user, chat, message) per chat of the user.
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
-
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .model import Unread
+from .rows import Transactions
 from .schema import chats, members, mentions, messages
 
 
-class ReadPointers:
+class ReadPointers(Transactions):
     """The read pointers and unread counts of :class:`~parley.store.SqlStore`."""
-
-    def _tx(self) -> AbstractAsyncContextManager[AsyncConnection]:
-        raise NotImplementedError  # (SqlStore's: one transaction, failures as Unavailable)
 
     async def mark_read(self, chat_id: int, user_id: int, message_id: int) -> int | None:
         """Move the user's pointer in the chat forward to ``message_id`` (capped at the
