@@ -8,9 +8,8 @@ and carry on; the engine's pool reconnects by itself once the database is back.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -111,22 +110,6 @@ class SqlStore(ReadPointers, DirectRows):
         if self._sync_engine is not None:
             self._sync_engine.dispose()
         await self.engine.dispose()
-
-    @asynccontextmanager
-    async def _tx(self) -> AsyncIterator[AsyncConnection]:
-        try:
-            async with self.engine.begin() as conn:
-                yield conn
-        except IntegrityError:
-            raise
-        except (DBAPIError, SQLAlchemyError, OSError, MemoryError) as exc:
-            raise Unavailable() from exc
-
-    async def _first(self, query: sa.Select[Any]) -> sa.Row[Any] | None:
-        """The first row of a read-only query, in a transaction of its own."""
-        async with self._tx() as conn:
-            row: sa.Row[Any] | None = (await conn.execute(query)).first()
-            return row
 
     async def ping(self) -> None:
         async with self._tx() as conn:
