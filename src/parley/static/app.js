@@ -5,6 +5,7 @@ import { AccountDialog } from "./account.js";
 import { AuthForm } from "./auth.js";
 import { Connection, defaultSocketUrl } from "./connection.js";
 import { Composer, readAsBase64 } from "./composer.js";
+import { loadLanguage } from "./i18n.js";
 import { MessageView } from "./messages.js";
 import * as S from "./statuses.js";
 import * as St from "./state.js";
@@ -13,6 +14,9 @@ import {
   $, OnlineView, applyLimits, hideBanner, renderChatList, sameUser, setupDialogs, showBanner, showView,
   toast,
 } from "./ui.js";
+
+// The catalogue is loaded before any view draws a string (i18n.js).
+await loadLanguage();
 
 const RESUME_PAGE = 100; // the most messages one `choice` with `After` answers with (docs/protocol.md)
 

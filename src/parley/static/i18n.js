@@ -1,0 +1,117 @@
+// The web client's languages: every string a person sees comes from one of the two
+// catalogues, locales/en.json and locales/ru.json, which hold the same keys
+// (tests/test_catalogues.py fails when one lacks a key the other or the code uses).
+//
+//   t("key", { name: "bob" })   a string, with {name} filled in
+//   t("key", { n: 5 })          a plural: the entry is an object of Intl.PluralRules forms
+//                               ("one", "few", "many", "other"), chosen by n
+//   time(date), day(date), dateTime(date)   dates and times by Intl, in the chosen language
+//   translate(root)             fills elements marked data-i18n="key" (text) and
+//                               data-i18n-attr="attribute:key attribute:key"
+//
+// The language is the one the person chose (remembered in localStorage), else the first of
+// the browser's languages that Parley speaks, else English. setLanguage() switches it and
+// fires "languagechange" on window, so the views can draw themselves again.
+
+export const LANGUAGES = ["en", "ru"];
+const STORAGE_KEY = "parley_language";
+
+let language = "en";
+let catalogue = {};
+let plurals = new Intl.PluralRules("en");
+
+export function currentLanguage() {
+  return language;
+}
+
+export function preferredLanguage() {
+  try {
+    const stored = localStorage.getItem(STORAGE_KEY);
+    if (LANGUAGES.includes(stored)) return stored;
+  } catch {
+    // storage may be unavailable; fall through to the browser's languages
+  }
+  for (const tag of navigator.languages || [navigator.language || "en"]) {
+    const base = String(tag).toLowerCase().split("-")[0];
+    if (LANGUAGES.includes(base)) return base;
+  }
+  return "en";
+}
+
+async function fetchCatalogue(lang) {
+  const response = await fetch(`/static/locales/${lang}.json`, { cache: "no-cache" });
+  if (!response.ok) throw new Error(`catalogue ${lang}: HTTP ${response.status}`);
+  return response.json();
+}
+
+/** Loads the preferred (or given) language's catalogue; call before drawing anything. */
+export async function loadLanguage(lang = preferredLanguage()) {
+  catalogue = await fetchCatalogue(lang);
+  language = lang;
+  plurals = new Intl.PluralRules(lang);
+  document.documentElement.lang = lang;
+  translate(document);
+}
+
+/** Switches the language, remembers the choice, and tells the views to draw again. */
+export async function setLanguage(lang) {
+  if (!LANGUAGES.includes(lang)) return;
+  try {
+    localStorage.setItem(STORAGE_KEY, lang);
+  } catch {
+    // not remembered, but still switched
+  }
+  await loadLanguage(lang);
+  window.dispatchEvent(new Event("languagechange"));
+}
+
+function fill(text, vars) {
+  return text.replace(/\{(\w+)\}/g, (whole, name) => (name in vars ? String(vars[name]) : whole));
+}
+
+/** The string for `key` in the chosen language (the key itself if a catalogue lacks it). */
+export function t(key, vars = {}) {
+  const entry = catalogue[key];
+  if (entry === undefined) {
+    console.error(`i18n: no string for "${key}" in ${language}`);
+    return key;
+  }
+  if (typeof entry === "string") return fill(entry, vars);
+  const form = plurals.select(Number(vars.n));
+  return fill(entry[form] ?? entry.other, vars);
+}
+
+const formats = new Map();
+function format(kind, options) {
+  const id = `${language}:${kind}`;
+  if (!formats.has(id)) formats.set(id, new Intl.DateTimeFormat(language, options));
+  return formats.get(id);
+}
+
+/** "14:05" (or "2:05 PM"): a time of day. */
+export function time(date) {
+  return format("time", { hour: "numeric", minute: "2-digit" }).format(date);
+}
+
+/** "30 November 2026" / "30 ноября 2026 г.": a day, for date separators. */
+export function day(date) {
+  return format("day", { day: "numeric", month: "long", year: "numeric" }).format(date);
+}
+
+/** The full date and time, for tooltips. */
+export function dateTime(date) {
+  return format("dateTime", { dateStyle: "full", timeStyle: "medium" }).format(date);
+}
+
+/** Fills the marked elements under `root` from the catalogue. */
+export function translate(root) {
+  for (const element of root.querySelectorAll("[data-i18n]")) {
+    element.textContent = t(element.dataset.i18n);
+  }
+  for (const element of root.querySelectorAll("[data-i18n-attr]")) {
+    for (const pair of element.dataset.i18nAttr.split(/\s+/)) {
+      const [attribute, key] = pair.split(":");
+      if (attribute && key) element.setAttribute(attribute, t(key));
+    }
+  }
+}
