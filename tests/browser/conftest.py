@@ -107,8 +107,18 @@ def people(browser: Any, server_url: str) -> Iterator[Callable[..., Any]]:
     contexts: list[Any] = []
     persons: list[Any] = []
 
-    def open_person(viewport: dict[str, int] | None = None, url: str | None = None) -> Person:
-        context = browser.new_context(viewport=viewport or {"width": 1280, "height": 800})
+    def open_person(
+        viewport: dict[str, int] | None = None,
+        url: str | None = None,
+        locale: str | None = None,
+        timezone_id: str | None = None,
+    ) -> Person:
+        options: dict[str, Any] = {"viewport": viewport or {"width": 1280, "height": 800}}
+        if locale is not None:
+            options["locale"] = locale  # the browser's language (navigator.languages)
+        if timezone_id is not None:
+            options["timezone_id"] = timezone_id
+        context = browser.new_context(**options)
         context.set_default_timeout(15_000)
         context.add_init_script(TRACK_SOCKETS)
         contexts.append(context)

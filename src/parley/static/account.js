@@ -1,7 +1,8 @@
 // The account dialog: a new password, and logging out on every device.
 
+import { t } from "./i18n.js";
 import { limits } from "./state.js";
-import { $ } from "./ui.js";
+import { $, setText } from "./ui.js";
 import * as S from "./statuses.js";
 
 export class AccountDialog {
@@ -13,11 +14,11 @@ export class AccountDialog {
       const old = $("account-old").value;
       const fresh = $("account-new").value;
       if (old === "") {
-        this.error("Enter your current password.");
+        this.error(() => t("account.enterCurrent"));
       } else if (fresh.length < limits.min_password) {
-        this.error(`The new password must be at least ${limits.min_password} characters long.`);
+        this.error(() => t("account.passwordShort", { n: limits.min_password }));
       } else if (!send({ Type: "account", Command: "password", Old: old, New: fresh })) {
-        this.error("Not connected to the server. Try again when the connection is back.");
+        this.error(() => t("connection.notConnected"));
       } else {
         this.error("");
         $("account-submit").disabled = true;
@@ -25,7 +26,7 @@ export class AccountDialog {
     });
     $("logout-everywhere").addEventListener("click", () => {
       if (!send({ Type: "account", Command: "logout", Everywhere: true })) {
-        this.error("Not connected to the server. Try again when the connection is back.");
+        this.error(() => t("connection.notConnected"));
         return;
       }
       this.close();
@@ -54,13 +55,13 @@ export class AccountDialog {
       this.close();
       return frame.Token;
     }
-    this.error(S.passwordError(frame));
+    this.error(() => S.passwordError(frame));
     return null;
   }
 
-  /** Show why the last attempt failed ("" clears it); the form can be sent again. */
+  /** Show why the last attempt failed ("" clears it; a function follows the language). */
   error(text) {
-    $("account-error").textContent = text;
+    setText($("account-error"), text);
     $("account-submit").disabled = false;
   }
 }

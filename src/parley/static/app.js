@@ -5,14 +5,15 @@ import { AccountDialog } from "./account.js";
 import { AuthForm } from "./auth.js";
 import { Connection, defaultSocketUrl } from "./connection.js";
 import { Composer, readAsBase64 } from "./composer.js";
-import { loadLanguage } from "./i18n.js";
+import { loadLanguage, t } from "./i18n.js";
+import { setupLanguageSwitches } from "./language.js";
 import { MessageView } from "./messages.js";
 import * as S from "./statuses.js";
 import * as St from "./state.js";
 import { TOKEN_STORAGE_KEY, limits, loadLimits, setToken, state } from "./state.js";
 import {
-  $, OnlineView, applyLimits, hideBanner, renderChatList, sameUser, setupDialogs, showBanner, showView,
-  toast,
+  $, OnlineView, applyLimits, hideBanner, renderChatList, sameUser, setText, setupDialogs, showBanner,
+  showView, textOf, toast,
 } from "./ui.js";
 
 // The catalogue is loaded before any view draws a string (i18n.js).
@@ -30,7 +31,7 @@ const auth = new AuthForm((command, login, password) =>
 const account = new AccountDialog((request) => conn.send(request), () => {
   setToken(null);
   forgetSession();
-  auth.show(S.LOGGED_OUT_EVERYWHERE);
+  auth.show(S.loggedOutEverywhere);
 });
 
 // ---- connection -------------------------------------------------------------
@@ -54,29 +55,37 @@ conn.addEventListener("close", (event) => {
   $("create-submit").disabled = false;
   messages.cancelEarlier();
   if (state.chat !== null) online.stale();
-  const reason = S.closeReason(code) || state.closeReason;
+  // Why, as a function giving the text in the language of the moment (or "": not known).
+  const reason = S.closeReason(code) ? () => S.closeReason(code) : state.closeReason;
   state.closeReason = reason;
   if (code === 1009) failOldestSend(reason);
   if (retryInMs === null) return;
   const seconds = Math.max(1, Math.round(retryInMs / 1000));
   if (!state.everConnected) {
     showView("loading");
-    $("loading-text").textContent = `Cannot reach the server. Trying again in ${seconds} s…`;
+    setText($("loading-text"), () => t("connection.cannotReach", { n: seconds }));
     return;
   }
   const offline = navigator.onLine === false;
   const text = offline
-    ? "You are offline. Parley will reconnect as soon as the network is back."
-    : `${reason ? `${reason} ` : ""}Connection lost. Reconnecting in ${seconds} s…`;
-  showBanner(text, { kind: "error", action: offline ? null : { label: "Retry now", onClick: () => conn.retryNow() } });
+    ? () => t("connection.offline")
+    : () => withReason(reason, t("connection.lost", { n: seconds }));
+  const retry = { label: () => t("connection.retryNow"), onClick: () => conn.retryNow() };
+  showBanner(text, { kind: "error", action: offline ? null : retry });
   document.body.classList.add("offline");
 });
 
 conn.addEventListener("retry", () => {
   if (state.everConnected && !$("banner").hidden && navigator.onLine !== false) {
-    showBanner(`${state.closeReason ? `${state.closeReason} ` : ""}Reconnecting…`, { kind: "warn" });
+    const reason = state.closeReason;
+    showBanner(() => withReason(reason, t("connection.reconnecting")), { kind: "warn" });
   }
 });
+
+/** "The server is restarting. Reconnecting…": the reason (a function, or "") before `text`. */
+function withReason(reason, text) {
+  return reason ? `${textOf(reason)} ${text}` : text;
+}
 
 conn.addEventListener("frame", (event) => {
   const frame = event.detail;
@@ -101,7 +110,7 @@ function handleAccount(frame) {
   switch (frame.Command) {
     case "registration":
       if (ok) return loggedIn(frame.User, frame.Token, { fresh: true });
-      return auth.error(S.registrationError(frame));
+      return auth.error(() => S.registrationError(frame));
     case "login": {
       const byToken = state.tokenLogin;
       state.tokenLogin = false;
@@ -112,23 +121,23 @@ function handleAccount(frame) {
         state.me = null;
         leaveChat();
         hideBanner();
-        return auth.show(S.SESSION_EXPIRED);
+        return auth.show(S.sessionExpired);
       }
-      return auth.error(S.loginError());
+      return auth.error(S.loginError);
     }
     case "logout":
       if (frame.Status === "logged out" && state.loggedIn) {
         // Another socket logged this session's token out.
         setToken(null);
         forgetSession();
-        return auth.show(S.SESSION_EXPIRED);
+        return auth.show(S.sessionExpired);
       }
       return undefined; // our own logout: the page has already forgotten the session
     case "password": {
       const token = account.answered(frame);
       if (token) {
         setToken(token);
-        toast(S.PASSWORD_CHANGED, "ok");
+        toast(S.passwordChanged(), "ok");
       }
       return undefined;
     }
@@ -163,7 +172,7 @@ function connectionBack() {
   document.body.classList.remove("offline");
   if (!$("banner").hidden) {
     hideBanner();
-    toast("Connected again.", "ok", 2500);
+    toast(t("connection.back"), "ok", 2500);
   }
 }
 
@@ -190,7 +199,7 @@ window.addEventListener("storage", (event) => {
     conn.send({ Type: "account", Command: "logout" });
     state.token = null;
     forgetSession();
-    auth.show("You logged out in another tab.");
+    auth.show(S.loggedOutInTab);
   } else if (event.newValue !== null && !state.loggedIn && !state.tokenLogin) {
     state.token = event.newValue;
     state.tokenLogin = conn.send({ Type: "account", Command: "login", Token: state.token, ListChanges: true });
@@ -224,7 +233,7 @@ function onList(frame) {
   drawChatList();
   if (chosenGone) {
     leaveChat();
-    toast(S.NO_SUCH_CHAT, "warn");
+    toast(S.noSuchChat(), "warn");
   }
   updateChatHeader();
 }
@@ -244,7 +253,7 @@ function choose(chat, { password = null, restore = false } = {}) {
   const request = { Type: "chat", Command: "choice", Chat: chat };
   if (pass !== null) request.Password = pass;
   if (!conn.send(request)) {
-    if (!restore) toast("Not connected to the server. Try again when the connection is back.", "error");
+    if (!restore) toast(t("connection.notConnected"), "error");
     return;
   }
   state.choices.push({ chat, password: pass, resume: false, restore });
@@ -265,7 +274,7 @@ function onChoice(frame) {
   if (frame.Status !== undefined) {
     // Refused before the chat was looked at (e.g. the session is gone).
     state.choices.shift();
-    toast(`Could not open the chat (${frame.Status}).`, "error");
+    toast(S.choiceError(frame), "error");
     return;
   }
   const pending = state.choices.shift() ?? { chat: frame.Chat, password: null, resume: false };
@@ -320,7 +329,7 @@ function leaveChat() {
 }
 
 function updateChatHeader() {
-  $("chat-name").textContent = state.chat ?? "Choose a chat";
+  $("chat-name").textContent = state.chat ?? t("chat.choose");
   const info = St.chatInfo(state.chat);
   $("delete-chat").hidden = !(info && info.owner && sameUser(info.owner, state.me) && info.name !== "general");
   updateTitle();
@@ -344,9 +353,9 @@ function handleBareStatus(frame) {
   const pending = state.choices.shift();
   if (pending === undefined) {
     if (frame.Status === "error") {
-      failOldestSend(S.NO_SUCH_CHAT);
+      failOldestSend(S.noSuchChat);
       if (state.chat !== null) leaveChat();
-      toast(S.NO_SUCH_CHAT, "error");
+      toast(S.noSuchChat(), "error");
     }
     return;
   }
@@ -355,7 +364,7 @@ function handleBareStatus(frame) {
     // The chat we were in is gone or closed to us now.
     connectionBack();
     leaveChat();
-    toast(frame.Status === "access denied" ? "You no longer have access to this chat." : S.NO_SUCH_CHAT, "error");
+    toast(S.chatGone(frame), "error");
     return;
   }
   if (pending.restore) {
@@ -366,16 +375,16 @@ function handleBareStatus(frame) {
   }
   if (frame.Status === "access denied") {
     state.passwords.delete(pending.chat);
-    askPassword(pending.chat, pending.password !== null ? S.WRONG_PASSWORD : "");
+    askPassword(pending.chat, pending.password !== null ? S.wrongPassword : "");
     return;
   }
-  toast(S.NO_SUCH_CHAT, "error");
+  toast(S.noSuchChat(), "error");
 }
 
 function askPassword(chat, error) {
   state.pendingPasswordChat = chat;
-  $("password-title").textContent = `“${chat}” is closed`;
-  $("password-error").textContent = error;
+  setText($("password-title"), () => t("chat.closedNamed", { chat }));
+  setText($("password-error"), error);
   $("password-submit").disabled = false;
   const input = $("password-input");
   const dialog = $("password-dialog");
@@ -390,10 +399,10 @@ $("password-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const password = $("password-input").value;
   if (password === "") {
-    $("password-error").textContent = "Enter the chat's password.";
+    setText($("password-error"), () => t("chat.enterPassword"));
     return;
   }
-  $("password-error").textContent = "";
+  setText($("password-error"), "");
   choose(state.pendingPasswordChat, { password });
 });
 
@@ -405,7 +414,7 @@ function requestEarlier(before) {
 function onEarlier(frame) {
   if (frame.Status !== undefined) {
     messages.cancelEarlier();
-    messages.setStatus("Could not load earlier messages. Scroll up to try again.");
+    messages.setStatus(() => t("chat.earlierFailed"));
     return;
   }
   if (frame.Chat !== state.chat) return;
@@ -425,7 +434,7 @@ function onConnected(frame) {
 $("new-chat").addEventListener("click", () => {
   $("create-name").value = "";
   $("create-password").value = "";
-  $("create-error").textContent = "";
+  setText($("create-error"), "");
   $("create-submit").disabled = false;
   $("create-dialog").showModal();
   $("create-name").focus();
@@ -436,17 +445,17 @@ $("create-form").addEventListener("submit", (event) => {
   const name = $("create-name").value.trim();
   const password = $("create-password").value;
   if (name === "") {
-    $("create-error").textContent = "Give the chat a name.";
+    setText($("create-error"), () => t("chat.nameMissing"));
     return;
   }
   const request = { Type: "chat", Command: "create", Chat: name };
   if (password !== "") request.Password = password;
   if (!conn.send(request)) {
-    $("create-error").textContent = "Not connected to the server. Try again when the connection is back.";
+    setText($("create-error"), () => t("connection.notConnected"));
     return;
   }
   state.creating = { chat: name, password: password || null };
-  $("create-error").textContent = "";
+  setText($("create-error"), "");
   $("create-submit").disabled = true;
 });
 
@@ -455,7 +464,7 @@ function onCreate(frame) {
   state.creating = null;
   $("create-submit").disabled = false;
   if (frame.Status !== "success") {
-    $("create-error").textContent = S.createError(frame);
+    setText($("create-error"), () => S.createError(frame));
     if (!$("create-dialog").open) toast(S.createError(frame), "error");
     return;
   }
@@ -472,20 +481,20 @@ function onCreate(frame) {
 $("delete-chat").addEventListener("click", () => {
   const chat = state.chat;
   if (chat === null) return;
-  if (!window.confirm(`Delete “${chat}” with all its messages and images? This cannot be undone.`)) return;
+  if (!window.confirm(t("chat.deleteConfirm", { chat }))) return;
   if (!conn.send({ Type: "chat", Command: "delete", Chat: chat })) {
-    toast("Not connected to the server. Try again when the connection is back.", "error");
+    toast(t("connection.notConnected"), "error");
   }
 });
 
 function onDelete(frame) {
   if (frame.Status === "success") {
     if (frame.Chat === state.chat) leaveChat();
-    toast(`Chat “${frame.Chat}” was deleted.`, "ok");
+    toast(t("chat.deletedByYou", { chat: frame.Chat }), "ok");
   } else if (frame.Status === "deleted") {
     if (frame.Chat === state.chat) {
       leaveChat();
-      toast(S.CHAT_DELETED, "warn", 10000);
+      toast(S.chatDeleted(), "warn", 10000);
     }
   } else {
     toast(S.deleteError(frame), "error");
@@ -502,13 +511,13 @@ function newNonce() {
 
 async function sendMessage({ text, file }) {
   if (state.chat === null) {
-    composer.showError("Choose a chat first.");
+    composer.showError(() => t("composer.chooseChat"));
     return false;
   }
   const offline = !conn.isOpen || !state.loggedIn;
   const resuming = state.choices.length === 1 && state.choices[0].resume;
   if (!offline && state.choices.length > 0 && !resuming) {
-    composer.showError(S.NOT_SENT_CHAT_OPENING);
+    composer.showError(S.notSentChatOpening);
     return false;
   }
   const chat = state.chat;
@@ -518,18 +527,18 @@ async function sendMessage({ text, file }) {
     try {
       payload.Image = await readAsBase64(file);
     } catch {
-      composer.showError("Could not read the image file.");
+      composer.showError(() => t("composer.readFailed"));
       return false;
     }
   }
   if (state.chat !== chat || state.choices.some((c) => !c.resume)) {
-    composer.showError(S.NOT_SENT_CHAT_CHANGED);
+    composer.showError(S.notSentChatChanged);
     return false;
   }
   if (!conn.isOpen || !state.loggedIn) {
     // Kept, shown as not sent, and sent when the connection is back (resendOutbox).
     state.pending.add(payload, { text, file }, { held: true });
-    composer.showError(S.NOT_CONNECTED_QUEUED, "offline");
+    composer.showError(S.notConnectedQueued, "offline");
     return true;
   }
   if (state.choices.some((c) => c.resume)) {
@@ -540,13 +549,14 @@ async function sendMessage({ text, file }) {
   if (state.pending.limited) {
     // Behind messages the server refused as too fast: it goes out with them, in order.
     state.pending.add(payload, { text, file }, { held: true });
-    composer.showError(S.rateLimitedWaiting(state.pending.held.length), "rate");
+    const waiting = state.pending.held.length;
+    composer.showError(() => S.rateLimitedWaiting(waiting), "rate");
     scheduleRetry();
     return true;
   }
   if (!conn.send(payload)) {
     state.pending.add(payload, { text, file }, { held: true });
-    composer.showError(S.NOT_CONNECTED_QUEUED, "offline");
+    composer.showError(S.notConnectedQueued, "offline");
     return true;
   }
   state.pending.add(payload, { text, file });
@@ -570,12 +580,12 @@ function onMessage(frame) {
     // Not stored: kept, shown as not sent, and sent again by itself once allowed.
     const waiting = state.pending.limit();
     if (waiting > 0) {
-      composer.showError(S.rateLimitedWaiting(waiting), "rate");
+      composer.showError(() => S.rateLimitedWaiting(waiting), "rate");
       scheduleRetry();
     }
     return;
   }
-  if (frame.Status !== undefined) failOldestSend(S.messageError(frame));
+  if (frame.Status !== undefined) failOldestSend(() => S.messageError(frame));
 }
 
 // Sending again what the server refused as too fast: after 1 s, and longer each time
@@ -608,7 +618,7 @@ function drawOutbox() {
 }
 state.pending.onChange = drawOutbox;
 
-/** The oldest unconfirmed message was refused: say why and give it back to the person. */
+/** The oldest unconfirmed message was refused: say why (a function giving the text) and give it back. */
 function failOldestSend(reason) {
   const entry = state.pending.takeOldest();
   if (entry) composer.restore(entry);
@@ -621,7 +631,7 @@ function resendOutbox() {
   const stuck = state.pending.resend((payload) => conn.send(payload));
   if (stuck.length > 0) {
     composer.restore(stuck[0]);
-    composer.showError("A message could not be delivered. It is back in the box: try sending it again.");
+    composer.showError(() => t("composer.undelivered"));
   }
   if (state.pending.limited) scheduleRetry();
 }
@@ -630,11 +640,22 @@ function resendOutbox() {
 
 $("back").addEventListener("click", () => document.body.classList.remove("in-chat"));
 
+// ---- language -------------------------------------------------------------------
+
+// Another language was chosen: i18n.js has filled the marked elements, and the texts
+// set with setText follow by themselves (ui.js); what is drawn here is drawn again.
+window.addEventListener("languagechange", () => {
+  drawChatList();
+  updateChatHeader();
+  messages.relabel();
+});
+
 // ---- start --------------------------------------------------------------------
 
 setupDialogs();
+setupLanguageSwitches();
 window.addEventListener("offline", () => {
-  if (state.everConnected) showBanner("You are offline. Parley will reconnect as soon as the network is back.", { kind: "error" });
+  if (state.everConnected) showBanner(() => t("connection.offline"), { kind: "error" });
 });
 window.addEventListener("online", () => {
   // The socket may have survived a short outage; otherwise the connection retries at once.

@@ -1,7 +1,8 @@
 // The sign-up / log-in form.
 
+import { t } from "./i18n.js";
 import { limits } from "./state.js";
-import { $, showView } from "./ui.js";
+import { $, setText, showView } from "./ui.js";
 
 export class AuthForm {
   /** onSubmit(command, login, password) sends the request; returns false when offline. */
@@ -22,11 +23,11 @@ export class AuthForm {
       const login = $("auth-login").value.trim();
       const password = $("auth-password").value;
       if (login === "" || password === "") {
-        this.error("Enter a name and a password.");
+        this.error(() => t("auth.missing"));
       } else if (this.mode === "registration" && password.length < limits.min_password) {
-        this.error(`The password must be at least ${limits.min_password} characters long.`);
+        this.error(() => t("auth.passwordShort", { n: limits.min_password }));
       } else if (!onSubmit(this.mode, login, password)) {
-        this.error("Not connected to the server. Trying again…");
+        this.error(() => t("auth.notConnected"));
       } else {
         this.error("");
         $("auth-submit").disabled = true;
@@ -34,7 +35,7 @@ export class AuthForm {
     });
   }
 
-  /** The form, in "Log in" mode (also after logging out of a new account). */
+  /** The form, in "Log in" mode (also after logging out of a new account); `message` as for error(). */
   show(message = "") {
     showView("auth");
     this.setMode("login");
@@ -49,15 +50,15 @@ export class AuthForm {
     $("tab-register").setAttribute("aria-selected", String(register));
     $("tab-login").tabIndex = register ? -1 : 0;
     $("tab-register").tabIndex = register ? 0 : -1;
-    $("auth-submit").textContent = register ? "Create account" : "Log in";
+    setText($("auth-submit"), () => (register ? t("auth.createAccount") : t("auth.logIn")));
     $("auth-password").autocomplete = register ? "new-password" : "current-password";
     $("auth-hint").hidden = !register;
     this.error("");
   }
 
-  /** Show why the last attempt failed ("" clears it); the form can be sent again. */
+  /** Show why the last attempt failed ("" clears it; a function follows the language). */
   error(text) {
-    $("auth-error").textContent = text;
+    setText($("auth-error"), text);
     $("auth-submit").disabled = false;
   }
 

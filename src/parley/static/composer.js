@@ -1,7 +1,8 @@
 // The message box: text, Enter to send, an image by picker, drag-and-drop or paste.
 
-import { $ } from "./ui.js";
-import { imageRefusal } from "./statuses.js";
+import { t } from "./i18n.js";
+import { $, setText } from "./ui.js";
+import { fileSize, imageRefusal } from "./statuses.js";
 import { imageLimit, limits } from "./state.js";
 
 export class Composer {
@@ -96,7 +97,7 @@ export class Composer {
       img.hidden = true;
     };
     img.src = this.previewUrl;
-    $("attachment-name").textContent = `${file.name || "Pasted image"} · ${formatSize(file.size)}`;
+    setText($("attachment-name"), () => `${file.name || t("composer.pastedImage")} · ${fileSize(file.size)}`);
     $("attachment").hidden = false;
     this.input.focus();
   }
@@ -118,11 +119,14 @@ export class Composer {
     if (this.file === null && file) this.attach(file);
   }
 
-  /** Show a notice above the box (null hides it); `key` names it for clearError. */
+  /**
+   * Show a notice above the box (null hides it); `key` names it for clearError. `text` may
+   * be a function, so the notice follows a change of language (see setText).
+   */
   showError(text, key = null) {
     const node = $("composer-error");
     node.hidden = text === null;
-    node.textContent = text ?? "";
+    setText(node, text);
     this.errorKey = text === null ? null : key;
   }
 
@@ -163,12 +167,6 @@ function firstFile(dataTransfer) {
     if (item.kind === "file") return item.getAsFile();
   }
   return dataTransfer.files?.[0] ?? null;
-}
-
-function formatSize(bytes) {
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(0)} KB`;
-  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 }
 
 /** A file's content as plain base64 (no data: prefix). */

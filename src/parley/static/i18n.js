@@ -5,7 +5,8 @@
 //   t("key", { name: "bob" })   a string, with {name} filled in
 //   t("key", { n: 5 })          a plural: the entry is an object of Intl.PluralRules forms
 //                               ("one", "few", "many", "other"), chosen by n
-//   time(date), day(date), dateTime(date)   dates and times by Intl, in the chosen language
+//   time(date), day(date), dayTime(date), dateTime(date)   dates and times by Intl, in the
+//                               chosen language; number(n, options) a number ("6.0" / "6,0")
 //   translate(root)             fills elements marked data-i18n="key" (text) and
 //                               data-i18n-attr="attribute:key attribute:key"
 //
@@ -98,9 +99,19 @@ export function day(date) {
   return format("day", { day: "numeric", month: "long", year: "numeric" }).format(date);
 }
 
+/** "30 Nov, 14:05" / "30 нояб., 14:05": a time on another day than today. */
+export function dayTime(date) {
+  return format("dayTime", { day: "numeric", month: "short", hour: "numeric", minute: "2-digit" }).format(date);
+}
+
 /** The full date and time, for tooltips. */
 export function dateTime(date) {
   return format("dateTime", { dateStyle: "full", timeStyle: "medium" }).format(date);
+}
+
+/** A number written the chosen language's way; `options` as for Intl.NumberFormat. */
+export function number(n, options = {}) {
+  return new Intl.NumberFormat(language, options).format(n);
 }
 
 /** Fills the marked elements under `root` from the catalogue. */

@@ -1,7 +1,8 @@
 // The history of the chosen chat: ordered by id, each message shown once.
 
-import { $, openLightbox, sameUser } from "./ui.js";
-import { daySeparator, el, messageNode, parseDate } from "./render.js";
+import { t } from "./i18n.js";
+import { $, openLightbox, sameUser, setText } from "./ui.js";
+import { daySeparator, el, messageNode, parseDate, relabelMessages } from "./render.js";
 import * as S from "./statuses.js";
 
 const NEAR_BOTTOM_PX = 120;
@@ -27,6 +28,7 @@ export class MessageView {
     this.chat = null;
     this.atStart = false;
     this.loadingEarlier = false;
+    this.unsentEntries = [];
 
     this.pinned = true; // the view follows new content at the bottom
     this.scroller.addEventListener("scroll", () => this.onScroll(), { passive: true });
@@ -97,7 +99,8 @@ export class MessageView {
     this.loadingEarlier = false;
     if (messages.length === 0) {
       this.atStart = true;
-      this.setStatus(`This is the beginning of “${this.chat}”.`);
+      const chat = this.chat;
+      this.setStatus(() => t("chat.beginning", { chat }));
       return;
     }
     this.setStatus(null);
@@ -171,9 +174,10 @@ export class MessageView {
   /** Messages kept but not stored yet (outbox entries), shown below the history. */
   showUnsent(entries) {
     const stick = this.isNearBottom();
+    this.unsentEntries = entries;
     this.unsent.replaceChildren(...entries.map((entry) => {
       const bubble = el("div", { className: "msg-bubble" },
-        el("div", { className: "msg-meta" }, el("span", { className: "msg-unsent-label" }, S.UNSENT_LABEL)));
+        el("div", { className: "msg-meta" }, el("span", { className: "msg-unsent-label" }, S.unsentLabel())));
       if (entry.file) bubble.append(el("div", { className: "msg-text msg-unsent-file" }, S.unsentImage(entry.file)));
       if (entry.text) bubble.append(el("div", { className: "msg-text" }, entry.text));
       return el("li", { className: "msg mine unsent", dataset: { nonce: entry.payload.Nonce } }, bubble);
@@ -181,9 +185,19 @@ export class MessageView {
     if (stick) this.scrollToBottom();
   }
 
+  /** The line above the history (null hides it); `text` may be a function (see setText). */
   setStatus(text) {
     this.status.hidden = text === null;
-    this.status.textContent = text ?? "";
+    setText(this.status, text);
+  }
+
+  /** The language changed: times, day headings and labels drawn again. */
+  relabel() {
+    relabelMessages(this.list);
+    this.fixDaySeparators();
+    const stick = this.isNearBottom();
+    this.showUnsent(this.unsentEntries);
+    if (stick) this.scrollToBottom();
   }
 
   isNearBottom() {
@@ -216,7 +230,7 @@ export class MessageView {
     }
     if (this.onNeedEarlier(this.oldestId)) {
       this.loadingEarlier = true;
-      this.setStatus("Loading earlier messages…");
+      this.setStatus(() => t("chat.loadingEarlier"));
     }
   }
 

@@ -1,6 +1,8 @@
 // Building DOM for chat content. User data only ever reaches the page as
 // text nodes or as attributes checked here; never as HTML.
 
+import { dateTime, day, dayTime, t, time } from "./i18n.js";
+
 /** Create an element: el("a", {className: "x", href: "..."}, child, "text", ...). */
 export function el(tag, props = {}, ...children) {
   const node = document.createElement(tag);
@@ -59,13 +61,6 @@ export function safeImageSrc(path) {
   return url.pathname;
 }
 
-const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
-const dateTimeFormat = new Intl.DateTimeFormat(undefined, {
-  day: "numeric", month: "short", hour: "2-digit", minute: "2-digit",
-});
-const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "medium" });
-const dayFormat = new Intl.DateTimeFormat(undefined, { weekday: "long", day: "numeric", month: "long", year: "numeric" });
-
 export function parseDate(iso) {
   if (typeof iso !== "string") return null;
   const date = new Date(iso);
@@ -76,18 +71,18 @@ function sameDay(a, b) {
   return a.getFullYear() === b.getFullYear() && a.getMonth() === b.getMonth() && a.getDate() === b.getDate();
 }
 
-/** Local time of a message: "14:05" today, "3 Mar, 14:05" on other days. */
+/** Local time of a message, in the chosen language: "14:05" today, "3 Mar, 14:05" on other days. */
 export function shortTime(date, now = new Date()) {
-  return sameDay(date, now) ? timeFormat.format(date) : dateTimeFormat.format(date);
+  return sameDay(date, now) ? time(date) : dayTime(date);
 }
 
 /** The day heading shown above the first message of each local day. */
 export function dayLabel(date, now = new Date()) {
-  if (sameDay(date, now)) return "Today";
+  if (sameDay(date, now)) return t("chat.today");
   const yesterday = new Date(now);
   yesterday.setDate(now.getDate() - 1);
-  if (sameDay(date, yesterday)) return "Yesterday";
-  return dayFormat.format(date);
+  if (sameDay(date, yesterday)) return t("chat.yesterday");
+  return day(date);
 }
 
 export function dayKey(date) {
@@ -108,20 +103,36 @@ export function messageNode(message, mine) {
     el("span", { className: "msg-user" }, String(message.user ?? "")));
   if (date) {
     meta.append(el("time", {
-      className: "msg-time", datetime: date.toISOString(), title: fullFormat.format(date),
+      className: "msg-time", datetime: date.toISOString(), title: dateTime(date),
     }, shortTime(date)));
   }
   const bubble = el("div", { className: "msg-bubble" }, meta);
   const src = safeImageSrc(message.image);
   if (src) {
-    const img = el("img", { className: "msg-image", src, alt: `Image from ${message.user}`, loading: "lazy" });
-    bubble.append(el("button", { type: "button", className: "msg-image-button", title: "Open full size" }, img));
+    const alt = t("chat.imageFrom", { user: String(message.user ?? "") });
+    const img = el("img", { className: "msg-image", src, alt, loading: "lazy" });
+    bubble.append(el("button", { type: "button", className: "msg-image-button", title: t("chat.openFullSize") }, img));
   }
   if (typeof message.text === "string" && message.text !== "") {
     bubble.append(el("div", { className: "msg-text" }, linkify(message.text)));
   }
   item.append(bubble);
   return item;
+}
+
+/** Draws the times, tooltips and labels of shown messages again (the language changed). */
+export function relabelMessages(list) {
+  for (const node of list.querySelectorAll("time.msg-time")) {
+    const date = parseDate(node.getAttribute("datetime"));
+    if (!date) continue;
+    node.textContent = shortTime(date);
+    node.title = dateTime(date);
+  }
+  for (const node of list.querySelectorAll(".msg-image-button")) {
+    const user = node.closest(".msg")?.dataset.user ?? "";
+    node.title = t("chat.openFullSize");
+    node.querySelector("img").alt = t("chat.imageFrom", { user });
+  }
 }
 
 export function daySeparator(date) {

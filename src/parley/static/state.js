@@ -77,7 +77,7 @@ export const state = {
   loggedIn: false,        // this socket is logged in
   tokenLogin: false,      // a login by the saved token is unanswered
   everConnected: false,
-  closeReason: "",        // why the connection was lost, until it is back
+  closeReason: "",        // why the connection was lost (a function giving the text), until it is back
 
   // ---- chats
   chats: [],              // [{name, closed, owner, …}] in the server's order

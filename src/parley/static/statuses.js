@@ -1,134 +1,154 @@
-// What each protocol status means, in words for the person using the chat.
+// What each protocol status means, in words for the person using the chat. Every text
+// is looked up when it is shown (t() in i18n.js), in the language chosen at that moment.
+
+import { number, t } from "./i18n.js";
 
 function withDetail(text, detail) {
-  return typeof detail === "string" && detail.trim() !== "" ? `${text} (${detail.trim()})` : text;
+  return typeof detail === "string" && detail.trim() !== ""
+    ? t("status.withDetail", { text, detail: detail.trim() })
+    : text;
+}
+
+function hasDetail(frame) {
+  return typeof frame.Detail === "string" && frame.Detail !== "";
 }
 
 export function registrationError(frame) {
-  if (frame.Status === "user exist") return "That name is already taken. Please choose another one.";
-  return withDetail("Could not sign up: the name or password is not allowed.", frame.Detail);
+  if (frame.Status === "user exist") return t("status.userExists");
+  return withDetail(t("status.registrationRefused"), frame.Detail);
 }
 
 export function loginError() {
-  return "Wrong name or password.";
+  return t("status.loginWrong");
 }
 
-export const SESSION_EXPIRED = "Your session has ended. Please log in again.";
-export const LOGGED_OUT_EVERYWHERE = "You logged out on every device.";
-export const PASSWORD_CHANGED = "Your password was changed. Your other devices were logged out.";
+export const sessionExpired = () => t("status.sessionExpired");
+export const loggedOutEverywhere = () => t("status.loggedOutEverywhere");
+export const loggedOutInTab = () => t("status.loggedOutInTab");
+export const passwordChanged = () => t("status.passwordChanged");
 
 export function passwordError(frame) {
   switch (frame.Status) {
     case "rate limited":
-      return "Too many attempts. Wait a minute, then try again.";
+      return t("status.tooManyAttempts");
     case "error in chat or user":
-      return "You need to be logged in to change your password.";
+      return t("status.passwordNeedsLogin");
     case "error":
-      if (typeof frame.Detail === "string" && frame.Detail !== "") {
-        return withDetail("The new password is not allowed", frame.Detail);
-      }
-      return "The current password is wrong.";
+      if (hasDetail(frame)) return withDetail(t("status.newPasswordRefused"), frame.Detail);
+      return t("status.currentPasswordWrong");
     default:
-      return withDetail(`The password was not changed (${frame.Status}).`, frame.Detail);
+      return withDetail(t("status.passwordNotChanged", { status: frame.Status }), frame.Detail);
   }
 }
 
 export function createError(frame) {
-  if (frame.Status === "chat exist") return "A chat with this name already exists.";
-  if (frame.Status === "rate limited") return CHATS_TOO_FAST;
-  if (frame.Status === "error in chat or user") return "You need to be logged in to create a chat.";
-  return withDetail("Could not create the chat: the name is not allowed.", frame.Detail);
+  if (frame.Status === "chat exist") return t("status.chatExists");
+  if (frame.Status === "rate limited") return t("status.chatsTooFast");
+  if (frame.Status === "error in chat or user") return t("status.createNeedsLogin");
+  return withDetail(t("status.createRefused"), frame.Detail);
 }
 
-export const WRONG_PASSWORD = "Wrong password. Please try again.";
-export const NO_SUCH_CHAT = "This chat does not exist any more.";
-export const CHAT_DELETED = "This chat was deleted by its owner.";
+export const wrongPassword = () => t("status.wrongPassword");
+export const noSuchChat = () => t("status.noSuchChat");
+export const chatDeleted = () => t("status.chatDeleted");
+export const accessLost = () => t("status.accessLost");
+
+/** A choice refused by its Status: the chat is closed to us now, or gone. */
+export function chatGone(frame) {
+  return frame.Status === "access denied" ? accessLost() : noSuchChat();
+}
+
+export function choiceError(frame) {
+  return t("status.choiceRefused", { status: frame.Status });
+}
 
 export function messageError(frame) {
   switch (frame.Status) {
     case "failed to attach image":
-      return "The server refused the attachment: it is not an image it accepts (PNG, JPEG, GIF or WebP), or it is too large. Nothing was sent.";
+      return t("status.imageRefused");
     case "rate limited":
-      return "You are sending messages too fast. Wait a moment, then send again.";
+      return t("status.messagesTooFast");
     case "error in chat or user":
-      return "Your message was not sent: you are not in a chat right now. Choose a chat and try again.";
+      return t("status.notInChat");
     case "error":
-      if (typeof frame.Detail === "string" && frame.Detail !== "") {
-        return withDetail("Your message was not sent", frame.Detail);
-      }
-      return "The server could not save your message. Please try again in a moment.";
+      if (hasDetail(frame)) return withDetail(t("status.messageRefused"), frame.Detail);
+      return t("status.messageNotSaved");
     default:
-      return withDetail(`Your message was not sent (${frame.Status}).`, frame.Detail);
+      return withDetail(t("status.messageNotSent", { status: frame.Status }), frame.Detail);
   }
 }
 
-const CHATS_TOO_FAST = "You are creating and deleting chats too fast. Wait a minute, then try again.";
-
 export function deleteError(frame) {
-  if (frame && frame.Status === "rate limited") return CHATS_TOO_FAST;
-  return "Could not delete the chat: only its owner can delete it, and “general” can never be deleted.";
+  if (frame && frame.Status === "rate limited") return t("status.chatsTooFast");
+  return t("status.deleteRefused");
 }
 
 export function protocolError(frame) {
-  return withDetail("The server did not understand a request from this page", frame.Detail);
+  return withDetail(t("status.protocolError"), frame.Detail);
 }
 
+/** Why the server closed the socket, by its close code ("" when it says nothing). */
 export function closeReason(code) {
-  if (code === 1009) return "The last message was too large for the server.";
-  if (code === 1001) return "The server is restarting.";
-  if (code === 4008) return "The connection fell behind.";
-  if (code === 4001) return "You were logged out from another device.";
+  if (code === 1009) return t("status.closeTooLarge");
+  if (code === 1001) return t("status.closeRestarting");
+  if (code === 4008) return t("status.closeBehind");
+  if (code === 4001) return t("status.closeLoggedOut");
   return "";
 }
 
 /** Why `file` cannot be sent, or null; `maxBytes` and `types` are the server's limits. */
 export function imageRefusal(file, { maxBytes, types }) {
   if (!file.type || !types.includes(file.type)) {
-    return `“${file.name || "This file"}” is not an image that can be sent. Use PNG, JPEG, GIF or WebP.`;
+    return t("status.notAnImage", { name: file.name || t("status.thisFile") });
   }
   if (file.size > maxBytes) {
-    return `This image is too large (${fileSize(file.size)}). Images can be at most ${limitSize(maxBytes)}.`;
+    return t("status.imageTooLarge", { size: fileSize(file.size), limit: limitSize(maxBytes) });
   }
   return null;
 }
 
+const KiB = 1024;
 const MiB = 1024 * 1024;
 
-function fileSize(bytes) {
-  return bytes >= MiB ? `${(bytes / MiB).toFixed(1)} MB` : `${Math.ceil(bytes / 1024)} KB`;
+/** A file's size as the person reads it: "812 bytes", "201 KB", "6.0 MB". */
+export function fileSize(bytes) {
+  if (bytes < KiB) return t("size.bytes", { n: bytes });
+  if (bytes < MiB) return t("size.kb", { n: number(Math.ceil(bytes / KiB)) });
+  return t("size.mb", { n: number(bytes / MiB, { minimumFractionDigits: 1, maximumFractionDigits: 1 }) });
 }
 
+/** A limit, without needless decimals: "5 MB", "100 KB", "1.5 MB". */
 function limitSize(bytes) {
-  const round = (n) => String(Number(n.toFixed(1)));
-  return bytes >= MiB ? `${round(bytes / MiB)} MB` : `${round(bytes / 1024)} KB`;
+  const round = { maximumFractionDigits: 1 };
+  return bytes >= MiB
+    ? t("size.mb", { n: number(bytes / MiB, round) })
+    : t("size.kb", { n: number(bytes / KiB, round) });
 }
 
 // ---- messages waiting to be sent
 
-export const NOT_CONNECTED_QUEUED =
-  "Not connected right now. Your message is kept and will be sent as soon as the connection is back.";
-export const UNSENT_LABEL = "Not sent yet";
+export const notConnectedQueued = () => t("status.queuedOffline");
+export const unsentLabel = () => t("status.unsent");
 
 /** The server said "rate limited": what waits is sent again by itself. */
 export function rateLimitedWaiting(count) {
-  const what = count === 1 ? "1 message is" : `${count} messages are`;
-  return `You are sending messages too fast. ${what} waiting and will be sent by itself in a moment.`;
+  return t("status.rateLimitedWaiting", { n: count });
 }
 
 export function unsentImage(file) {
-  return `Image: ${file.name || "pasted image"}`;
+  return t("status.unsentImage", { name: file.name || t("status.pastedImage") });
 }
 
 // ---- chats
 
 /** The chosen chat was deleted under the user; what they were writing is kept. */
 export function chatDeletedNamed(chat) {
-  return `“${chat}” was deleted by its owner.`;
+  return t("status.chatDeletedNamed", { chat });
 }
 
 export function draftKeptAfterDelete(chat) {
-  return `“${chat}” was deleted. What you wrote is kept here: choose another chat to send it there.`;
+  return t("status.draftKeptAfterDelete", { chat });
 }
 
-export const NOT_SENT_CHAT_OPENING = "Not sent: another chat is being opened.";
-export const NOT_SENT_CHAT_CHANGED = "Not sent: another chat was opened meanwhile.";
+export const notSentChatOpening = () => t("status.notSentChatOpening");
+export const notSentChatChanged = () => t("status.notSentChatChanged");

@@ -1,8 +1,36 @@
 // Page-level pieces: views, banner, toasts, dialogs, chat list, online list.
 
+import { t } from "./i18n.js";
 import { el } from "./render.js";
 
 export const $ = (id) => document.getElementById(id);
+
+// ---- texts that follow the language ------------------------------------------
+
+// Elements whose text was given as a function: drawn again when the language changes.
+const liveTexts = new Map();
+let lastBanner = null; // showBanner's arguments, to draw it again
+
+/** Sets `node`'s text: a string, null (empty), or a function giving it in the current language. */
+export function setText(node, text) {
+  if (typeof text === "function") {
+    liveTexts.set(node, text);
+    node.textContent = text();
+  } else {
+    liveTexts.delete(node);
+    node.textContent = text ?? "";
+  }
+}
+
+/** `text` as a string now (it may be a function, see setText). */
+export function textOf(text) {
+  return typeof text === "function" ? text() : text;
+}
+
+window.addEventListener("languagechange", () => {
+  for (const [node, render] of liveTexts) node.textContent = render();
+  if (!$("banner").hidden && lastBanner !== null) showBanner(...lastBanner);
+});
 
 const VIEWS = ["loading", "auth", "app"];
 
@@ -13,11 +41,13 @@ export function showView(name) {
 
 // ---- connection banner -------------------------------------------------
 
+/** The banner; `text` and `action.label` may be functions, to follow the language. */
 export function showBanner(text, { kind = "warn", action = null } = {}) {
+  lastBanner = [text, { kind, action }];
   const banner = $("banner");
-  banner.replaceChildren(el("span", { className: "banner-text" }, text));
+  banner.replaceChildren(el("span", { className: "banner-text" }, textOf(text)));
   if (action) {
-    const button = el("button", { type: "button", className: "banner-action" }, action.label);
+    const button = el("button", { type: "button", className: "banner-action" }, textOf(action.label));
     button.addEventListener("click", action.onClick);
     banner.append(button);
   }
@@ -33,7 +63,7 @@ export function hideBanner() {
 
 export function toast(text, kind = "info", ms = 6000) {
   const node = el("div", { className: `toast toast-${kind}`, role: kind === "error" ? "alert" : "status" }, text);
-  const close = el("button", { type: "button", className: "toast-close", "aria-label": "Dismiss" }, "×");
+  const close = el("button", { type: "button", className: "toast-close", "aria-label": t("ui.dismiss") }, "×");
   close.addEventListener("click", () => node.remove());
   node.append(close);
   $("toasts").append(node);
@@ -82,11 +112,11 @@ export function renderChatList(chats, current, me, onPick) {
     el("span", { className: "chat-avatar", "aria-hidden": "true" }, initial(chat.name)),
     el("span", { className: "chat-item-name" }, chat.name),
     chat.closed ? lockIcon() : null,
-    mine ? el("span", { className: "chat-owner", title: "You own this chat" }, "owner") : null);
+    mine ? el("span", { className: "chat-owner", title: t("chat.ownerTitle") }, t("chat.owner")) : null);
     button.addEventListener("click", () => onPick(chat.name));
     return el("li", {}, button);
   });
-  if (items.length === 0) items.push(el("li", { className: "muted chat-list-empty" }, "No chats yet."));
+  if (items.length === 0) items.push(el("li", { className: "muted chat-list-empty" }, t("chat.noChats")));
   list.replaceChildren(...items);
 }
 
@@ -104,8 +134,8 @@ function lockIcon() {
   const path = document.createElementNS(SVG, "path");
   path.setAttribute("d", "M6 11h12v10H6zM8.5 11V7.5a3.5 3.5 0 0 1 7 0V11");
   svg.append(path);
-  return el("span", { className: "chat-lock", title: "Closed: needs a password" },
-    svg, el("span", { className: "sr-only" }, "closed"));
+  return el("span", { className: "chat-lock", title: t("chat.closedTitle") },
+    svg, el("span", { className: "sr-only" }, t("chat.closed")));
 }
 
 function initial(name) {
@@ -141,7 +171,7 @@ export class OnlineView {
   /** The connection is gone: the list is no longer known to be true. */
   stale() {
     $("online-panel").classList.add("stale");
-    $("online-toggle").textContent = "offline";
+    setText($("online-toggle"), () => t("chat.onlineStale"));
   }
 
   add(name) {
@@ -173,7 +203,7 @@ export class OnlineView {
 
   updateCount() {
     const toggle = $("online-toggle");
-    toggle.textContent = `${this.sorted.length} online`;
+    setText(toggle, () => t("chat.online", { n: this.sorted.length }));
     toggle.hidden = false;
   }
 }
