@@ -11,7 +11,7 @@ import json
 import re
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -72,7 +72,8 @@ def test_entries_are_strings_or_plural_forms(lang: str) -> None:
             assert PLURAL_FORMS[lang] <= set(entry), f"{lang} {key}: lacks plural forms"
             assert all(isinstance(v, str) and v.strip() for v in entry.values()), key
         else:
-            assert isinstance(entry, str) and entry.strip(), f"{lang} {key}: empty"
+            assert isinstance(entry, str), f"{lang} {key}: neither text nor plural forms"
+            assert entry.strip(), f"{lang} {key}: empty"
 
 
 def test_plurals_are_plural_in_both_languages() -> None:
@@ -116,7 +117,8 @@ def used_keys() -> set[str]:
     for pairs in DATA_I18N_ATTR.findall(html):
         for pair in pairs.split():
             attribute, _, key = pair.partition(":")
-            assert attribute and key, f"data-i18n-attr {pair!r} is not attribute:key"
+            assert attribute, f"data-i18n-attr {pair!r} is not attribute:key"
+            assert key, f"data-i18n-attr {pair!r} is not attribute:key"
             keys.add(key)
     return keys
 
@@ -148,7 +150,7 @@ TRANSLATED_ATTRIBUTES = ("aria-label", "title", "placeholder", "alt")
 class PageText(HTMLParser):
     """Text and labelled attributes of index.html that are not filled from a catalogue."""
 
-    VOID = {"meta", "link", "input", "img", "br", "hr", "source", "path"}
+    VOID: ClassVar[set[str]] = {"meta", "link", "input", "img", "br", "hr", "source", "path"}
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -176,7 +178,7 @@ class PageText(HTMLParser):
     def handle_data(self, data: str) -> None:
         text = data.strip()
         if not text or not LETTER.search(text) or text == BRAND:
-            return  # whitespace, an icon ("×", "‹"), or the name of the product
+            return  # whitespace, an icon (a cross, an arrow), or the name of the product
         if not any(filled for _, filled in self.stack):
             self.untranslated.append(text)
 
@@ -199,10 +201,14 @@ KEY_ARGUMENT = re.compile(r"""\bt\(\s*(["'])[^"'`]*\1""")
 # A literal compared with (a protocol status, a typeof) is not shown.
 COMPARED = re.compile(r"""[!=]==?\s*(?:"[^"]*"|'[^']*')""")
 # Where a string ends up in front of a person.
-ASSIGNED = re.compile(r"\.(?:textContent|innerText|innerHTML|title|placeholder|alt|label)\s*=(?!=)(.*)")
+ASSIGNED = re.compile(
+    r"\.(?:textContent|innerText|innerHTML|title|placeholder|alt|label)\s*=(?!=)(.*)"
+)
 ATTRIBUTE = re.compile(r"""setAttribute\(\s*["'](?:aria-label|title|placeholder|alt)["']\s*,(.*)""")
 PROPERTY = re.compile(
-    r"""(?:\btitle|\balt|"aria-label"|\blabel|\bplaceholder|\btext)\s*:\s*(""" + STRING.pattern + ")"
+    r"""(?:\btitle|\balt|"aria-label"|\blabel|\bplaceholder|\btext)\s*:\s*("""
+    + STRING.pattern
+    + ")"
 )
 SHOWN_BY = ("toast", "showBanner", "showError", "error", "setStatus", "confirm", "alert", "show")
 CALL = re.compile(r"(?<!console\.)\b(" + "|".join(SHOWN_BY) + r"|el)\(")
@@ -278,7 +284,9 @@ def hard_coded(name: str, source: str) -> list[str]:
 
 def test_the_scripts_show_no_text_of_their_own() -> None:
     found = [
-        item for name, source in js_sources().items() if name != "i18n.js"
+        item
+        for name, source in js_sources().items()
+        if name != "i18n.js"
         for item in hard_coded(name, source)
     ]
     assert found == []
