@@ -126,6 +126,19 @@ def test_a_russian_browser_gets_the_interface_in_russian_with_plural_forms(
     )
     me.screenshot("language-ru-desktop")
 
+    # Offline: the banner in Russian, and in English once switched (the catalogue is at hand).
+    page.context.set_offline(True)
+    banner = page.locator("#banner")
+    expect(banner).to_contain_text("Нет подключения к сети")
+    page.locator("#app-language").select_option("en")
+    expect(banner).to_have_text(
+        "You are offline. Parley will reconnect as soon as the network is back."
+    )
+    expect(toggle).to_have_text("5 online")
+    expect(page.locator("#message-list .day-separator")).to_have_text(["Today"])
+    page.context.set_offline(False)
+    expect(banner).to_be_hidden()
+
 
 def test_dates_follow_the_language_and_the_switch_is_remembered(
     people: Callable[..., Person], unique: Callable[[str], str]

@@ -19,6 +19,7 @@ const STORAGE_KEY = "parley_language";
 
 let language = "en";
 let catalogue = {};
+const loaded = new Map(); // language -> its catalogue, once fetched
 let plurals = new Intl.PluralRules("en");
 
 export function currentLanguage() {
@@ -40,9 +41,12 @@ export function preferredLanguage() {
 }
 
 async function fetchCatalogue(lang) {
+  if (loaded.has(lang)) return loaded.get(lang);
   const response = await fetch(`/static/locales/${lang}.json`, { cache: "no-cache" });
   if (!response.ok) throw new Error(`catalogue ${lang}: HTTP ${response.status}`);
-  return response.json();
+  const fetched = await response.json();
+  loaded.set(lang, fetched);
+  return fetched;
 }
 
 /** Loads the preferred (or given) language's catalogue; call before drawing anything. */
@@ -52,18 +56,31 @@ export async function loadLanguage(lang = preferredLanguage()) {
   plurals = new Intl.PluralRules(lang);
   document.documentElement.lang = lang;
   translate(document);
+  // The other languages too, in the background: switching then works offline as well.
+  for (const other of LANGUAGES) {
+    if (!loaded.has(other)) fetchCatalogue(other).catch(() => {});
+  }
 }
 
-/** Switches the language, remembers the choice, and tells the views to draw again. */
+/**
+ * Switches the language, remembers the choice, and tells the views to draw again.
+ * Returns false (nothing changed) when the catalogue cannot be had.
+ */
 export async function setLanguage(lang) {
-  if (!LANGUAGES.includes(lang)) return;
+  if (!LANGUAGES.includes(lang)) return false;
+  try {
+    await loadLanguage(lang);
+  } catch (err) {
+    console.warn(`i18n: cannot switch to ${lang}`, err);
+    return false;
+  }
   try {
     localStorage.setItem(STORAGE_KEY, lang);
   } catch {
     // not remembered, but still switched
   }
-  await loadLanguage(lang);
   window.dispatchEvent(new Event("languagechange"));
+  return true;
 }
 
 function fill(text, vars) {

@@ -10,7 +10,10 @@ function switches() {
 export function setupLanguageSwitches() {
   for (const select of switches()) {
     select.value = currentLanguage();
-    select.addEventListener("change", () => setLanguage(select.value));
+    select.addEventListener("change", async () => {
+      // Not switched (the catalogue could not be fetched): show the language still in use.
+      if (!(await setLanguage(select.value))) select.value = currentLanguage();
+    });
   }
   // Every switch shows the language now chosen, whichever one changed it.
   window.addEventListener("languagechange", () => {
