@@ -207,6 +207,11 @@ def test_the_russian_interface_fits_a_phone(
     phone = people(viewport=PHONE, locale="ru-RU")
     page = phone.page
     expect(page.locator("#tab-register")).to_have_text("Регистрация")
+    # A protocol status, put in Russian words (statuses.js).
+    page.fill("#auth-login", unique("nikto"))
+    page.fill("#auth-password", PASSWORD)
+    page.locator("#auth-submit").click()
+    expect(page.locator("#auth-error")).to_have_text("Неверное имя или пароль.")
     no_sideways_scrolling(phone)
     phone.screenshot("language-ru-phone-login")
     register_in_russian(phone, unique("pavel"))
