@@ -3,8 +3,6 @@
 
 import { $ } from "./ui.js";
 
-const HIGHLIGHT_MS = 2500;
-
 export class Jump {
   /** requestEarlier(): asks for the page before the oldest shown; false when it cannot. */
   constructor(requestEarlier) {
@@ -29,8 +27,9 @@ export class Jump {
     if (node) {
       this.target = null;
       node.scrollIntoView({ block: "center" });
+      // Marked until another message is gone to (the mark fades out: style.css).
+      for (const old of $("message-list").querySelectorAll(".msg.highlight")) old.classList.remove("highlight");
       node.classList.add("highlight");
-      setTimeout(() => node.classList.remove("highlight"), HIGHLIGHT_MS);
       return;
     }
     const oldest = $("message-list").querySelector(".msg");
