@@ -105,3 +105,40 @@ def test_notifications_for_direct_messages_and_mentions(
     bob.say("and another one")
     expect(alice.message_with_text("and another one")).to_have_count(1)
     assert len(notes(alice)) == 2
+
+
+def test_a_notification_opens_a_message_older_than_the_first_page(
+    people: Callable[..., Person], unique: Callable[[str], str], server_url: str
+) -> None:
+    alice, bob = people(), people()
+    a, b = unique("alice"), unique("bob")
+    alice.register(a)
+    bob.register(b)
+    context = alice.page.context
+    context.grant_permissions(["notifications"], origin=server_url)
+    context.add_init_script(HIDDEN_AND_RECORDED)
+    alice.page.reload()
+    expect(alice.page.locator("#me-name")).to_have_text(a)
+    set_notifications(alice, True)
+    room = unique("busy")
+    bob.create_chat(room)
+    alice.enter_chat(room)
+    alice.enter_chat("general")
+    alice.page.evaluate("() => window.__setHidden(true)")
+
+    bob.say(f"@{a} look at this one")
+    expect(alice.page.locator(f'#chat-list .chat-item[data-chat="{room}"] .badge-mention')).to_have_text("@")
+    assert notes(alice) == [{"title": room, "body": f"{b} mentioned you", "tag": f"parley:{room}"}]
+    # More than a page (30) after it, so opening the chat does not show it.
+    fillers = [f"filler {i}" for i in range(1, 33)]
+    for text in fillers:
+        bob.say(text)
+    expect(bob.page.locator("#message-list .msg-text").last).to_have_text("filler 32")
+
+    alice.page.evaluate("() => window.__notes[0].onclick()")
+    expect(alice.page.locator("#chat-name")).to_have_text(room)
+    marked = alice.page.locator("#message-list .msg.highlight")
+    expect(marked.locator(".msg-text")).to_have_text(f"@{a} look at this one")
+    expect(marked).to_be_in_viewport()
+    expect(alice.page.locator("#message-list .msg")).to_have_count(33)
+    alice.screenshot("notification-opened-earlier")

@@ -104,8 +104,10 @@ export class Unread {
     c.last = Math.max(c.last, message.id);
     if (mine) {
       this.markRead(chat, message.id); // what one writes oneself is read
-    } else {
-      this.refresh();
+    } else if (this.timer === null) {
+      // Asked a second later: by then it is usually read (the view is at the bottom),
+      // and the answer does not show it as unread for a moment.
+      this.timer = setTimeout(() => this.ask(), REFRESH_GAP_MS);
     }
   }
 
@@ -201,10 +203,10 @@ export class ReadMarker {
     this.onScreen = false;
     this.observer = new IntersectionObserver((entries) => {
       for (const entry of entries) {
-        if (entry.target === this.target) this.onScreen = entry.isIntersecting;
+        if (entry.target === this.target) this.onScreen = mostlyShown(entry);
       }
       this.check();
-    }, { root: $("messages"), threshold: 0.5 });
+    }, { root: $("messages"), threshold: [0, 0.25, 0.5, 0.75, 1] });
     new MutationObserver(() => this.follow()).observe(this.list, { childList: true });
     document.addEventListener("visibilitychange", () => this.check());
   }
@@ -225,4 +227,11 @@ export class ReadMarker {
       this.onSeen(Number(this.target.dataset.id));
     }
   }
+}
+
+/** Half of the message is in view, or it fills half the view (a tall image). */
+function mostlyShown(entry) {
+  if (!entry.isIntersecting) return false;
+  const view = entry.rootBounds ? entry.rootBounds.height : 0;
+  return entry.intersectionRatio >= 0.5 || (view > 0 && entry.intersectionRect.height >= view / 2);
 }
