@@ -24,6 +24,7 @@ def start_direct_by_prefix(person: Person, prefix: str, login: str) -> None:
     page.fill("#direct-search", prefix)
     page.locator(f'#direct-results .direct-result[data-login="{login}"]').click()
     expect(page.locator("#direct-picked .direct-chip")).to_have_text([f"{login} ×"])
+    person.screenshot("direct-dialog")
     page.locator("#direct-submit").click()
     expect(page.locator("#direct-dialog")).to_be_hidden()
 

@@ -45,6 +45,7 @@ def set_notifications(person: Person, on: bool) -> None:
     else:
         toggle.uncheck()
     expect(toggle).to_be_checked(checked=on)
+    person.screenshot("notify-setting-on" if on else "notify-setting-off")
     page.locator("#account-dialog [data-close]").first.click()
     expect(page.locator("#account-dialog")).to_be_hidden()
 

@@ -313,7 +313,7 @@ function enterChat(chat, list, { open = true } = {}) {
   St.enterChat(chat, list);
   $("password-dialog").close();
   composer.enable(true); // before the history, which scrolls to the bottom of what is left
-  messages.reset(chat, state.me, list);
+  messages.reset(live.label(chat), state.me, list); // named as on screen (a direct chat by its people)
   online.reset();
   $("online-panel").hidden = !window.matchMedia("(min-width: 1100px)").matches;
   composer.clear();
