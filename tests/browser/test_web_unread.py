@@ -135,3 +135,28 @@ def test_the_typing_line(people: Callable[..., Person], unique: Callable[[str], 
     alice.enter_chat(room)
     expect(alice.message_with_text("x")).to_have_count(1)
     expect(line).to_have_text("")
+
+
+def test_badges_and_headings_in_russian(
+    people: Callable[..., Person], unique: Callable[[str], str]
+) -> None:
+    alice, bob = people(), people()
+    a, b = unique("alice"), unique("bob")
+    alice.register(a)
+    bob.register(b)
+    bob.page.evaluate("() => localStorage.setItem('parley_language', 'ru')")
+    bob.page.reload()
+    expect(bob.page.locator(".list-heading")).to_have_text(["Комнаты", "Личные сообщения"])
+    expect(bob.page.locator("#direct-list")).to_have_text("Личных сообщений пока нет.")
+    room = unique("room")
+    alice.create_chat(room)
+    bob.enter_chat(room)
+    bob.enter_chat("general")
+    for text in ("раз", "два", f"@{b}, три", "четыре", "пять"):
+        alice.say(text)
+    expect(badge(bob, room, "unread")).to_have_text("5")
+    expect(badge(bob, room, "unread")).to_have_attribute("title", "5 непрочитанных сообщений")
+    expect(badge(bob, room, "mention")).to_have_attribute("title", "1 упоминание вас")
+    bob.enter_chat(room)
+    expect(bob.page.locator("#message-list .unread-divider")).to_have_text("Новые сообщения")
+    bob.screenshot("unread-ru")
