@@ -23,13 +23,15 @@ def start_direct_by_prefix(person: Person, prefix: str, login: str) -> None:
     expect(page.locator("#direct-dialog")).to_be_visible()
     page.fill("#direct-search", prefix)
     page.locator(f'#direct-results .direct-result[data-login="{login}"]').click()
-    expect(page.locator("#direct-picked .direct-chip")).to_have_text([f"{login} ×"])
+    expect(page.locator("#direct-picked .direct-chip")).to_have_text([f"{login} \u00d7"])
     person.screenshot("direct-dialog")
     page.locator("#direct-submit").click()
     expect(page.locator("#direct-dialog")).to_be_hidden()
 
 
-def test_two_people_write_directly(people: Callable[..., Person], unique: Callable[[str], str]) -> None:
+def test_two_people_write_directly(
+    people: Callable[..., Person], unique: Callable[[str], str]
+) -> None:
     alice, bob = people(), people()
     a, b = unique("alice"), unique("bob")
     alice.register(a)
@@ -64,7 +66,8 @@ def test_two_people_write_directly(people: Callable[..., Person], unique: Callab
     expect(online_alice).to_be_visible()
     online_alice.click()
     expect(bob.page.locator("#chat-name")).to_have_text(a)
-    expect(bob.page.locator("#message-list .msg-text")).to_have_text(["hi bob, directly", "hi alice"])
+    expect(bob.page.locator("#message-list .msg-text")).to_have_text(
+        ["hi bob, directly", "hi alice"])
     expect(direct_button(bob, chat)).to_have_attribute("aria-current", "true")
     bob.screenshot("direct-chat")
     alice.screenshot("direct-chat-other-side")
@@ -79,7 +82,8 @@ def test_a_direct_chat_with_nobody_says_who_is_missing(
     page.get_by_role("button", name="New direct message").click()
     nobody = unique("nobody")
     page.fill("#direct-search", nobody)
-    expect(page.locator("#direct-results li")).to_have_text([f"Nobody’s name starts with “{nobody}”."])
+    expect(page.locator("#direct-results li")).to_have_text(
+        [f"Nobody\u2019s name starts with “{nobody}”."])
     page.locator("#direct-submit").click()
     expect(page.locator("#direct-error")).to_have_text(f"There is no user “{nobody}”.")
     expect(page.locator("#direct-dialog")).to_be_visible()
@@ -97,7 +101,9 @@ def test_a_direct_chat_and_its_badge_on_a_phone(
     chat = direct_name(a, b)
     new_direct = alice.page.get_by_role("button", name="New direct message")
     box = new_direct.bounding_box()
-    assert box is not None and box["width"] >= 44 and box["height"] >= 44
+    assert box is not None
+    assert box["width"] >= 44
+    assert box["height"] >= 44
     start_direct_by_prefix(alice, b, b)
     expect(alice.page.locator("#chat-name")).to_be_visible()
     expect(alice.page.locator("#chat-name")).to_have_text(b)

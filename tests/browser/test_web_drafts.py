@@ -8,7 +8,9 @@ from collections.abc import Callable
 from .browser_support import Person, expect
 
 
-def test_each_chat_keeps_its_draft(people: Callable[..., Person], unique: Callable[[str], str]) -> None:
+def test_each_chat_keeps_its_draft(
+    people: Callable[..., Person], unique: Callable[[str], str]
+) -> None:
     alice = people()
     alice.register(unique("alice"))
     box = alice.page.locator("#text-input")
@@ -56,7 +58,8 @@ def test_a_draft_stays_when_its_chat_is_deleted(
     expect(bob.page.locator("#text-input")).to_have_value("a long answer, half written")
     expect(bob.page.locator("#composer-error")).to_have_text(
         f"“{room}” was deleted. What you wrote is kept here: choose another chat to send it there.")
-    expect(bob.page.locator(".toast").filter(has_text=f"“{room}” was deleted by its owner.")).to_have_count(1)
+    toast = bob.page.locator(".toast").filter(has_text=f"“{room}” was deleted by its owner.")
+    expect(toast).to_have_count(1)
     bob.screenshot("draft-kept-after-delete")
 
     # The next chat opened gets it.

@@ -13,7 +13,9 @@ from .browser_support import Person, expect
 HIDDEN_AND_RECORDED = """
 (() => {
   let hidden = false;
-  Object.defineProperty(document, "visibilityState", { configurable: true, get: () => (hidden ? "hidden" : "visible") });
+  Object.defineProperty(document, "visibilityState", {
+    configurable: true, get: () => (hidden ? "hidden" : "visible"),
+  });
   Object.defineProperty(document, "hidden", { configurable: true, get: () => hidden });
   window.__setHidden = (value) => {
     hidden = value;
@@ -75,7 +77,8 @@ def test_notifications_for_direct_messages_and_mentions(
     expect(bob.page.locator("#chat-name")).to_have_text(a)
     bob.say("psst, a secret")
     chat = "@" + ",".join(sorted([a, b], key=str.casefold))
-    expect(alice.page.locator(f'#direct-list .chat-item[data-chat="{chat}"] .badge-unread')).to_have_text("1")
+    direct = alice.page.locator(f'#direct-list .chat-item[data-chat="{chat}"]')
+    expect(direct.locator(".badge-unread")).to_have_text("1")
     assert notes(alice) == [{"title": b, "body": f"New message from {b}", "tag": f"parley:{chat}"}]
 
     # A mention in the chat alice has open, while the page is hidden.
@@ -128,7 +131,7 @@ def test_a_notification_opens_a_message_older_than_the_first_page(
     alice.page.evaluate("() => window.__setHidden(true)")
 
     bob.say(f"@{a} look at this one")
-    expect(alice.page.locator(f'#chat-list .chat-item[data-chat="{room}"] .badge-mention')).to_have_text("@")
+    expect(alice.chat_button(room).locator(".badge-mention")).to_have_text("@")
     assert notes(alice) == [{"title": room, "body": f"{b} mentioned you", "tag": f"parley:{room}"}]
     # More than a page (30) after it, so opening the chat does not show it.
     fillers = [f"filler {i}" for i in range(1, 33)]

@@ -3,7 +3,6 @@ count in the tab's title, the "New messages" divider, and who is typing."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
