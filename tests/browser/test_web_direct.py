@@ -39,7 +39,8 @@ def test_two_people_write_directly(
     chat = direct_name(a, b)
 
     # alice finds bob by the start of his login, and the chat opens, named after him.
-    start_direct_by_prefix(alice, b[:-1], b)
+    # Any case; the login names one person (names made before it never extend it).
+    start_direct_by_prefix(alice, b.upper(), b)
     expect(alice.page.locator("#chat-name")).to_have_text(b)
     expect(direct_button(alice, chat)).to_have_text(b[0].upper() + b)
     expect(direct_button(alice, chat)).to_have_attribute("aria-current", "true")
@@ -77,7 +78,8 @@ def test_a_direct_chat_with_nobody_says_who_is_missing(
     people: Callable[..., Person], unique: Callable[[str], str]
 ) -> None:
     alice = people()
-    alice.register(unique("alice"))
+    a = unique("alice")
+    alice.register(a)
     page = alice.page
     page.get_by_role("button", name="New direct message").click()
     nobody = unique("nobody")
@@ -87,6 +89,16 @@ def test_a_direct_chat_with_nobody_says_who_is_missing(
     page.locator("#direct-submit").click()
     expect(page.locator("#direct-error")).to_have_text(f"There is no user “{nobody}”.")
     expect(page.locator("#direct-dialog")).to_be_visible()
+    expect(page.locator("#chat-name")).to_have_text("general")
+
+    # One's own login is not offered; typed anyway, the server's reason is shown.
+    page.locator("#direct-picked .direct-chip").click()
+    expect(page.locator("#direct-picked")).to_be_hidden()
+    page.fill("#direct-search", a)
+    expect(page.locator("#direct-results li")).to_have_text(["That is you: look for someone else."])
+    page.locator("#direct-search").press("Enter")
+    expect(page.locator("#direct-error")).to_have_text(
+        "Could not open the direct chat (With names the other members, not yourself).")
     expect(page.locator("#chat-name")).to_have_text("general")
 
 

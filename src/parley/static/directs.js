@@ -65,6 +65,7 @@ export class DirectChats {
     this.send = send;
     this.picked = [];        // logins chosen in the dialog, in the order picked
     this.results = [];       // the last `users` answer, without the asker
+    this.onlyMe = false;     // … which named the asker alone
     this.prefix = "";        // what the last `users` request asked for
     this.searchesOut = 0;    // `users` requests not answered yet: only the last one's answer is shown
     this.timer = null;
@@ -89,6 +90,7 @@ export class DirectChats {
   open() {
     this.picked = [];
     this.results = [];
+    this.onlyMe = false;
     this.prefix = "";
     this.input.value = "";
     this.error("");
@@ -107,6 +109,7 @@ export class DirectChats {
       this.prefix = prefix;
       if (prefix === "") {
         this.results = [];
+        this.onlyMe = false;
         this.draw();
         return;
       }
@@ -125,6 +128,7 @@ export class DirectChats {
     }
     const users = Array.isArray(frame.Users) ? frame.Users.filter((u) => typeof u === "string") : [];
     this.results = users.filter((u) => !sameUser(u, state.me));
+    this.onlyMe = users.length > 0 && this.results.length === 0;
     this.draw();
   }
 
@@ -166,7 +170,8 @@ export class DirectChats {
       return el("li", {}, button);
     });
     if (rows.length === 0 && this.prefix !== "" && this.searchesOut === 0) {
-      rows.push(el("li", { className: "muted" }, t("direct.noMatches", { prefix: this.prefix })));
+      const none = this.onlyMe ? t("direct.onlyYou") : t("direct.noMatches", { prefix: this.prefix });
+      rows.push(el("li", { className: "muted" }, none));
     }
     $("direct-results").replaceChildren(...rows);
     $("direct-hint").textContent = t("direct.limit", { n: MAX_OTHERS });
