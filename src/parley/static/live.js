@@ -137,7 +137,7 @@ export class Live {
   /** {"Type":"chat","Command":"activity",...}: a message in a chat that is not open here. */
   activity(frame) {
     this.unread.activity(frame);
-    if (typeof frame.Chat !== "string" || typeof frame.User !== "string") return;
+    if (typeof frame.Chat !== "string" || typeof frame.User !== "string" || !Number.isInteger(frame.Id)) return;
     const direct = isDirect(frame.Chat);
     if (!direct && frame.Mention !== true) return;
     this.notifier.show({
