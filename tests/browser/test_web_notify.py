@@ -145,4 +145,10 @@ def test_a_notification_opens_a_message_older_than_the_first_page(
     expect(marked.locator(".msg-text")).to_have_text(f"@{a} look at this one")
     expect(marked).to_be_in_viewport()
     expect(alice.page.locator("#message-list .msg")).to_have_count(33)
+    # The divider is above the first unread message, also when it came with an earlier page.
+    divider = alice.page.locator("#message-list .unread-divider")
+    after = divider.evaluate("(d) => d.nextElementSibling.querySelector('.msg-text').textContent")
+    assert after == f"@{a} look at this one"
+    # And the count is exact (the last activity push may never have come: the chat was opened).
+    expect(alice.chat_button(room).locator(".badge-unread")).to_have_text("33")
     alice.screenshot("notification-opened-earlier")

@@ -108,6 +108,7 @@ export class Live {
 
   /** An earlier page of the open chat was shown. */
   earlier() {
+    this.unread.drawDivider();
     this.jump.tryNow(state.chat, { atStart: this.messages.atStart });
   }
 

@@ -20,6 +20,7 @@ export class Unread {
     this.lastAsked = 0;
     this.timer = null;
     this.dividerFor = null;   // the open chat whose divider waits for the counts
+    this.dividerAfter = null; // the open chat's pointer when it was opened, if it had unread messages
   }
 
   /** After a login (also after a reconnect): the whole picture from the server. */
@@ -140,17 +141,25 @@ export class Unread {
   /** A chat was opened: the divider goes above its first unread message (once the counts are known). */
   opened(chat) {
     this.dividerFor = chat;
+    this.dividerAfter = null;
     if (this.known) this.placeDivider();
+    this.refresh(); // pushes for it may have been cut short by opening it
   }
 
+  /** The pointer as it was when the chat was opened: the divider stays there while it is open. */
   placeDivider() {
-    const chat = this.dividerFor;
+    const c = this.counts.get(this.dividerFor);
     this.dividerFor = null;
-    const c = this.counts.get(chat);
+    this.dividerAfter = c && c.unread > 0 ? c.read : null;
+    this.drawDivider();
+  }
+
+  /** Above the first message after the pointer (again when earlier pages are shown). */
+  drawDivider() {
     $("message-list").querySelector(".unread-divider")?.remove();
-    if (!c || c.unread === 0) return;
+    if (this.dividerAfter === null) return;
     const first = [...$("message-list").querySelectorAll(".msg:not(.mine)")]
-      .find((node) => Number(node.dataset.id) > c.read);
+      .find((node) => Number(node.dataset.id) > this.dividerAfter);
     if (!first) return;
     first.before(el("li", { className: "unread-divider", role: "separator" },
       el("span", { dataset: { i18n: "unread.divider" } }, t("unread.divider"))));
