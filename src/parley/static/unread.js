@@ -192,7 +192,9 @@ function badges(unread, mentions) {
     className: "badge badge-unread", title: t("unread.badgeTitle", { n: unread }),
     dataset: { count: String(unread) },
   }, unread > 99 ? "99+" : String(unread)));
-  box.append(el("span", { className: "sr-only" }, t("unread.badgeTitle", { n: unread })));
+  const said = [t("unread.badgeTitle", { n: unread })];
+  if (mentions > 0) said.push(t("unread.mentionTitle", { n: mentions }));
+  box.append(el("span", { className: "sr-only" }, said.join(", ")));
   return box;
 }
 
