@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .browser_support import Person, expect
+from .test_web_conversation import small_targets
 
 
 def direct_button(person: Person, chat: str) -> Any:
@@ -116,7 +117,14 @@ def test_a_direct_chat_and_its_badge_on_a_phone(
     assert box is not None
     assert box["width"] >= 44
     assert box["height"] >= 44
-    start_direct_by_prefix(alice, b, b)
+    # The dialog, with a person found and picked: every target is big enough for a finger.
+    new_direct.click()
+    alice.page.fill("#direct-search", b)
+    alice.page.locator(f'#direct-results .direct-result[data-login="{b}"]').click()
+    expect(alice.page.locator("#direct-picked .direct-chip")).to_have_count(1)
+    assert small_targets(alice) == []
+    alice.screenshot("direct-phone-dialog")
+    alice.page.locator("#direct-submit").click()
     expect(alice.page.locator("#chat-name")).to_be_visible()
     expect(alice.page.locator("#chat-name")).to_have_text(b)
     font = alice.page.locator("#text-input").evaluate("(e) => getComputedStyle(e).fontSize")
