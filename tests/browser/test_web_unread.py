@@ -84,20 +84,20 @@ def pause_clock(person: Person) -> None:
 
 
 def test_the_typing_line(people: Callable[..., Person], unique: Callable[[str], str]) -> None:
-    alice, bob, carol, dave = people(), people(), people(), people()
+    alice, bob, carol, dave, eve = people(), people(), people(), people(), people()
     # alice's and bob's timers are Playwright's: the test runs out the 5 s a name stays
     # and the 2 s between two `typing` requests, instead of waiting for them.
     for person in (alice, bob):
         person.page.clock.install()
         person.page.reload()
-    a, b, c, d = unique("alice"), unique("bob"), unique("carol"), unique("dave")
-    for person, name in ((alice, a), (bob, b), (carol, c), (dave, d)):
+    a, b, c, d, e = (unique(n) for n in ("alice", "bob", "carol", "dave", "eve"))
+    for person, name in ((alice, a), (bob, b), (carol, c), (dave, d), (eve, e)):
         person.register(name)
     room = unique("typing")
     alice.create_chat(room)
-    for person in (bob, carol, dave):
+    for person in (bob, carol, dave, eve):
         person.enter_chat(room)
-    expect(alice.page.locator("#online-list li")).to_have_count(4)
+    expect(alice.page.locator("#online-list li")).to_have_count(5)
     bob.page.evaluate(LISTEN)
     alice.page.evaluate(LISTEN)
     line = alice.page.locator("#typing-line")
@@ -112,16 +112,18 @@ def test_the_typing_line(people: Callable[..., Person], unique: Callable[[str], 
     carol.page.locator("#text-input").press_sequentially("x")
     expect(line).to_have_text(f"{b} and {c} are typing…")
     alice.screenshot("typing-two")
+    eve.page.locator("#text-input").press_sequentially("y")
+    expect(line).to_have_text(f"{b}, {c} and 1 other are typing…")
     bob.page.clock.run_for(2000)
     bob.page.locator("#text-input").press_sequentially("lo")
     assert sent(bob, "typing") == [{"Type": "chat", "Command": "typing"}] * 2
 
-    # carol's message takes her name off at once; bob's stays for its 5 s.
+    # carol's message takes her name off at once; the others stay for their 5 s.
     carol.page.locator("#text-input").press("Enter")
     expect(alice.message_with_text("x")).to_have_count(1)
-    expect(line).to_have_text(f"{b} is typing…")
+    expect(line).to_have_text(f"{b} and {e} are typing…")
     alice.page.clock.run_for(4900)
-    expect(line).to_have_text(f"{b} is typing…")
+    expect(line).to_have_text(f"{b} and {e} are typing…")
     alice.page.clock.run_for(200)
     expect(line).to_have_text("")
     assert sent(alice, "typing") == []  # alice did not type
