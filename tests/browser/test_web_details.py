@@ -141,7 +141,7 @@ def test_owner_deletes_a_chat(people: Callable[..., Person], unique: Callable[[s
     alice.page.once("dialog", lambda dialog: dialog.accept())
     alice.page.get_by_role("button", name="Delete chat").click()
     expect(alice.page.locator("#toasts")).to_contain_text(f"Chat “{room}” was deleted.")
-    expect(bob.page.locator("#toasts")).to_contain_text("This chat was deleted by its owner.")
+    expect(bob.page.locator("#toasts")).to_contain_text(f"“{room}” was deleted by its owner.")
     for person in (alice, bob):
         expect(person.page.locator("#chat-name")).to_have_text("Choose a chat")
         expect(person.chat_button(room)).to_have_count(0)

@@ -7,6 +7,7 @@ import { Connection, defaultSocketUrl } from "./connection.js";
 import { Composer, readAsBase64 } from "./composer.js";
 import { loadLanguage, t } from "./i18n.js";
 import { setupLanguageSwitches } from "./language.js";
+import { Live } from "./live.js";
 import { MessageView } from "./messages.js";
 import * as S from "./statuses.js";
 import * as St from "./state.js";
@@ -24,7 +25,20 @@ const RESUME_PAGE = 100; // the most messages one `choice` with `After` answers 
 const conn = new Connection(defaultSocketUrl());
 const messages = new MessageView((before) => requestEarlier(before));
 const online = new OnlineView();
-const composer = new Composer((draft) => sendMessage(draft));
+const composer = new Composer(async (draft) => {
+  const chat = state.chat;
+  const sent = await sendMessage(draft);
+  if (sent) live.sent(chat);
+  return sent;
+});
+// Direct chats, unread counts, notifications, typing and drafts (live.js).
+const live = new Live({
+  send: (request) => conn.send(request),
+  messages,
+  composer,
+  enterDirect: (chat, list) => enterDirect(chat, list),
+  openChat: (chat) => choose(chat),
+});
 // ListChanges: after the whole list, the server sends only what changes in it.
 const auth = new AuthForm((command, login, password) =>
   conn.send({ Type: "account", Command: command, Login: login, Password: password, ListChanges: true }));
@@ -97,6 +111,7 @@ conn.addEventListener("frame", (event) => {
 });
 
 function handleFrame(frame) {
+  if (live.handle(frame)) return;
   if (frame.Type === "account") return handleAccount(frame);
   if (frame.Type === "chat") return handleChat(frame);
   if (frame.Type === "error") return toast(S.protocolError(frame), "error");
@@ -154,6 +169,7 @@ function loggedIn(user, token, { fresh }) {
   setToken(token ?? state.token);
   $("me-name").textContent = user;
   auth.done();
+  live.loggedIn();
   // When reconnecting into a chat, the banner stays until the chat is re-entered.
   if (!reconnect) connectionBack();
   showView("app");
@@ -185,6 +201,7 @@ $("logout").addEventListener("click", () => {
 
 /** Nothing of the last session left on the page. */
 function forgetSession() {
+  live.forget();
   St.forgetSession();
   account.close();
   leaveChat();
@@ -239,13 +256,16 @@ function onList(frame) {
 }
 
 function drawChatList() {
-  renderChatList(state.chats, state.chat, state.me, (name) => {
+  const pick = (name) => {
     if (name === state.chat && state.choices.length === 0) {
       document.body.classList.add("in-chat");
       return;
     }
     choose(name);
-  });
+  };
+  // Rooms here; the direct chats under their own heading (live.js).
+  renderChatList(state.chats.filter((c) => c.direct !== true), state.chat, state.me, pick);
+  live.listDrawn(pick);
 }
 
 function choose(chat, { password = null, restore = false } = {}) {
@@ -302,12 +322,13 @@ function enterChat(chat, list, { open = true } = {}) {
   St.enterChat(chat, list);
   $("password-dialog").close();
   composer.enable(true); // before the history, which scrolls to the bottom of what is left
-  messages.reset(chat, state.me, list);
+  messages.reset(live.label(chat), state.me, list); // named as on screen (a direct chat by its people)
   online.reset();
   $("online-panel").hidden = !window.matchMedia("(min-width: 1100px)").matches;
   composer.clear();
   composer.showError(null);
   composer.enable(true);
+  live.entered(chat);
   if (open) document.body.classList.add("in-chat");
   updateChatHeader();
   drawChatList();
@@ -318,6 +339,7 @@ function enterChat(chat, list, { open = true } = {}) {
 
 function leaveChat() {
   St.leaveChat();
+  live.left();
   messages.clear();
   online.hide();
   composer.clear();
@@ -332,21 +354,14 @@ function updateChatHeader() {
   $("chat-name").textContent = state.chat ?? t("chat.choose");
   const info = St.chatInfo(state.chat);
   $("delete-chat").hidden = !(info && info.owner && sameUser(info.owner, state.me) && info.name !== "general");
+  live.header();
   updateTitle();
 }
 
-// Messages that arrived while the tab was in the background are counted in its title.
+// The unread messages of every chat are counted in the title (live.js).
 function updateTitle() {
-  const base = state.chat ? `${state.chat} · Parley` : "Parley";
-  document.title = state.unseen > 0 ? `(${state.unseen}) ${base}` : base;
+  live.drawTitle();
 }
-
-document.addEventListener("visibilitychange", () => {
-  if (!document.hidden && state.unseen > 0) {
-    state.unseen = 0;
-    updateTitle();
-  }
-});
 
 /** {"Type":"chat","Status":...} with no Command: a refused choice, or a message to a chat that is gone. */
 function handleBareStatus(frame) {
@@ -419,6 +434,7 @@ function onEarlier(frame) {
   }
   if (frame.Chat !== state.chat) return;
   messages.prepend(Array.isArray(frame.Messages) ? frame.Messages : []);
+  live.earlier();
 }
 
 function onConnected(frame) {
@@ -489,16 +505,33 @@ $("delete-chat").addEventListener("click", () => {
 
 function onDelete(frame) {
   if (frame.Status === "success") {
-    if (frame.Chat === state.chat) leaveChat();
+    if (frame.Chat === state.chat) leaveDeletedChat(frame.Chat);
     toast(t("chat.deletedByYou", { chat: frame.Chat }), "ok");
   } else if (frame.Status === "deleted") {
     if (frame.Chat === state.chat) {
-      leaveChat();
-      toast(S.chatDeleted(), "warn", 10000);
+      leaveDeletedChat(frame.Chat);
+      toast(S.chatDeletedNamed(frame.Chat), "warn", 10000);
     }
   } else {
     toast(S.deleteError(frame), "error");
   }
+}
+
+/** The open chat was deleted: it is left, and what was being written stays on screen. */
+function leaveDeletedChat(chat) {
+  const draft = live.chatDeleted(chat);
+  leaveChat();
+  if (draft.trim() === "") return;
+  composer.enable(true);
+  composer.restore({ text: draft, file: null });
+  composer.showError(S.draftKeptAfterDelete(chat));
+}
+
+/** The `direct` answer: the server has chosen that chat for this connection. */
+function enterDirect(chat, list) {
+  state.choices = [];
+  enterChat(chat, list);
+  conn.send({ Type: "chat", Command: "connected" });
 }
 
 // ---- messages ---------------------------------------------------------------
@@ -570,10 +603,7 @@ function onMessage(frame) {
     if (mine && state.pending.confirm(frame.Message)) retries.progress = true;
     St.sawMessages([frame.Message]);
     messages.append([frame.Message], { mine });
-    if (!mine && document.hidden) {
-      state.unseen += 1;
-      updateTitle();
-    }
+    live.message(frame.Message, mine);
     return;
   }
   if (frame.Status === "rate limited") {

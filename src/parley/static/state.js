@@ -90,7 +90,6 @@ export const state = {
   // ---- the chosen chat
   newestId: null,         // the newest message id shown (where a reconnect resumes)
   online: new Set(),      // who is online in it
-  unseen: 0,              // messages that arrived while the tab was hidden
   pending: new Outbox(),  // messages sent and not yet confirmed stored, by Nonce
 };
 

@@ -224,7 +224,9 @@ function insertionPoint(sorted, name) {
 }
 
 function onlineRow(name) {
-  return el("li", { className: "online-user" }, el("span", { className: "dot", "aria-hidden": "true" }), name);
+  // A name is a button: it opens a direct chat with that person (directs.js).
+  return el("li", { className: "online-user" }, el("span", { className: "dot", "aria-hidden": "true" }),
+    el("button", { type: "button", className: "online-name", dataset: { user: name }, "aria-describedby": "online-hint" }, name));
 }
 
 // ---- the server's limits ---------------------------------------------------
