@@ -23,15 +23,17 @@ from .profiles import PROFILES
 from .servers import PARLEY
 from .workloads import Bench, log
 
-# Sizes: the full run is the one the issue asks for (1,000 members, 900 away).
+# Sizes: the full run is the one the issue asks for (1,000 members, 900 away). The
+# server's CPU is measured until every delivery of the step arrived (at most drainMs),
+# so that a server that fell behind is charged for all the work of the step's messages.
 SIZES: dict[str, dict[str, Any]] = {
     "quick": {
-        "members": 200, "away": 180, "senders": 2, "rate": 100, "stepSeconds": 3.0,
-        "window": 8, "drainMs": 2000, "settleMs": 1500, "pauseMs": 1500,
+        "members": 200, "away": 180, "senders": 2, "rate": 50, "stepSeconds": 3.0,
+        "window": 8, "drainMs": 5000, "settleMs": 1500, "pauseMs": 1500,
     },
     "full": {
-        "members": 1000, "away": 900, "senders": 4, "rate": 200, "stepSeconds": 10.0,
-        "window": 8, "drainMs": 3000, "settleMs": 3000, "pauseMs": 1500,
+        "members": 1000, "away": 900, "senders": 4, "rate": 50, "stepSeconds": 10.0,
+        "window": 8, "drainMs": 15000, "settleMs": 3000, "pauseMs": 1500,
     },
 }  # fmt: skip
 VARIANTS = (("with", True), ("without", False))
