@@ -190,6 +190,11 @@ def main(argv: list[str] | None = None) -> int:
             args.quick, args.repeats, args.out, args.nice, command, describe()
         )
         print((where / "results.md").read_text())
+        if args.publish if args.publish is not None else not args.quick:
+            REPORT_DIR.mkdir(exist_ok=True)
+            for name in ("results.json", "results.md"):
+                shutil.copy(where / name, REPORT_DIR / f"activity-{name}")
+            log(f"wrote {REPORT_DIR}/activity-results.*")
         log(f"results in {where} after {(time.monotonic() - started) / 60:.1f} min")
         return 0 if all("error" not in one for one in found["runs"]) else 1
     results = run(args, command)
