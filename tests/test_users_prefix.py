@@ -5,6 +5,7 @@ the range ``[key, key+1)`` of a prefix holds other keys too)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -31,7 +32,7 @@ def collated(postgres: Postgres) -> Iterator[str]:
     base = postgres.url.rsplit("/", 1)[0]
     tried = []
     for label, options in COLLATIONS:
-        name = f"parley_collated_{label.split()[0].lower()}"
+        name = f"parley_collated_{label.split()[0].lower()}_{os.getpid()}"
         try:
             _run(postgres._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             _run(postgres._admin(f'CREATE DATABASE "{name}" TEMPLATE template0 {options}'))
