@@ -400,6 +400,81 @@ async function images() {
   return { connections: clients.length, senders: senders.length, image_bytes: config.imageBytes, step: report };
 }
 
+// activity (Parley only): `members` sockets, one user each, all in room A but
+// `away` of them, which then choose room B; the others stay in A, and `senders`
+// of those send into A. With `pushes` the away sockets chose A once (they are
+// its members, so each message in A owes them an `activity` push); without,
+// they never did (no pushes, the same sockets and messages). Two steps: a fixed
+// rate of `rate` messages/s, then a closed loop (`window` in flight per sender,
+// the highest rate the server sustains). Message frames and activity frames are
+// counted apart.
+const ACTIVITY_MARK = Buffer.from('"Command":"activity"');
+async function activity() {
+  const room = config.room;
+  const away = `${config.room}-away`;
+  await createRooms([room, away]);
+  const clients = await openClients(config.members);
+  const present = clients.slice(0, config.members - config.away);
+  const elsewhere = clients.slice(present.length);
+  // Each away socket passes through A on its way to B (with pushes), before the
+  // others come: few are in A at a time, so the presence deltas of the setup stay few.
+  await pool(elsewhere, CONNECT_CONCURRENCY, async (client) => {
+    if (config.pushes) await dialect.join(client, room);
+    await dialect.join(client, away);
+  });
+  await joinRooms(present, () => room);
+  log(`${present.length} in ${room}, ${elsewhere.length} in ${away}, pushes ${config.pushes}`);
+  const meter = new Meter(config.maxMessages, config.textBytes);
+  const counted = { activity: 0, activityHere: 0 };
+  const others = otherFrames(meter);
+  const onOther = (client, buf, start, end) => {
+    const at = buf.indexOf(ACTIVITY_MARK, start);
+    if (at >= 0 && at < end) {
+      counted.activity++;
+      if (client.index < present.length) counted.activityHere++;
+    } else {
+      others(client, buf, start, end);
+    }
+  };
+  for (const client of clients) client.sink = meter.sink(onOther);
+  await sleep(config.settleMs); // presence deltas of the setup, paced, go out first
+  const senders = present.slice(0, config.senders);
+  const measured = async (label, run) => {
+    const before = counted.activity;
+    const report = await run();
+    report.activity_frames = counted.activity - before;
+    report.activity_per_s = report.activity_frames / report.send_s;
+    report.messages_per_s = report.sent / report.send_s;
+    report.server_cpu_ms_per_1000_messages =
+      report.sent > 0 ? (report.server_cpu_s * 1e6) / report.sent : null;
+    log(
+      `${label}: ${Math.round(report.messages_per_s)} msgs/s, ${Math.round(report.deliveries_per_s)} deliveries/s,`,
+      `${Math.round(report.activity_per_s)} activity/s, p99 ${report.latency.p99_ms} ms lost ${report.lost}`,
+      `srv ${(report.server_cpu * 100).toFixed(0)}% ${report.server_cpu_ms_per_1000_messages?.toFixed(0)} ms/1000 msgs`,
+      `gen ${(report.generator_cpu * 100).toFixed(0)}% other ${(report.other_cpu * 100).toFixed(0)}%`,
+    );
+    await sleep(config.pauseMs); // the held pushes of the step go out between steps
+    return report;
+  };
+  const fixed = await measured('fixed', () =>
+    offeredStep(meter, 'fixed', config.rate, config.stepSeconds, present.length, (k) => senders[k % senders.length]),
+  );
+  const max = await measured('closed loop', () =>
+    closedLoop(meter, clients, senders, present.length, (_client, text) => encodeText(dialect.messageText(text))),
+  );
+  closeAll(clients);
+  return {
+    connections: clients.length,
+    present: present.length,
+    away: elsewhere.length,
+    senders: senders.length,
+    pushes: Boolean(config.pushes),
+    activity_to_present: counted.activityHere,
+    fixed,
+    max,
+  };
+}
+
 // register: creates `count` users and prints their tokens (Parley only).
 async function register() {
   const indexes = Array.from({ length: config.count }, (_, i) => i);
@@ -418,7 +493,7 @@ async function register() {
   return { users, seconds: (performance.now() - started) / 1000 };
 }
 
-const modes = { fanout, rooms: manyRooms, idle, store, images, register };
+const modes = { fanout, rooms: manyRooms, idle, store, images, activity, register };
 
 async function main() {
   const hardStop = setTimeout(() => {

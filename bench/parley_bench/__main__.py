@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import report, workloads
+from . import activity, report, workloads
 from .machine import describe
 from .plots import write_plots
 from .profiles import PROFILES
@@ -34,6 +34,16 @@ END = "<!-- results:end -->"
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bench/run", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes, short steps (< 3 min)")
+    parser.add_argument(
+        "--workload",
+        choices=("comparison", "activity"),
+        default="comparison",
+        help="comparison: every server, every workload (default); activity: Parley alone,"
+        " what the activity pushes cost (1,000 members, 900 in another chat)",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=2, help="runs of each variant of --workload activity"
+    )
     parser.add_argument(
         "--servers",
         default=",".join(s.name for s in SERVERS),
@@ -168,12 +178,25 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGHUP, _stop)
     args = parse_args(argv)
+    started = time.monotonic()
     if args.report_from is not None:
         results = json.loads((args.report_from / "results.json").read_text())
         publish(results, args.report_from, bool(args.publish))
         print((args.report_from / "results.md").read_text())
         return 0
     command = shlex.join(["bash", "bench/run", *argv])
+    if args.workload == "activity":
+        found, where = activity.run(
+            args.quick, args.repeats, args.out, args.nice, command, describe()
+        )
+        print((where / "results.md").read_text())
+        if args.publish if args.publish is not None else not args.quick:
+            REPORT_DIR.mkdir(exist_ok=True)
+            for name in ("results.json", "results.md"):
+                shutil.copy(where / name, REPORT_DIR / f"activity-{name}")
+            log(f"wrote {REPORT_DIR}/activity-results.*")
+        log(f"results in {where} after {(time.monotonic() - started) / 60:.1f} min")
+        return 0 if all("error" not in one for one in found["runs"]) else 1
     results = run(args, command)
     out_dir = Path(args.out) if args.out else None
     if out_dir is None:

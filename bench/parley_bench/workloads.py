@@ -50,6 +50,7 @@ class Bench:
     counter: int = 0
     nice: int = 0  # scheduling priority of the server and the generator
     waited_s: float = 0.0  # time spent waiting for a quiet machine so far
+    fast_hashing: bool = False  # cheap password hashing (registering many users)
 
     def _data_dir(self, spec: ServerSpec, name: str) -> Path | None:
         if spec.kind != "parley":
@@ -78,7 +79,9 @@ class Bench:
         busy_before = wait_for_quiet(min(self.profile.quiet_wait_s, budget))
         self.waited_s += time.monotonic() - waiting_since
         log_path = self.out_dir / f"{name}.server.log"
-        server = RunningServer(spec, SERVER_CORE, log_path, data_dir, self.nice).start()
+        server = RunningServer(
+            spec, SERVER_CORE, log_path, data_dir, self.nice, self.fast_hashing
+        ).start()
         try:
             full = {
                 **COMMON,

@@ -142,14 +142,20 @@ class SqlStore(ReadPointers, DirectRows):
 
     async def logins_starting(self, prefix_key: str, limit: int) -> list[str]:
         """The first ``limit`` logins, by login key, whose key starts with ``prefix_key``:
-        one range scan of the keys' unique index, in code point order (SQLite's
-        ``BINARY``; on PostgreSQL, a database in the ``C`` or ``C.UTF-8`` collation)."""
-        query = sa.select(users.c.login).where(users.c.login_key >= prefix_key)
+        one range scan in code point order, whatever the database's collation. SQLite
+        compares with ``BINARY``, on the keys' unique index; PostgreSQL compares the keys
+        ``COLLATE "C"``, on the index of revision ``0008_users_prefix`` (in a database
+        of another collation, ``en_US`` or ICU, ``_``, ``-`` and ``.`` sort otherwise,
+        and the range of a prefix would hold other keys)."""
+        key: sa.ColumnElement[str] = users.c.login_key
+        if self.dialect == "postgresql":
+            key = key.collate("C")
+        query = sa.select(users.c.login).where(key >= prefix_key)
         upper = _after_prefix(prefix_key)
         if upper is not None:
-            query = query.where(users.c.login_key < upper)
+            query = query.where(key < upper)
         async with self._tx() as conn:
-            rows = await conn.execute(query.order_by(users.c.login_key).limit(limit))
+            rows = await conn.execute(query.order_by(key).limit(limit))
             return [row.login for row in rows]
 
     async def add_token(self, digest: str, user_id: int, expires_ms: int) -> None:
