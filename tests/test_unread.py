@@ -275,6 +275,56 @@ async def test_activity_coalesced_per_socket_per_chat(parley: Parley, clock: Clo
     assert alice.take() == []
 
 
+async def test_activity_window_is_per_chat(parley: Parley, clock: Clock) -> None:
+    """One window per chat: what a socket newly away receives waits for the window's end;
+    an author's own sockets get the newest held message by someone else, or nothing."""
+    alice, alice_token = await person(parley, "alice")
+    bob, bob_token = await person(parley, "bob")
+    alice_away = await again(parley, alice_token, None)
+    bob_away = await again(parley, bob_token, None)
+    await quiet(parley)
+    pusher = parley.service.activity
+    await say(bob, "1")  # opens general's window
+    assert alice_away.take() == [act("general", 1, "bob")]
+    await say(alice, "2")
+    await say(bob, "3")
+    await alice.request(chat("create", Chat="Other"))  # now away too (creating enters it)
+    await quiet(parley)
+    clock.now += 1.0
+    pusher.flush()
+    # the newest (bob's 3) to alice's sockets; bob's own: the newest by someone else
+    assert alice_away.take() == alice.take() == [act("general", 3, "bob")]
+    assert bob_away.take() == [act("general", 2, "alice")]
+    await say(bob, "4 by bob only", "5 @alice")
+    clock.now += 1.0
+    pusher.flush()
+    assert alice_away.take() == alice.take() == [act("general", 5, "bob", True)]
+    assert bob_away.take() == []  # only bob's own were held
+
+
+async def test_a_member_who_left_within_the_window_gets_nothing_held(
+        parley: Parley, clock: Clock) -> None:
+    bob, _ = await person(parley, "bob", None)
+    await bob.request(chat("create", Chat="Team"))
+    alice, alice_token = await person(parley, "alice", "Team")
+    carol, _ = await person(parley, "carol", "Team")
+    alice_away = await again(parley, alice_token, None)
+    await carol.request(chat("choice", Chat="general"))
+    await quiet(parley)
+    pusher = parley.service.activity
+    await say(bob, "first")
+    assert alice_away.take() == carol.take() == [act("Team", 1, "bob")]
+    await say(bob, "second")
+    await alice.request(chat("leave", Chat="Team"))
+    await quiet(parley)
+    await say(bob, "after alice left")
+    clock.now += 1.0
+    pusher.flush()  # the members are read again before the held push goes out
+    await parley.settle()
+    assert alice_away.take() == alice.take() == []
+    assert carol.take() == [act("Team", 3, "bob")]
+
+
 async def test_activity_follows_joins_and_leaves(parley: Parley, clock: Clock) -> None:
     alice, token = await person(parley, "alice")
     away = await again(parley, token, None)

@@ -12,9 +12,13 @@ changed (``members`` events on a join, ``leave``, ``deleted``): an event carryin
 member ids would carry thousands of them for ``general``, to every process, for every
 message.
 
-Coalescing, per (socket, chat): the first push goes at once; for :data:`WINDOW` after
-it, pushes are held, and at the window's end the newest one goes out (with ``Mention``
-true if any held one mentioned the user), opening another window.
+Coalescing, per chat, so that a message costs the same whatever the number of sockets
+away from the chat: the first message's push goes to them at once; for :data:`WINDOW`
+after it, messages are only held, and at the window's end the newest one goes out to
+every socket then away from the chat (with ``Mention`` true for a user any held one
+mentioned, and to its author's sockets the newest held one by someone else, if any),
+opening another window. So each socket gets at most one push per chat per window, and
+the work per window is one pass over the chat's online members, not one per message.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .answers import Activity
 from .broker import Broker, Event
@@ -52,12 +56,20 @@ def publish(broker: Broker, chat: str, message: StoredMessage,
 
 
 @dataclass(slots=True)
-class _Slot:
-    """One socket's pushes of one chat: the window's end, and the push held meanwhile."""
+class _Window:
+    """A chat's pushes: the window's end, and what is held meanwhile: the newest event,
+    the newest one by someone other than its author, and who the held ones mention."""
 
     until: float
     held: Event | None = None
-    mention: bool = False
+    other: Event | None = None
+    mentioned: set[int] = field(default_factory=set)
+
+    def hold(self, event: Event) -> None:
+        if self.held is not None and self.held.sender != event.sender:
+            self.other = self.held
+        self.held = event
+        self.mentioned.update(uid for uid in event.mentions if uid != event.sender)
 
 
 class ActivityPusher:
@@ -74,7 +86,7 @@ class ActivityPusher:
         self._waiting: dict[int, list[Event]] = {}
         #: chats whose members changed while being read: used once, not kept
         self._stale: set[int] = set()
-        self._slots: dict[tuple[Peer, int], _Slot] = {}
+        self._windows: dict[int, _Window] = {}
         self._timer: asyncio.TimerHandle | None = None
 
     def deliver(self, event: Event) -> None:
@@ -86,14 +98,18 @@ class ActivityPusher:
             return
         ids = self.members.get(event.chat_id)
         if ids is not None:
-            self._push(event, ids)
+            self._offer(event, ids)
             return
-        waiting = self._waiting.get(event.chat_id)
-        if waiting is not None:
+        self._wait(event.chat_id, event)
+
+    def _wait(self, chat_id: int, event: Event | None) -> None:
+        """Reads the chat's members (once), then offers ``event`` and flushes a due window."""
+        waiting = self._waiting.get(chat_id)
+        if waiting is None:
+            waiting = self._waiting[chat_id] = []
+            self._spawn(self._load(chat_id))
+        if event is not None:
             waiting.append(event)
-            return
-        self._waiting[event.chat_id] = [event]
-        self._spawn(self._load(event.chat_id))
 
     async def _load(self, chat_id: int) -> None:
         try:
@@ -101,6 +117,7 @@ class ActivityPusher:
         except Exception:
             log.warning("the members of chat %s could not be read: activity dropped", chat_id)
             self._waiting.pop(chat_id, None)
+            self._windows.pop(chat_id, None)
             self._stale.discard(chat_id)
             return
         if chat_id in self._stale:
@@ -108,54 +125,77 @@ class ActivityPusher:
         else:
             self.members[chat_id] = ids
         for event in self._waiting.pop(chat_id, []):
-            self._push(event, ids)
+            self._offer(event, ids)
+        window = self._windows.get(chat_id)
+        if window is not None and clock() >= window.until:
+            self._flush(chat_id, window, ids)
 
-    def _push(self, event: Event, ids: frozenset[int]) -> None:
+    def _offer(self, event: Event, ids: frozenset[int]) -> None:
+        """The first event of a chat goes out at once; within the window after it, events
+        are only held (constant work per message, whatever the number of sockets)."""
+        chat_id = event.chat_id
+        now = clock()
+        window = self._windows.get(chat_id)
+        if window is not None and (window.held is not None or now < window.until):
+            window.hold(event)
+            self._arm()
+            return
+        if self._push(chat_id, ids, event, None, event.mentions):
+            self._windows[chat_id] = _Window(now + WINDOW)
+            self._arm()
+        else:
+            self._windows.pop(chat_id, None)
+
+    def _push(self, chat_id: int, ids: frozenset[int], newest: Event, other: Event | None,
+              mentioned: Iterable[int]) -> bool:
+        """Pushes to every socket of a member that does not have the chat chosen: the newest
+        event, or, to the sockets of its author, the newest one by someone else (none if
+        there is none). Whether anything was pushed."""
         users = self._hub.users
+        mentions = mentioned if isinstance(mentioned, (set, frozenset)) else set(mentioned)
         found: Iterable[tuple[int, set[Peer]]]
         if len(ids) < len(users):
             found = ((uid, users[uid]) for uid in ids if uid in users)
         else:
             found = ((uid, peers) for uid, peers in users.items() if uid in ids)
+        sent = 0
         for uid, peers in found:
-            if uid == event.sender:
+            event = newest if uid != newest.sender else other
+            if event is None:
                 continue
-            mention = uid in event.mentions
+            data = event.own if uid in mentions and event.own is not None else event.frame
             for peer in peers:
-                if not _in_chat(peer, event.chat_id):
-                    self._offer(peer, event, mention)
+                if not _in_chat(peer, chat_id):
+                    peer.push(data)
+                    sent += 1
+        if sent:
+            self._hub.count(sent)
+        return sent > 0
 
-    def _offer(self, peer: Peer, event: Event, mention: bool) -> None:
-        key = (peer, event.chat_id)
-        now = clock()
-        slot = self._slots.get(key)
-        if slot is None or (slot.held is None and now >= slot.until):
-            self._send(peer, event, mention)
-            self._slots[key] = _Slot(now + WINDOW)
-        else:
-            slot.held = event
-            slot.mention = slot.mention or mention
-        self._arm()
-
-    def _send(self, peer: Peer, event: Event, mention: bool) -> None:
-        peer.push(event.own if mention and event.own is not None else event.frame)
-        self._hub.count(1)
+    def _flush(self, chat_id: int, window: _Window, ids: frozenset[int]) -> None:
+        held = window.held
+        if held is None or not self._push(chat_id, ids, held, window.other, window.mentioned):
+            del self._windows[chat_id]
+            return
+        window.until, window.held, window.other = clock() + WINDOW, None, None
+        window.mentioned = set()
 
     def flush(self) -> None:
-        """Windows that ended: their held pushes go out (opening another window), and
-        quiet ones are forgotten."""
+        """Windows that ended: what they held goes out (opening another window), and quiet
+        ones are forgotten. A chat whose members may have changed is read again first."""
         now = clock()
-        for key, slot in list(self._slots.items()):
-            if now < slot.until:
+        for chat_id, window in list(self._windows.items()):
+            if now < window.until:
                 continue
-            peer, chat_id = key
-            held = slot.held
-            if held is None or peer not in self._hub.logged_in or _in_chat(peer, chat_id):
-                del self._slots[key]
+            ids = self.members.get(chat_id)
+            if ids is None and window.held is not None:
+                self._wait(chat_id, None)
                 continue
-            self._send(peer, held, slot.mention)
-            slot.until, slot.held, slot.mention = now + WINDOW, None, False
-        if self._slots:
+            if ids is None:
+                del self._windows[chat_id]
+                continue
+            self._flush(chat_id, window, ids)
+        if self._windows:
             self._arm()
 
     def _arm(self) -> None:
@@ -170,7 +210,7 @@ class ActivityPusher:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self._slots.clear()
+        self._windows.clear()
 
 
 def _in_chat(peer: Peer, chat_id: int) -> bool:
