@@ -17,6 +17,7 @@ from pathlib import Path
 
 from aiohttp import WSCloseCode, web
 
+from . import image_sweep
 from .broker import Broker, MemoryBroker
 from .config import Settings
 from .connection import FLUSHER, SERVICE, Conn, Heartbeat, serve_socket
@@ -69,6 +70,8 @@ async def lifespan(app: web.Application) -> AsyncIterator[None]:
             DatabaseImageStore(store) if settings.images_in_database
             else FileImageStore(settings.image_dir)
         )
+        if isinstance(images, FileImageStore):
+            await asyncio.to_thread(image_sweep.sweep, images.root, await store.image_names())
         origin = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         broker, presence = _fan_out(settings, origin)
         hub = Hub()

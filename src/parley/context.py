@@ -133,12 +133,13 @@ class Context:
                                     "leave", "mine"],
                 chat_id: int, answer: Struct, *, message_id: int | None = None,
                 login: str | None = None, sender: int | None = None,
-                own: Struct | None = None) -> None:
+                own: Struct | None = None, change: int | None = None) -> None:
         """Send ``answer`` to the sockets ``kind`` says (see :class:`~parley.broker.Event`)
         on every process; framed here, once for all of them (``own``, for the sockets
         of the user ``sender`` alone, once for those)."""
         self.broker.publish(Event(kind, chat_id, frame(answer), message_id, login=login,
-                                  sender=sender, own=None if own is None else frame(own)))
+                                  sender=sender, own=None if own is None else frame(own),
+                                  change=change))
 
     def publish_direct(self, chat: ChatSummary, member_ids: list[int]) -> None:
         """The direct chat was created: its members' sockets, on every process, get
