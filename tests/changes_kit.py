@@ -21,7 +21,8 @@ def undated(value: Any) -> Any:
         out = {}
         for key, item in value.items():
             if key in ("date", "edited"):
-                assert isinstance(item, str) and DATE.fullmatch(item), (key, item)
+                assert isinstance(item, str), (key, item)
+                assert DATE.fullmatch(item), (key, item)
                 item = "DATE"
             out[key] = undated(item)
         return out

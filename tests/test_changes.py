@@ -189,7 +189,8 @@ async def test_react_refused(served: Parley) -> None:
         failed("react", "error", "A message may carry at most 20 reactions")]
     # one already there may still be added to, or taken back
     [frame] = await alice.request(chat("react", Id=first, Emoji="👍🏽"))
-    assert len(frame["Reactions"]) == 19 and frame["Change"] == 21
+    assert len(frame["Reactions"]) == 19
+    assert frame["Change"] == 21
     assert await changes(served) == 21
     assert await stored_rows(served, "SELECT count(*) FROM reactions") == [(19,)]
 
