@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from changes_kit import member, msg, post, undated
 from inprocess import Parley, chat
@@ -82,10 +83,16 @@ async def test_resume_pages_past_1000(served: Parley) -> None:
     drafts = [Draft(1, "general", user.id, "alice", f"t{n}", None, 0, None, None, now_ms())
               for n in range(count)]
     await store.insert_messages(drafts)
-    # changed out of id order: the newest first, the oldest last
+    # edited out of id order, the newest first, written as the store writes an edit
+    # (the volume in one statement; the last change through the store itself)
     order = list(range(count, 0, -1))
-    for id_ in order:
-        assert await store.edit(1, user.id, id_, f"e{id_}", now_ms()) is not None
+    async with store.engine.begin() as conn:  # type: ignore[attr-defined]
+        await conn.execute(
+            sa.text("UPDATE messages SET text = :text, edited_ms = :at, change = :change "
+                    "WHERE chat_id = 1 AND id = :id"),
+            [{"text": f"e{id_}", "at": now_ms(), "change": n, "id": id_}
+             for n, id_ in enumerate(order, 1)])
+        await conn.execute(sa.text(f"UPDATE chats SET last_change = {count} WHERE id = 1"))
     await store.react(1, user.id, count, "👍")  # change 1206 moves the first one to the end
     [answer] = await alice.request(chat("choice", Chat="general", After=count, Changes=0))
     assert answer["More"] is True
