@@ -159,6 +159,12 @@ def insert_batch(conn: sa.Connection, drafts: Sequence[Draft]) -> list[Stored]:
         message = shown.get(index, message)
         if mentioned or message.reply is not None:
             results[index] = Stored(message, mentions=mentioned)
+    again = [(i, r.message) for i, r in enumerate(results)
+             if r is not None and r.duplicate and r.message is not None]
+    if again:  # a retry is answered with the message as it is now, reply and reactions too
+        for (index, _), message in zip(
+                again, message_extras.decorate(conn, [m for _, m in again]), strict=True):
+            results[index] = Stored(message, duplicate=True)
     return [r if r is not None else Stored(None) for r in results]
 
 
