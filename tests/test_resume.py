@@ -43,6 +43,32 @@ async def test_numbers_follow_commits(served: Parley) -> None:
     assert positions == (41, 50)
 
 
+async def test_refused_in_a_batch(served: Parley) -> None:
+    """Changes sent at once are stored together; a refused one among them takes no number
+    and keeps nothing of its own, and the others are stored."""
+    alice, bob = await member(served, "alice"), await member(served, "bob")
+    first = await post(served, alice, "one")
+    await asyncio.gather(
+        bob.send_raw(chat("react", Id=first, Emoji="👍")),
+        bob.send_raw(chat("edit", Id=first, Text="not mine")),
+        alice.send_raw(chat("edit", Id=first, Text="two")),
+        bob.send_raw(chat("remove", Id=9)),
+        alice.send_raw(chat("react", Id=first, Emoji="👍")),
+    )
+    await served.settle()
+    live = [
+        chat("react", Chat="general", Change=1, Id=first, Reactions={"👍": ["bob"]}),
+        chat("edit", Chat="general", Change=2, Message=msg(
+            first, "alice", "two", edited="DATE", reactions={"👍": ["bob"]})),
+        chat("react", Chat="general", Change=3, Id=first, Reactions={"👍": ["bob", "alice"]}),
+    ]
+    assert undated(alice.take()) == live
+    assert undated(bob.take()) == [
+        live[0], chat("edit", Status="not allowed"), live[1],
+        chat("remove", Status="not found"), live[2]]
+    assert await served.service.ctx.store.positions(1) == (1, 3)
+
+
 async def test_resume_changes(served: Parley) -> None:
     alice, bob = await member(served, "alice"), await member(served, "bob")
     for n in range(1, 6):

@@ -89,12 +89,14 @@ async def lifespan(app: web.Application) -> AsyncIterator[None]:
             heartbeat = Heartbeat(service, settings.heartbeat)
             try:
                 ctx.writer.start()
+                ctx.changes.start()
                 heartbeat.start()
                 app[SERVICE] = service
                 app[FLUSHER] = Flusher(asyncio.get_running_loop())
                 yield
                 await heartbeat.stop()
                 await ctx.writer.close()
+                await ctx.changes.close()
                 await service.drain()
             finally:
                 await asyncio.to_thread(ctx.hashing.close)

@@ -1,7 +1,8 @@
 """The changes domain: ``edit``, ``remove`` and ``react`` on a message of the chosen chat.
 
-Each change is stored in one transaction that takes the chat's next change number
-(:mod:`parley.change_rows`); only after the commit is it published, to every socket in
+Each change is stored by the :class:`~parley.change_writer.ChangeWriter` (in a batch,
+one transaction) with the chat's next change number (:mod:`parley.change_rows`); only
+after the commit is it published, to every socket in
 the chat on every process, ordered there by its number (the ``changes`` stream of
 :mod:`parley.ordering`). The broadcast is also the requester's success answer. A
 refused change is answered to the requester alone, and nothing is stored.
@@ -19,7 +20,7 @@ from . import presenter, rules
 from .context import Context, Handler
 from .errors import ChatMissing, Invalid, RateLimited
 from .messages import Edit, React, Remove
-from .model import Change, User, now_ms
+from .model import Change, ChangeOp, User, now_ms
 from .peer import Peer
 from .session import Place
 
@@ -31,13 +32,13 @@ async def edit(ctx: Context, conn: Peer, r: Edit) -> None:
         raise Invalid("Text is required (empty only for a message with an image)")
     if len(r.Text) > rules.MAX_TEXT:
         raise Invalid(f"Text must be at most {rules.MAX_TEXT} characters")
-    _published(ctx, conn, place,
-               await ctx.store.edit(place.id, user.id, message_id, r.Text, now_ms()))
+    _published(ctx, conn, place, await ctx.changes.submit(
+        ChangeOp("edit", place.id, user.id, message_id, r.Text, at=now_ms())))
 
 
 async def remove(ctx: Context, conn: Peer, r: Remove) -> None:
     user, place = _acting(ctx, conn)
-    change = await ctx.store.remove(place.id, user.id, _id(r.Id))
+    change = await ctx.changes.submit(ChangeOp("remove", place.id, user.id, _id(r.Id)))
     _published(ctx, conn, place, change)
     if change is not None and change.freed_image is not None:
         ctx.background(free_image(ctx, place.id, change.freed_image))
@@ -50,7 +51,8 @@ async def react(ctx: Context, conn: Peer, r: React) -> None:
     if problem:
         raise Invalid(problem)
     assert r.Emoji is not None
-    _published(ctx, conn, place, await ctx.store.react(place.id, user.id, message_id, r.Emoji))
+    _published(ctx, conn, place, await ctx.changes.submit(
+        ChangeOp("react", place.id, user.id, message_id, emoji=r.Emoji)))
 
 
 HANDLERS: dict[type, Handler] = {

@@ -21,6 +21,7 @@ from msgspec import Struct
 from . import presenter
 from .answers import chat_changes, encode
 from .broker import Broker, Event, user_event
+from .change_writer import ChangeWriter
 from .chatlist import ChatList
 from .config import Settings
 from .errors import RateLimited
@@ -118,6 +119,8 @@ class Context:
             on_commit = published
         #: stores messages in batches, then calls ``on_commit`` (by default: publishes them)
         self.writer = MessageWriter(store, functools.partial(on_commit, self))
+        #: stores edits, removals and reactions in batches (see parley.changes)
+        self.changes = ChangeWriter(store)
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def _read_list(self) -> Struct:

@@ -104,6 +104,20 @@ class StoredMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class ChangeOp:
+    """A change on its way to the database: ``edit`` (with ``text``), ``remove`` or
+    ``react`` (with ``emoji``) of message ``message_id``, by user ``user_id``, at ``at``."""
+
+    kind: str
+    chat_id: int
+    user_id: int
+    message_id: int
+    text: str | None = None
+    emoji: str | None = None
+    at: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Change:
     """A change stored (edit, removal, reaction): its number in the chat, the message's
     new state, and the image the change left unused (to delete after the commit)."""
