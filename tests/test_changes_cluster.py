@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import redis.asyncio as redis
 
@@ -82,6 +83,33 @@ async def test_every_change_end_to_end(connect: Connect) -> None:
         Messages=[msg(3, alice.user, "while you were away", edited="DATE")],
         Changed=[msg(1, alice.user, "First!", edited="DATE",
                      reactions={"👍": [back.user], "🎉": [alice.user]})])
+
+
+async def test_removed_image_is_gone(connect: Connect, server: ServerProcess) -> None:
+    """The image of a removed message is deleted (a file, or its row in the database)
+    once no other message of the chat shows it, and is no longer served."""
+    name, (alice, bob) = await room(connect, 2)
+    await alice.send(chat("message", Image=b64(PNG)))
+    frame = await bob.until(lambda f: f.get("Command") == "message")
+    url = server.http + frame["Message"]["image"]
+    async with aiohttp.ClientSession() as http:
+        async with http.get(url) as response:
+            assert response.status == 200
+        assert await server.images(name) == [f"{md5(PNG)}.png"]
+        await alice.send(chat("remove", Id=1))
+        for c in (alice, bob):
+            assert await c.until(lambda f: f.get("Command") == "remove") == chat(
+                "remove", Chat=name, Change=1, Id=1)
+        await alice.send(chat("message", Text="after"))  # (the deletion is done by then)
+        await alice.until(lambda f: f.get("Command") == "message")
+        for _ in range(50):
+            if await server.images(name) == []:
+                break
+            await asyncio.sleep(0.1)
+        assert await server.images(name) == []
+        async with http.get(url) as response:
+            assert response.status == 404
+    assert await server.texts(name) == [None, "after"]
 
 
 async def test_startup_sweep(make_server: MakeServer, tmp_path: Path) -> None:
