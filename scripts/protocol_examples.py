@@ -665,6 +665,40 @@ async def list_changes(srv: Server) -> None:
         await p.close()
 
 
+async def changes(srv: Server) -> None:
+    heading("edit, react, reply, remove: the broadcast is the answer")
+    alice = await registered("alice", srv.ws, "alice")
+    bob = await registered("bob", srv.ws, "bob")
+    await quietly_choose(alice, "general")
+    await quietly_choose(bob, "general")
+    await drain_all(alice, bob)
+    await alice.send({"Type": "chat", "Command": "message", "Text": "hello @bob"})
+    await drain_all(alice, bob)
+    await alice.send({"Type": "chat", "Command": "edit", "Id": 1, "Text": "hello there"})
+    await drain_all(alice, bob)
+    await bob.send({"Type": "chat", "Command": "react", "Id": 1, "Emoji": "👍"})
+    await drain_all(bob, alice)
+    await alice.send({"Type": "chat", "Command": "react", "Id": 1, "Emoji": "👍"})
+    await drain_all(alice, bob)
+    await bob.send({"Type": "chat", "Command": "message", "Text": "hi", "Reply": 1})
+    await drain_all(bob, alice)
+    heading("changes: failures")
+    await bob.ask({"Type": "chat", "Command": "edit", "Id": 1, "Text": "mine now"})
+    await bob.ask({"Type": "chat", "Command": "remove", "Id": 1})
+    await bob.ask({"Type": "chat", "Command": "edit", "Id": 9, "Text": "x"})
+    await bob.ask({"Type": "chat", "Command": "react", "Id": 1, "Emoji": "ok"})
+    await bob.ask({"Type": "chat", "Command": "message", "Text": "x", "Reply": 9})
+    heading("remove: a tombstone in history")
+    await alice.send({"Type": "chat", "Command": "remove", "Id": 1})
+    await drain_all(alice, bob)
+    await bob.ask({"Type": "chat", "Command": "choice", "Chat": "general"})
+    heading("choice with After and Changes")
+    await bob.ask({"Type": "chat", "Command": "choice", "Chat": "general", "After": 1,
+                   "Changes": 1})
+    await alice.close()
+    await bob.close()
+
+
 SCENARIOS: dict[str, Callable[[Server], Awaitable[None]]] = {
     "accounts": accounts,
     "chats": chats,
@@ -672,6 +706,7 @@ SCENARIOS: dict[str, Callable[[Server], Awaitable[None]]] = {
     "presence": presence,
     "history": history,
     "messages": messages,
+    "changes": changes,
     "bad_input": bad_input,
     "root_socket": root_socket,
     "http": http,

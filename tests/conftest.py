@@ -289,3 +289,17 @@ async def parley(tmp_path: Path, template: Path) -> AsyncIterator[Parley]:
     """The real service in this process, limits lifted, with fake sockets."""
     async with Parley.running(tmp_path / "data", template=template) as p:
         yield p
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def served(request: pytest.FixtureRequest, tmp_path: Path, template: Path,
+                 postgres: Postgres) -> AsyncIterator[Parley]:
+    """The real service in this process, on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        async with Parley.running(tmp_path / "data", template=template) as p:
+            yield p
+        return
+    if not postgres.reachable():
+        unavailable(f"PostgreSQL at {PG_URL}")
+    async with Parley.running(tmp_path / "data", database_url=postgres.new_database()) as p:
+        yield p

@@ -157,10 +157,12 @@ class Parley:
         await broker.start(hub.deliver)
         await presence.start(hub.presence, service.user_gone)
         service.ctx.writer.start()
+        service.ctx.changes.start()
         try:
             yield cls(service)
         finally:
             await service.ctx.writer.close()
+            await service.ctx.changes.close()
             await service.drain()
             service.ctx.hashing.close()
             image_pool.close()

@@ -104,7 +104,8 @@ async def test_closed_chat_needs_the_password_once(connect: Connect) -> None:
     assert await guest.choose(name, password="wrong one") == denied
     assert await owner.silent()
     answer = await guest.choose(name, password="open sesame")
-    assert answer == {"Type": "chat", "Command": "choice", "Chat": name, "Messages": []}
+    assert answer == {"Type": "chat", "Command": "choice", "Chat": name, "Messages": [],
+                      "Change": 0}
     assert await guest.recv() == joined(name, guest.user)
     assert await owner.recv() == joined(name, guest.user)
     # a member now: no password needed from another socket, even after leaving

@@ -37,7 +37,7 @@ def quiet(frames: list[Frame]) -> list[Frame]:
 
 
 def chosen(name: str, messages: list[Frame] | None = None) -> Frame:
-    return answer("chat", "direct", "success", Chat=name, Messages=messages or [])
+    return answer("chat", "direct", "success", Chat=name, Messages=messages or [], Change=0)
 
 
 async def test_direct_creates_then_finds_the_chat(parley: Parley) -> None:

@@ -28,7 +28,7 @@ async def test_direct_and_its_images(connect: Connect, server: ServerProcess) ->
     name = "@" + ",".join(sorted([a.user, b.user], key=str.casefold))
     answer = await a.request({"Type": "chat", "Command": "direct", "With": [b.user.upper()]})
     assert answer == {"Type": "chat", "Command": "direct", "Status": "success", "Chat": name,
-                      "Messages": []}
+                      "Messages": [], "Change": 0}
     entry = {"name": name, "closed": True, "owner": None, "direct": True,
              "members": sorted([a.user, b.user], key=str.casefold)}
     listing = await b.until(lambda f: f.get("Command") == "list")

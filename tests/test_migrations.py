@@ -134,3 +134,44 @@ async def test_membership_migration_keeps_everything(
         assert await store.is_member(fresh.id, 3)
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+async def test_changes_migration_keeps_everything(
+    database: str, tmp_path: Path, postgres: Postgres
+) -> None:
+    """From 0005 (mentions), with messages, members and a mention: the messages are
+    unchanged, never edited, removed or reacted to; changes then work on them."""
+    url = database_url(database, tmp_path, postgres)
+    await run(url, *release_rows(),
+              ("INSERT INTO mentions (user_id, chat_id, message_id) VALUES (3, 1, 1)", {}),
+              revision="0005_mentions")
+    before = await rows(url, "SELECT chat_id, id, user_id, login, text, created_ms "
+                             "FROM messages ORDER BY chat_id, id")
+    store = await SqlStore.open(url)
+    try:
+        assert await rows(url, "SELECT chat_id, id, user_id, login, text, created_ms "
+                               "FROM messages ORDER BY chat_id, id") == before
+        assert await rows(url, "SELECT DISTINCT edited_ms, removed, reply_to, change "
+                               "FROM messages") == [(None, False, None, None)]
+        assert await rows(url, "SELECT id, last_change FROM chats ORDER BY id") == [
+            (1, 0), (2, 0), (3, 0), (4, 0), (5, 0)]
+        page = await store.history(1, limit=30)
+        assert [(m.id, m.text, m.removed, m.reactions, m.reply) for m in page] == [
+            (1, "text 1/1", False, (), None), (2, "text 1/2", False, (), None),
+            (3, "text 1/3", False, (), None)]
+        edited = await store.edit(1, 2, 1, "new", T0 + 10)
+        assert edited is not None
+        assert (edited.number, edited.message.text, edited.message.edited_ms) == (1, "new", T0 + 10)
+        reacted = await store.react(1, 3, 1, "👍")
+        assert reacted is not None
+        assert (reacted.number, reacted.message.reactions) == (2, (("👍", ("carl",)),))
+        removed = await store.remove(1, 2, 1)
+        assert removed is not None
+        assert (removed.number, removed.message.removed) == (3, True)
+        assert await rows(url, "SELECT count(*) FROM mentions") == [(0,)]
+        assert [(m.id, m.change) for m in await store.changed(1, upto=3, after=0, limit=10)] == [
+            (1, 3)]
+        assert await store.positions(1) == (3, 3)
+    finally:
+        await store.close()

@@ -139,4 +139,4 @@ async def test_names_made_before_keep_working(
     old = await connect()
     assert (await old.login(login, PASSWORD))["Status"] == "success"
     assert await old.choose(chat) == {"Type": "chat", "Command": "choice", "Chat": chat,
-                                      "Messages": []}
+                                      "Messages": [], "Change": 0}

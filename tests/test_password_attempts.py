@@ -199,7 +199,8 @@ async def test_chat_password_guessing_is_throttled(
     # another user, with no failures on the chat, gets in with the right password
     guest = await user(connect, proc.ws)
     answer = await guest.choose(name, "open sesame")
-    assert answer == {"Type": "chat", "Command": "choice", "Chat": name, "Messages": []}
+    assert answer == {"Type": "chat", "Command": "choice", "Chat": name, "Messages": [],
+                      "Change": 0}
     rows = await proc.rows(
         "SELECT u.login FROM members m JOIN users u ON u.id = m.user_id "
         "JOIN chats c ON c.id = m.chat_id WHERE c.name = :chat", chat=name)
@@ -230,7 +231,7 @@ async def test_a_closed_chat_with_a_short_password_from_before_still_opens(
     guest = await user(connect)
     assert await guest.choose(name, "abd") == DENIED
     assert await guest.choose(name, "abc") == {
-        "Type": "chat", "Command": "choice", "Chat": name, "Messages": []}
+        "Type": "chat", "Command": "choice", "Chat": name, "Messages": [], "Change": 0}
 
 
 # ------------------------------------------------------------------ the hashing pool

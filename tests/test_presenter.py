@@ -74,11 +74,11 @@ def test_message_pushed_bytes() -> None:
 
 def test_history_bytes() -> None:
     page = [stored(1, "a", at=T0), stored(2, None, IMAGE, at=T0 + 1)]
-    assert encode(presenter.history("choice", "a/b", page)) == (
+    assert encode(presenter.chosen("choice", "a/b", page, 0)) == (
         b'{"Type":"chat","Command":"choice","Chat":"a/b","Messages":['
         b'{"id":1,"user":"Alice","date":"2026-11-24T15:37:42.000Z","text":"a"},'
         b'{"id":2,"user":"Alice","date":"2026-11-24T15:37:42.001Z",'
-        b'"image":"/images/a%2Fb/' + IMAGE.encode() + b'"}]}')
+        b'"image":"/images/a%2Fb/' + IMAGE.encode() + b'"}],"Change":0}')
 
 
 def test_empty_history() -> None:

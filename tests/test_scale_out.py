@@ -558,7 +558,7 @@ async def test_a_direct_chat_reaches_its_members_on_every_process_only(
     entry = {"name": name, "closed": True, "owner": None, "direct": True, "members": members}
     answer = await a.request({"Type": "chat", "Command": "direct", "With": [b.user]})
     assert answer == {"Type": "chat", "Command": "direct", "Status": "success", "Chat": name,
-                      "Messages": []}
+                      "Messages": [], "Change": 0}
     listing = await settle(b, lambda f: f.get("Command") == "list")
     assert listing["Chats"][-1] == entry
     assert await settle(b_deltas, lambda f: f.get("Command") == "list") == {

@@ -38,7 +38,7 @@ def message(frame: dict, *, user: str, text: str | None = None,
 async def test_seed_flow_choice_then_text(fresh_server: ServerProcess, connect: Connect) -> None:
     alice = await user(connect, fresh_server.ws, "user")
     assert await alice.request({"Type": "chat", "Chat": "general", "Command": "choice"}) == {
-        "Type": "chat", "Command": "choice", "Chat": "general", "Messages": []}
+        "Type": "chat", "Command": "choice", "Chat": "general", "Messages": [], "Change": 0}
     assert await alice.recv() == joined("general", "user")
     await alice.send({"Type": "chat", "Command": "message", "Text": "Hey, there is somebody?"})
     frame = await alice.recv()

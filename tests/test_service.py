@@ -89,7 +89,10 @@ def live(id_: int, user: str | None, text: str | None = None,
     return chat("message", Message=msg(id_, user, text, image))
 
 
-def page(command: str, name: str, messages: list[Frame]) -> Frame:
+def page(command: str, name: str, messages: list[Frame], change: int = 0) -> Frame:
+    """A ``choice`` (with the chat's ``Change``) or ``earlier`` answer."""
+    if command == "choice":
+        return chat(command, Chat=name, Messages=messages, Change=change)
     return chat(command, Chat=name, Messages=messages)
 
 

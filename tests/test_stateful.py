@@ -555,8 +555,11 @@ def answer(type_: str, command: str | None, status: str, **extra: Any) -> str:
 
 
 def page_answer(command: str, chat: str, page: list[tuple[int, str, str]]) -> str:
-    return json.dumps({"Type": "chat", "Command": command, "Chat": chat,
-                       "Messages": [list(m) for m in page]}, sort_keys=True)
+    frame: Frame = {"Type": "chat", "Command": command, "Chat": chat,
+                    "Messages": [list(m) for m in page]}
+    if command == "choice":
+        frame["Change"] = 0  # (nothing here is ever changed)
+    return json.dumps(frame, sort_keys=True)
 
 
 def presence(chat: str, kind: str, login: str | None) -> str:

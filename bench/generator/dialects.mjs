@@ -62,11 +62,13 @@ export const parley = {
       return null;
     }
   },
-  /** An error answer to a message request, or null. */
+  /** An error answer to a message (or edit) request, or null. */
   messageError(m) {
     if (m === null || typeof m !== 'object') return 'undecodable frame';
     if (m.Type === 'error') return m.Status ?? 'error';
-    if (m.Type === 'chat' && m.Command === 'message' && m.Status !== undefined) return m.Status;
+    if (m.Type === 'chat' && (m.Command === 'message' || m.Command === 'edit') && m.Status !== undefined) {
+      return m.Status;
+    }
     if (m.Type === 'chat' && m.Command === undefined && m.Status !== undefined) return m.Status;
     return null;
   },

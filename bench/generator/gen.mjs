@@ -475,6 +475,36 @@ async function activity() {
   };
 }
 
+// changes: one room of `receivers`; `senders` of them each post one message,
+// then edit it again and again, closed loop (`window` edits in flight each; the
+// edit's broadcast to the editor frees a slot). Every edit takes the chat's next
+// change number, so the acked rate is the room's changes per second, and each
+// edit frame carries its marker in the message's new text.
+async function changes() {
+  const room = config.room;
+  const clients = await openClients(config.receivers);
+  await createRooms([room]);
+  await joinRooms(clients, () => room);
+  const senders = clients.slice(0, Math.min(config.senders, clients.length));
+  for (const sender of senders) {
+    const text = `seed ${sender.index}`;
+    const frame = await sender.request(
+      { Type: 'chat', Command: 'message', Text: text },
+      (m) => m.Command === 'message' && m.Message !== undefined && m.Message.text === text,
+    );
+    sender.ownId = frame.Message.id;
+  }
+  log(`${clients.length} clients in ${room}, ${senders.length} editing`);
+  const meter = new Meter(config.maxMessages, config.textBytes);
+  for (const client of clients) client.sink = meter.sink(otherFrames(meter));
+  await sleep(300);
+  const report = await closedLoop(meter, clients, senders, clients.length, (client, text) =>
+    encodeText(`{"Type":"chat","Command":"edit","Id":${client.ownId},"Text":"${text}"}`),
+  );
+  closeAll(clients);
+  return { connections: clients.length, senders: senders.length, window: config.window, step: report };
+}
+
 // register: creates `count` users and prints their tokens (Parley only).
 async function register() {
   const indexes = Array.from({ length: config.count }, (_, i) => i);
@@ -493,7 +523,7 @@ async function register() {
   return { users, seconds: (performance.now() - started) / 1000 };
 }
 
-const modes = { fanout, rooms: manyRooms, idle, store, images, activity, register };
+const modes = { fanout, rooms: manyRooms, idle, store, images, activity, changes, register };
 
 async function main() {
   const hardStop = setTimeout(() => {

@@ -104,6 +104,7 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
             "idle": profile.idle,
             "store": profile.store,
             "images": profile.images,
+            "changes": profile.changes,
         },
         "labels": {spec.name: spec.label for spec in specs},
         "nice": args.nice,
@@ -142,6 +143,8 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
             entry["store"] = workloads.store(bench, spec)
             save()
             entry["images"] = workloads.images(bench, spec)
+            save()
+            entry["changes"] = workloads.changes(bench, spec)
             save()
     shutil.rmtree(out_dir / "data", ignore_errors=True)
     save()

@@ -15,6 +15,7 @@ class Profile:
     idle: dict[str, Any]
     store: dict[str, Any]
     images: dict[str, Any]
+    changes: dict[str, Any]  # edits in one room (Parley only: the peers have none)
     calibrate_repeats: tuple[int, ...]
     quiet_wait_s: float  # longest wait for a quiet machine before a workload
     quiet_budget_s: float  # longest time spent waiting for quiet in the whole run
@@ -46,6 +47,7 @@ QUICK = Profile(
         "receivers": 20, "senders": 2, "window": 2, "stepSeconds": 1.5, "drainMs": 2000,
         "imageBytes": 100_000,
     },
+    changes={"receivers": 200, "senders": 10, "window": 4, "stepSeconds": 1.5, "drainMs": 1000},
     calibrate_repeats=(20,),
     quiet_wait_s=10.0,
     quiet_budget_s=20.0,
@@ -71,6 +73,8 @@ FULL = Profile(
         "receivers": 100, "senders": 4, "window": 2, "stepSeconds": 10.0, "drainMs": 5000,
         "imageBytes": 100_000,
     },
+    changes={"receivers": 1000, "senders": 20, "window": 4, "stepSeconds": 10.0,
+             "drainMs": 3000},
     calibrate_repeats=(1, 20),
     quiet_wait_s=20.0,
     quiet_budget_s=240.0,

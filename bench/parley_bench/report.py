@@ -99,6 +99,8 @@ COLUMNS: list[tuple[str, str, str, Callable[[Any], str], bool]] = [
     ("idle KB / connection", "idle", "bytes_per_connection", _kb, False),
     ("store messages/s", "store", "acked_per_s", _num, True),
     ("images/s into the room", "images", "acked_per_s", _one, True),
+    ("edits/s in one room", "changes", "acked_per_s", _num, True),
+    ("edit delivery p99 ms", "changes", "p99_ms", _ms, False),
 ]
 
 

@@ -1,4 +1,4 @@
-"""The five workloads, each on a freshly started server, and their summaries."""
+"""The workloads, each on a freshly started server, and their summaries."""
 
 from __future__ import annotations
 
@@ -241,6 +241,15 @@ def images(bench: Bench, spec: ServerSpec) -> dict[str, Any]:
     return _attempt(
         f"{spec.name} images",
         lambda: _closed_loop_summary(bench.run(spec, "images", bench.profile.images)),
+    )
+
+
+def changes(bench: Bench, spec: ServerSpec) -> dict[str, Any]:
+    """Edits in one room, closed loop: changes per second and their delivery latency."""
+    log(f"{spec.label}: changes")
+    return _attempt(
+        f"{spec.name} changes",
+        lambda: _closed_loop_summary(bench.run(spec, "changes", bench.profile.changes)),
     )
 
 

@@ -74,35 +74,90 @@ class ChatAnswer(Struct, kw_only=True, omit_defaults=True):
     Chat: str
 
 
+class ReplyOut(Struct, kw_only=True, omit_defaults=True):
+    """The message a message replies to: its author and the start of its current text,
+    or ``removed``."""
+
+    id: int
+    user: str | None = None
+    text: str | None = None
+    removed: bool = False
+
+
 class MessageOut(Struct, kw_only=True, omit_defaults=True):
-    """A stored message as clients see it."""
+    """A stored message as clients see it; the optional keys only when they apply."""
 
     id: int
     user: str
     date: str
     text: str | None = None
     image: str | None = None
+    #: the date of its last edit
+    edited: str | None = None
+    reply: ReplyOut | None = None
+    #: emoji -> the logins that reacted with it, in the order they did
+    reactions: dict[str, list[str]] | None = None
+    #: a tombstone: nothing but id, user and date besides
+    removed: bool = False
     #: the sender's ``Nonce``: only in the frames to the sender's own sockets
     nonce: str | None = None
 
 
-class History(Struct, kw_only=True):
-    """``choice`` and ``earlier`` answers: a page of messages, oldest first."""
+class History(Struct, kw_only=True, omit_defaults=True):
+    """``choice`` and ``earlier`` answers: a page of messages, oldest first. A ``choice``
+    answer also has the chat's ``Change`` number, and, when asked with ``Changes``, the
+    messages ``Changed`` since (``More``: ask again from its ``Change``)."""
 
     Type: str
     Command: str
     Chat: str
     Messages: list[MessageOut]
+    Change: int | None = None
+    Changed: list[MessageOut] | None = None
+    More: bool = False
 
 
 class DirectAnswer(Struct, kw_only=True):
-    """``direct``: the direct chat found or created, chosen, with its newest page."""
+    """``direct``: the direct chat found or created, chosen, with its newest page and
+    its ``Change`` number, as a ``choice`` answer has."""
 
     Type: str
     Command: str
     Status: str
     Chat: str
     Messages: list[MessageOut]
+    Change: int
+
+
+class Edited(Struct, kw_only=True):
+    """``edit``: a message's new state, to every socket in the chat."""
+
+    Type: str
+    Command: str
+    Chat: str
+    Change: int
+    Message: MessageOut
+
+
+class Removed(Struct, kw_only=True):
+    """``remove``: the message is a tombstone now, to every socket in the chat."""
+
+    Type: str
+    Command: str
+    Chat: str
+    Change: int
+    Id: int
+
+
+class Reacted(Struct, kw_only=True):
+    """``react``: the message's whole reaction map after the change."""
+
+    Type: str
+    Command: str
+    Chat: str
+    Change: int
+    Id: int
+    Reactions: dict[str, list[str]]
 
 
 class MessageEvent(Struct, kw_only=True):

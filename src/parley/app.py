@@ -17,6 +17,7 @@ from pathlib import Path
 
 from aiohttp import WSCloseCode, web
 
+from . import image_sweep
 from .broker import Broker, MemoryBroker
 from .config import Settings
 from .connection import FLUSHER, SERVICE, Conn, Heartbeat, serve_socket
@@ -69,6 +70,8 @@ async def lifespan(app: web.Application) -> AsyncIterator[None]:
             DatabaseImageStore(store) if settings.images_in_database
             else FileImageStore(settings.image_dir)
         )
+        if isinstance(images, FileImageStore):
+            await asyncio.to_thread(image_sweep.sweep, images.root, await store.image_names())
         origin = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         broker, presence = _fan_out(settings, origin)
         hub = Hub()
@@ -86,12 +89,14 @@ async def lifespan(app: web.Application) -> AsyncIterator[None]:
             heartbeat = Heartbeat(service, settings.heartbeat)
             try:
                 ctx.writer.start()
+                ctx.changes.start()
                 heartbeat.start()
                 app[SERVICE] = service
                 app[FLUSHER] = Flusher(asyncio.get_running_loop())
                 yield
                 await heartbeat.stop()
                 await ctx.writer.close()
+                await ctx.changes.close()
                 await service.drain()
             finally:
                 await asyncio.to_thread(ctx.hashing.close)

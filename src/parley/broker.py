@@ -60,6 +60,8 @@ class Event(msgspec.Struct, array_like=True, frozen=True):
     #: ``direct``: the members' user ids, and the chat's list entry (JSON)
     users: list[int] | None = None
     entry: bytes | None = None
+    #: ``chat``: a change (edit, removal, reaction) of a message: its change number
+    change: int | None = None
 
 
 def user_event(user_id: int, frame: bytes = b"", *, close: int = 0, token: str | None = None,

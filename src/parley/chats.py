@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from msgspec import Struct
 
@@ -30,7 +31,7 @@ from .errors import (
 )
 from .messages import Choice, Connected, Create, Delete, Earlier, ListChats
 from .model import Chat, ChatSummary, StoredMessage, User
-from .ordering import MESSAGES
+from .ordering import CHANGES, MESSAGES
 from .peer import Peer
 from .store import OwnsTooMany
 
@@ -40,6 +41,11 @@ PAGE = 30
 #: about 2.4 MB: one answer stays under the default ``--outbox-limit`` (4 MiB), which
 #: counts answers too, and catching up on 10,000 messages is still only 100 round trips.
 AFTER_PAGE = 100
+#: ``choice`` with ``Changes`` sends at most this many changed messages (``More``: ask again)
+CHANGES_PAGE = 1000
+#: ... and fewer when they would make an answer of more than about this many bytes (a
+#: text counted at its worst, 6 bytes a character): one answer stays under the outbox limit
+CHANGES_BYTES = 2_500_000
 
 
 async def list_chats(ctx: Context, conn: Peer, r: ListChats) -> None:
@@ -79,7 +85,8 @@ async def create(ctx: Context, conn: Peer, r: Create) -> None:
     conn.session.chose(chat, None, 0)
     first = await _enter(ctx, conn, chat, user)
     conn.send(ChatAnswer(Type="chat", Command="create", Status="success", Chat=chat.name))
-    ctx.hub.covered(conn, chat.id, {MESSAGES: 0})
+    ctx.hub.expect(chat.id, 1, CHANGES)
+    ctx.hub.covered(conn, chat.id, {MESSAGES: 0, CHANGES: 0})
     await _publish_list(
         ctx, presenter.chats_changed([ChatSummary(chat.name, chat.closed, user.login)], []))
     if first:
@@ -98,15 +105,28 @@ async def choice(ctx: Context, conn: Peer, r: Choice) -> None:
             await _check_password(ctx, chat, user, r.Password)
         await ctx.store.add_member(chat.id, user.id)
         ctx.broker.publish(Event("members", chat.id, b""))  # (see parley.activity)
-    await show(ctx, conn, chat, user, r.After, presenter.history)
+    await show(ctx, conn, chat, user, r.After, _chosen, changes=r.Changes)
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """What a socket that chose a chat is sent: the page of messages, the chat's change
+    number (or, when ``more`` changes remain, the last one ``changed`` covers) and, when
+    asked, the messages changed since."""
+
+    page: list[StoredMessage]
+    change: int
+    changed: list[StoredMessage] | None = None
+    more: bool = False
 
 
 async def show(ctx: Context, conn: Peer, chat: Chat, user: User, after: int | None,
-               answer: Callable[[str, str, list[StoredMessage]], Struct],
-               command: str = "choice") -> None:
+               answer: Callable[[str, str, Shown], Struct],
+               command: str = "choice", changes: int | None = None) -> None:
     """``conn`` has now chosen ``chat`` (``user`` a member): the page of its messages
-    (the newest, or those after ``after``) goes out as ``answer(command, name, page)``,
-    then the live frames held meanwhile (``choice``, ``direct``)."""
+    (the newest, or those after ``after``, with those up to it changed after ``changes``)
+    goes out as ``answer(command, name, shown)``, then the live frames held meanwhile
+    (``choice``, ``direct``)."""
     current = conn.session.chat
     if current is None or current.id != chat.id or conn.session.chat_gone:
         leave_chat(ctx, conn)
@@ -117,15 +137,19 @@ async def show(ctx: Context, conn: Peer, chat: Chat, user: User, after: int | No
         first = False
     conn.hold()
     try:
-        # The chat's last id, read before the page: a message committed after this
-        # read is either in the page or (id above it) in the held live frames.
-        last = await ctx.store.last_id(chat.id) or 0
+        # The chat's last id and change number, read before the page: a message or change
+        # committed after this read is in the page or (above it) in the held live frames.
+        last, change = await ctx.store.positions(chat.id) or (0, 0)
         if after is not None:
             page = await ctx.store.history(chat.id, after=after, limit=AFTER_PAGE)
             complete = len(page) < AFTER_PAGE
         else:
             page = await ctx.store.history(chat.id, limit=PAGE)
             complete = True
+        shown = Shown(page, change)
+        if after is not None and changes is not None:
+            shown = _since(change, page, await ctx.store.changed(
+                chat.id, upto=after, after=changes, limit=CHANGES_PAGE + 1))
         newest = page[-1].id if page else last
     except BaseException:
         conn.release({})
@@ -133,10 +157,27 @@ async def show(ctx: Context, conn: Peer, chat: Chat, user: User, after: int | No
         raise
     oldest = page[0].id if page else None
     conn.session.chose(chat, oldest, after if after is not None else newest)
-    conn.send(answer(command, chat.name, page))
-    ctx.hub.covered(conn, chat.id, {MESSAGES: newest}, complete=complete)
+    conn.send(answer(command, chat.name, shown))
+    ctx.hub.expect(chat.id, change + 1, CHANGES)
+    ctx.hub.covered(conn, chat.id, {MESSAGES: newest, CHANGES: change}, complete=complete)
     if first:
         _publish_presence(ctx, chat.id, joined(chat.name, user.login))
+
+
+def _since(change: int, page: list[StoredMessage], changed: list[StoredMessage]) -> Shown:
+    """The page with the changes read (one more than a page: whether more remain), cut
+    short where the answer would outgrow :data:`CHANGES_BYTES`."""
+    size = 0
+    for count, message in enumerate(changed):
+        size += 300 + 6 * len(message.text or "")
+        if count == CHANGES_PAGE or (size > CHANGES_BYTES and count > 0):
+            kept = changed[:count]
+            return Shown(page, kept[-1].change or 0, kept, more=True)
+    return Shown(page, change, changed)
+
+
+def _chosen(command: str, chat: str, shown: Shown) -> Struct:
+    return presenter.chosen(command, chat, shown.page, shown.change, shown.changed, shown.more)
 
 
 async def earlier(ctx: Context, conn: Peer, r: Earlier) -> None:

@@ -21,6 +21,7 @@ from msgspec import Struct
 from . import presenter
 from .answers import chat_changes, encode
 from .broker import Broker, Event, user_event
+from .change_writer import ChangeWriter
 from .chatlist import ChatList
 from .config import Settings
 from .errors import RateLimited
@@ -118,6 +119,8 @@ class Context:
             on_commit = published
         #: stores messages in batches, then calls ``on_commit`` (by default: publishes them)
         self.writer = MessageWriter(store, functools.partial(on_commit, self))
+        #: stores edits, removals and reactions in batches (see parley.changes)
+        self.changes = ChangeWriter(store)
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def _read_list(self) -> Struct:
@@ -133,12 +136,13 @@ class Context:
                                     "leave", "mine"],
                 chat_id: int, answer: Struct, *, message_id: int | None = None,
                 login: str | None = None, sender: int | None = None,
-                own: Struct | None = None) -> None:
+                own: Struct | None = None, change: int | None = None) -> None:
         """Send ``answer`` to the sockets ``kind`` says (see :class:`~parley.broker.Event`)
         on every process; framed here, once for all of them (``own``, for the sockets
         of the user ``sender`` alone, once for those)."""
         self.broker.publish(Event(kind, chat_id, frame(answer), message_id, login=login,
-                                  sender=sender, own=None if own is None else frame(own)))
+                                  sender=sender, own=None if own is None else frame(own),
+                                  change=change))
 
     def publish_direct(self, chat: ChatSummary, member_ids: list[int]) -> None:
         """The direct chat was created: its members' sockets, on every process, get

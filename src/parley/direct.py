@@ -20,7 +20,7 @@ from .answers import DirectAnswer
 from .context import Context, Handler
 from .errors import Invalid, ParleyError
 from .messages import Direct
-from .model import ChatSummary, StoredMessage, User
+from .model import ChatSummary, User
 from .peer import Peer
 from .presenter import messages
 
@@ -77,9 +77,9 @@ def _others(user: User, logins: list[str] | None) -> dict[str, str]:
     return out
 
 
-def _answer(command: str, chat: str, page: list[StoredMessage]) -> DirectAnswer:
+def _answer(command: str, chat: str, shown: chats.Shown) -> DirectAnswer:
     return DirectAnswer(Type="chat", Command=command, Status="success", Chat=chat,
-                        Messages=messages(chat, page))
+                        Messages=messages(chat, shown.page), Change=shown.change)
 
 
 HANDLERS: dict[type, Handler] = {

@@ -14,6 +14,7 @@ Hierarchy (status in brackets)::
     ├── AccessDenied            ["access denied"]        Type "chat", no Command
     ├── Invalid                 ["error"] + Detail       an argument breaks a rule
     ├── NoRight                 ["not allowed"]          the user lacks the right (v2)
+    ├── NotFound                ["not found"]            no such message or user (v2)
     ├── Conflict                ["user exist", "chat exist"]
     ├── LoginFailed             ["error"]                same answer for every cause
     ├── ImageRejected           ["failed to attach image"]
@@ -35,6 +36,7 @@ __all__ = [
     "LoginFailed",
     "NoRight",
     "NotAllowed",
+    "NotFound",
     "ParleyError",
     "RateLimited",
     "Unavailable",
@@ -109,6 +111,12 @@ class NoRight(ParleyError):
     """The user lacks the right to do this (v2 commands), e.g. leave a direct chat."""
 
     status = "not allowed"
+
+
+class NotFound(ParleyError):
+    """No such message (or it was removed), or no such user (v2 commands)."""
+
+    status = "not found"
 
 
 class Conflict(ParleyError):

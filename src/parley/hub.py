@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from . import ordering
 from .broker import Event
-from .ordering import MESSAGES, Position, Sequencer
+from .ordering import CHANGES, MESSAGES, Position, Sequencer
 from .peer import Peer
 
 __all__ = ["PRESENCE_WINDOW", "REORDER_WAIT", "Hub", "Peer", "Room"]
@@ -270,6 +270,8 @@ class Hub:
 
 def position(event: Event) -> Position | None:
     """The place of a chat event in its chat's ordered streams (None: unordered)."""
+    if event.change is not None:
+        return Position(CHANGES, event.change)
     return None if event.message_id is None else Position(MESSAGES, event.message_id)
 
 

@@ -14,12 +14,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from . import mentions
+from . import mentions, message_extras
 from .model import Draft, Stored, StoredMessage
 from .schema import chats, images, messages
 
 #: the columns a :class:`StoredMessage` is read from
-_COLUMNS = (
+COLUMNS = (
     messages.c.id,
     messages.c.user_id,
     messages.c.login,
@@ -27,13 +27,19 @@ _COLUMNS = (
     messages.c.image,
     messages.c.nonce,
     messages.c.created_ms,
+    messages.c.edited_ms,
+    messages.c.removed,
+    messages.c.reply_to,
+    messages.c.change,
 )
 
 
-def _stored(chat_id: int, row: Any) -> StoredMessage:
-    """The message of a row of :data:`_COLUMNS`."""
+def stored(chat_id: int, row: Any) -> StoredMessage:
+    """The message of a row of :data:`COLUMNS` (without its reactions and reply preview:
+    see :func:`parley.message_extras.decorate`)."""
     return StoredMessage(chat_id, row.id, row.user_id, row.login, row.text, row.image,
-                         row.nonce, row.created_ms)
+                         row.nonce, row.created_ms, row.edited_ms, bool(row.removed),
+                         row.reply_to, row.change)
 
 
 async def page(
@@ -41,7 +47,7 @@ async def page(
 ) -> list[StoredMessage]:
     """A page of messages, oldest first: the newest ``limit`` before ``before``,
     or the oldest ``limit`` after ``after``."""
-    query = sa.select(*_COLUMNS).where(messages.c.chat_id == chat_id)
+    query = sa.select(*COLUMNS).where(messages.c.chat_id == chat_id)
     if after is not None:
         query = query.where(messages.c.id > after).order_by(messages.c.id).limit(limit)
     else:
@@ -51,7 +57,8 @@ async def page(
     rows = list((await conn.execute(query)).all())
     if after is None:
         rows.reverse()
-    return [_stored(chat_id, r) for r in rows]
+    found = [stored(chat_id, r) for r in rows]
+    return await conn.run_sync(message_extras.decorate, found)
 
 
 async def image(conn: AsyncConnection, chat_id: int, name: str) -> tuple[int, bytes | None] | None:
@@ -107,6 +114,7 @@ def insert_batch(conn: sa.Connection, drafts: Sequence[Draft]) -> list[Stored]:
             continue
         base = int(top) - len(indexes)
         seen = _known_nonces(conn, chat_id, [drafts[i] for i in indexes])
+        originals = _replied(conn, chat_id, [drafts[i] for i in indexes])
         fresh = 0
         for index in indexes:
             draft = drafts[index]
@@ -114,15 +122,19 @@ def insert_batch(conn: sa.Connection, drafts: Sequence[Draft]) -> list[Stored]:
             if draft.nonce is not None and key in seen:
                 results[index] = Stored(seen[key], duplicate=True)
                 continue
+            if draft.reply_to is not None and draft.reply_to not in originals:
+                results[index] = Stored(None, no_reply=True)
+                continue
             fresh += 1
             message = StoredMessage(chat_id, base + fresh, draft.user_id, draft.login,
-                                    draft.text, draft.image, draft.nonce, draft.created_ms)
+                                    draft.text, draft.image, draft.nonce, draft.created_ms,
+                                    reply_to=draft.reply_to)
             results[index] = Stored(message)
             fresh_messages.append((index, message))
             if draft.nonce is not None:
                 seen[key] = message
             rows.append((chat_id, base + fresh, draft.user_id, draft.login, draft.text,
-                         draft.image, draft.nonce, draft.created_ms))
+                         draft.image, draft.nonce, draft.created_ms, draft.reply_to))
             if draft.image is not None:
                 image_rows.append(
                     {
@@ -140,9 +152,19 @@ def insert_batch(conn: sa.Connection, drafts: Sequence[Draft]) -> list[Stored]:
     if image_rows:
         _add_images(conn, image_rows)
     whom = mentions.record(conn, [message for _, message in fresh_messages])
+    replies = [(index, m) for index, m in fresh_messages if m.reply_to is not None]
+    shown = dict(zip((index for index, _ in replies),
+                     message_extras.decorate(conn, [m for _, m in replies]), strict=True))
     for (index, message), mentioned in zip(fresh_messages, whom, strict=True):
-        if mentioned:
+        message = shown.get(index, message)
+        if mentioned or message.reply is not None:
             results[index] = Stored(message, mentions=mentioned)
+    again = [(i, r.message) for i, r in enumerate(results)
+             if r is not None and r.duplicate and r.message is not None]
+    if again:  # a retry is answered with the message as it is now, reply and reactions too
+        for (index, _), message in zip(
+                again, message_extras.decorate(conn, [m for _, m in again]), strict=True):
+            results[index] = Stored(message, duplicate=True)
     return [r if r is not None else Stored(None) for r in results]
 
 
@@ -161,9 +183,20 @@ def _marks(paramstyle: str) -> Callable[[int], str]:
 @functools.cache
 def _insert_messages_sql(paramstyle: str) -> str:
     mark = _marks(paramstyle)
-    columns = "chat_id, id, user_id, login, text, image, nonce, created_ms"
+    columns = "chat_id, id, user_id, login, text, image, nonce, created_ms, reply_to"
     return (f"INSERT INTO messages ({columns}) "
-            f"VALUES ({', '.join(mark(n) for n in range(1, 9))})")
+            f"VALUES ({', '.join(mark(n) for n in range(1, 10))})")
+
+
+def _replied(conn: sa.Connection, chat_id: int, drafts: list[Draft]) -> set[int]:
+    """Of the messages the drafts reply to, those that exist and are not removed."""
+    wanted = {d.reply_to for d in drafts if d.reply_to is not None}
+    if not wanted:
+        return set()
+    rows = conn.execute(sa.select(messages.c.id).where(
+        messages.c.chat_id == chat_id, messages.c.id.in_(wanted),
+        messages.c.removed == sa.false()))
+    return {int(i) for i in rows.scalars()}
 
 
 def _known_nonces(
@@ -174,13 +207,13 @@ def _known_nonces(
         return {}
     rows = (
         conn.execute(
-            sa.select(*_COLUMNS).where(
+            sa.select(*COLUMNS).where(
                 messages.c.chat_id == chat_id,
                 sa.tuple_(messages.c.user_id, messages.c.nonce).in_(list(wanted)),
             )
         )
     ).all()
-    return {(r.user_id, r.nonce): _stored(chat_id, r) for r in rows}
+    return {(r.user_id, r.nonce): stored(chat_id, r) for r in rows}
 
 
 def _add_images(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:

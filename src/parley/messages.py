@@ -19,6 +19,8 @@ from msgspec import Meta, Struct
 from .errors import BadRequest, Invalid
 
 Id = Annotated[int, Meta(ge=0, le=2**63 - 1)]
+#: a message id (for the fields named ``Id``)
+MessageId = Id
 
 
 # --------------------------------------------------------------------------- requests
@@ -81,6 +83,8 @@ class Choice(Request, tag="choice"):
     Chat: str | None = None
     Password: str | None = None
     After: Id | None = None
+    #: with ``After``: the messages up to it changed after this change number, too
+    Changes: Id | None = None
 
 
 class Earlier(Request, tag="earlier"):
@@ -128,11 +132,31 @@ class Send(Request, tag="message"):
     Text: str | None = None
     Image: str | None = None
     Nonce: str | None = None
+    #: the id of the message (of the chat) this one replies to
+    Reply: MessageId | None = None
+
+
+class Edit(Request, tag="edit"):
+    TYPE = "chat"
+    Id: MessageId | None = None
+    Text: str | None = None
+
+
+class Remove(Request, tag="remove"):
+    TYPE = "chat"
+    Id: MessageId | None = None
+
+
+class React(Request, tag="react"):
+    TYPE = "chat"
+    Id: MessageId | None = None
+    Emoji: str | None = None
 
 
 AnyRequest = (
     Registration | Login | Logout | ListChats | Create | Choice | Earlier | Connected | Delete
     | Send | ChangePassword | Users | Typing | Leave | Read | UnreadRequest | Direct
+    | Edit | Remove | React
 )
 
 _decoder: msgspec.json.Decoder[AnyRequest] = msgspec.json.Decoder(AnyRequest)

@@ -21,6 +21,10 @@ class Metrics:
         self.messages_stored = Counter(
             "parley_messages_stored", "Messages stored", registry=self.registry
         )
+        self.changes_stored = Counter(
+            "parley_changes_stored", "Edits, removals and reactions stored",
+            registry=self.registry
+        )
         self.errors = Counter(
             "parley_errors", "Error answers by status", ["status"], registry=self.registry
         )

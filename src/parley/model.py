@@ -65,8 +65,22 @@ class Unread:
 
 
 @dataclass(frozen=True, slots=True)
+class Reply:
+    """What a message that replies shows of the original: its author and the start of its
+    current text, or only that it was removed."""
+
+    id: int
+    login: str | None = None
+    text: str | None = None
+    removed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class StoredMessage:
-    """A message as stored: ``id`` counts from 1 in its chat."""
+    """A message as stored: ``id`` counts from 1 in its chat.
+
+    ``reactions`` and ``reply`` are read with the message by
+    :func:`parley.message_extras.decorate` (empty until then)."""
 
     chat_id: int
     id: int
@@ -76,6 +90,43 @@ class StoredMessage:
     image: str | None  # "<md5>.<ext>" in the chat's image store
     nonce: str | None
     created_ms: int
+    #: when it was last edited (None: never)
+    edited_ms: int | None = None
+    #: a tombstone: its text and image are gone
+    removed: bool = False
+    #: the id of the message it replies to
+    reply_to: int | None = None
+    #: the newest change that touched it (None: never changed)
+    change: int | None = None
+    #: emoji -> the logins that reacted with it, in the order they did
+    reactions: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    reply: Reply | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeOp:
+    """A change on its way to the database: ``edit`` (with ``text``), ``remove`` or
+    ``react`` (with ``emoji``) of message ``message_id``, by user ``user_id``, at ``at``."""
+
+    kind: str
+    chat_id: int
+    user_id: int
+    message_id: int
+    text: str | None = None
+    emoji: str | None = None
+    at: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A change stored (edit, removal, reaction): its number in the chat, the message's
+    new state, and the image the change left unused (to delete after the commit)."""
+
+    number: int
+    message: StoredMessage
+    #: ``edit``, ``remove`` or ``react``
+    kind: str
+    freed_image: str | None = None
 
 
 @dataclass(slots=True)
@@ -95,6 +146,8 @@ class Draft:
     image_data: bytes | None
     nonce: str | None
     created_ms: int
+    #: the message it replies to (checked in the storing transaction)
+    reply_to: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,8 +157,11 @@ class Stored:
     ``duplicate``: a message with the draft's nonce (from the same user, in the
     same chat) was stored before; ``message`` is that one. ``mentions``: the ids of
     the users a newly stored message mentions (see :mod:`parley.mentions`).
+    ``no_reply``: not stored, its ``reply_to`` is not a message of the chat (or removed).
     """
 
     message: StoredMessage | None
     duplicate: bool = False
     mentions: tuple[int, ...] = ()
+    #: not stored: the message it replies to does not exist (or was removed)
+    no_reply: bool = False

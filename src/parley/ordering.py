@@ -1,6 +1,7 @@
 """Live ordering: the one owner of "which numbered frame goes out, and when".
 
-A chat has ordered *streams*: today one, ``messages`` (message ids, consecutive
+A chat has ordered *streams*: ``messages`` (message ids, consecutive within a
+chat) and ``changes`` (change numbers of edits, removals and reactions, consecutive
 within a chat). Each ordered frame carries its :class:`Position` (stream name,
 key); frames without one (presence, the chat list, typing) are never held or
 dropped here. Every stream follows the same rules, so a second stream of a chat
@@ -28,6 +29,8 @@ from typing import Generic, NamedTuple, Protocol, TypeVar
 
 #: the stream of a chat's messages, keyed by message id
 MESSAGES = "messages"
+#: the stream of a chat's changes to its messages, keyed by change number
+CHANGES = "changes"
 
 #: how long a frame that overtook its predecessor waits for it (several processes)
 REORDER_WAIT = 0.5

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from . import activity, presenter
 from .context import Context, Handler
-from .errors import ChatMissing, ImageRejected
+from .errors import ChatMissing, ImageRejected, NotFound
 from .images import decode_in
 from .messages import Send
 from .model import Draft, Stored, StoredMessage, now_ms
@@ -33,7 +33,7 @@ async def message(ctx: Context, conn: Peer, r: Send) -> None:
         text=r.Text or None, image=image.name if image else None,
         image_size=image.size if image else 0,
         image_data=ctx.images.draft_data(image) if image else None,
-        nonce=r.Nonce, created_ms=now_ms(),
+        nonce=r.Nonce, created_ms=now_ms(), reply_to=r.Reply,
     )
     try:
         stored = await ctx.writer.submit(draft)
@@ -44,8 +44,14 @@ async def message(ctx: Context, conn: Peer, r: Send) -> None:
     if stored.message is None:
         if created and image is not None:
             ctx.images.discard(place.id, image.name)
+        if stored.no_reply:
+            raise NotFound()
         conn.chat_deleted(place.id)
         raise ChatMissing()
+    if image is not None and not created:
+        # The image was there already; a removal may have deleted it since (its file
+        # goes once no message of the chat shows it): this message shows it again.
+        await asyncio.to_thread(ctx.images.put, place.id, image)
     if stored.duplicate:
         if created and image is not None and stored.message.image != image.name:
             ctx.images.discard(place.id, image.name)  # the retry changed its image

@@ -3,8 +3,8 @@ a chat list entry or a history page.
 
 Dates are ISO-8601 in UTC with milliseconds; an image is the URL that serves
 it, ``/images/<chat, percent-encoded>/<md5>.<ext>``. A message object carries
-the optional keys only when they apply (``text``, ``image``); keys that later
-features add to a message are set in :func:`message`, and nowhere else.
+the optional keys only when they apply (``text``, ``image``, ``edited``, ``reply``,
+``reactions``, ``removed``), set in :func:`message` and nowhere else.
 """
 
 from __future__ import annotations
@@ -17,14 +17,18 @@ from .answers import (
     ChatChanges,
     ChatInfo,
     ChatList,
+    Edited,
     History,
     MessageEvent,
     MessageOut,
+    Reacted,
+    Removed,
+    ReplyOut,
     chat_changes,
     chat_list,
     message_event,
 )
-from .model import ChatSummary, StoredMessage
+from .model import Change, ChatSummary, StoredMessage
 
 
 def iso_date(ms: int) -> str:
@@ -42,18 +46,45 @@ def image_url(chat: str, name: str) -> str:
 
 
 def message(chat: str, stored: StoredMessage) -> MessageOut:
-    """A stored message of the chat named ``chat``, as clients see it."""
+    """A stored message of the chat named ``chat``, as clients see it (a removed one as
+    its tombstone); its reactions and reply as :func:`parley.message_extras.decorate`
+    read them."""
+    date = iso_date(stored.created_ms)
+    if stored.removed:
+        return MessageOut(id=stored.id, user=stored.login, date=date, removed=True)
+    reply = stored.reply
     return MessageOut(
         id=stored.id,
         user=stored.login,
-        date=iso_date(stored.created_ms),
+        date=date,
         text=stored.text,
         image=None if stored.image is None else image_url(chat, stored.image),
+        edited=None if stored.edited_ms is None else iso_date(stored.edited_ms),
+        reply=None if reply is None else ReplyOut(
+            id=reply.id, user=reply.login, text=reply.text, removed=reply.removed),
+        reactions=reactions(stored) or None,
     )
+
+
+def reactions(stored: StoredMessage) -> dict[str, list[str]]:
+    """The message's reaction map: emoji -> logins, in the order they reacted."""
+    return {emoji: list(who) for emoji, who in stored.reactions}
 
 
 def messages(chat: str, page: Iterable[StoredMessage]) -> list[MessageOut]:
     return [message(chat, m) for m in page]
+
+
+def changed(chat: str, change: Change) -> Edited | Removed | Reacted:
+    """The broadcast of a change: ``edit``, ``remove`` or ``react``, as it was."""
+    m = change.message
+    if m.removed:
+        return Removed(Type="chat", Command="remove", Chat=chat, Change=change.number, Id=m.id)
+    if change.kind == "react":
+        return Reacted(Type="chat", Command="react", Chat=chat, Change=change.number, Id=m.id,
+                       Reactions=reactions(m))
+    return Edited(Type="chat", Command="edit", Chat=chat, Change=change.number,
+                  Message=message(chat, m))
 
 
 def message_pushed(chat: str, stored: StoredMessage, nonce: str | None = None) -> MessageEvent:
@@ -63,8 +94,17 @@ def message_pushed(chat: str, stored: StoredMessage, nonce: str | None = None) -
 
 
 def history(command: str, chat: str, page: Iterable[StoredMessage]) -> History:
-    """The ``choice`` or ``earlier`` answer: a page of the chat's messages, oldest first."""
+    """The ``earlier`` answer: a page of the chat's messages, oldest first."""
     return History(Type="chat", Command=command, Chat=chat, Messages=messages(chat, page))
+
+
+def chosen(command: str, chat: str, page: Iterable[StoredMessage], change: int,
+           changes: list[StoredMessage] | None = None, more: bool = False) -> History:
+    """The ``choice`` answer: the page, the chat's change number (or, with ``more``, the
+    last one ``changes`` covers) and, when asked, the messages changed since."""
+    return History(Type="chat", Command=command, Chat=chat, Messages=messages(chat, page),
+                   Change=change, More=more,
+                   Changed=None if changes is None else messages(chat, changes))
 
 
 # -- chats ----------------------------------------------------------------------------

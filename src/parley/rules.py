@@ -148,6 +148,22 @@ def text_problem(text: str | None, has_image: bool) -> str | None:
     return None
 
 
+#: the longest reaction, in characters (an emoji with its modifiers)
+MAX_EMOJI = 16
+
+
+def emoji_problem(emoji: str | None) -> str | None:
+    """A reaction is 1 to 16 characters with no letters, digits, whitespace or control
+    characters: an emoji, possibly with modifiers and joiners."""
+    if not emoji or len(emoji) > MAX_EMOJI:
+        return f"Emoji must be 1 to {MAX_EMOJI} characters"
+    for ch in emoji:
+        kind = unicodedata.category(ch)
+        if kind[0] == "L" or kind in ("Nd", "Cc") or ch.isspace():
+            return "Emoji may not hold letters, digits, whitespace or control characters"
+    return None
+
+
 def nonce_problem(nonce: str | None) -> str | None:
     if nonce is not None and not 1 <= len(nonce) <= MAX_NONCE:
         return f"Nonce must be 1 to {MAX_NONCE} characters"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     ForeignKey,
     Index,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 metadata = MetaData()
@@ -60,6 +62,9 @@ chats = Table(
     # a direct chat's member set: its members' user ids, ascending, joined by ","
     # (parley.direct.member_key); NULL for every other chat (see migration 0004)
     Column("direct_key", String(1024), nullable=True),
+    # the chat's newest change number (edits, removals, reactions; see migration 0006),
+    # raised like ``last_id`` in the transaction that stores the change
+    Column("last_change", BigInteger, nullable=False, server_default="0"),
     Index("chats_folded_name", "name_key", unique=True),
     Index("chats_direct_key", "direct_key", unique=True),
     sqlite_autoincrement=True,
@@ -87,7 +92,26 @@ messages = Table(
     Column("image", String(48), nullable=True),
     Column("nonce", String(64), nullable=True),
     Column("created_ms", BigInteger, nullable=False),
+    # when it was last edited; a removed message's text and image are NULL
+    Column("edited_ms", BigInteger, nullable=True),
+    Column("removed", Boolean, nullable=False, server_default=false()),
+    # the id of the message (of the same chat) this one replies to
+    Column("reply_to", BigInteger, nullable=True),
+    # the newest change that touched it (NULL: never changed)
+    Column("change", BigInteger, nullable=True),
     Index("messages_nonce", "chat_id", "user_id", "nonce", unique=True),
+    Index("messages_change", "chat_id", "change"),
+)
+
+#: who reacted to which message with which emoji; ``change`` orders the users of an emoji
+reactions = Table(
+    "reactions",
+    metadata,
+    Column("chat_id", Integer, ForeignKey("chats.id", ondelete="CASCADE"), primary_key=True),
+    Column("message_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("emoji", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("change", BigInteger, nullable=False),
 )
 
 #: who a message mentions (``@login``, see parley.mentions), written with the message

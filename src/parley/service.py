@@ -16,7 +16,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-from . import accounts, activity, chats, direct, membership, posting, typists, unread
+from . import accounts, activity, changes, chats, direct, membership, posting, typists, unread
 from .answers import Answer
 from .context import Context, Handler
 from .errors import BadRequest, Invalid, ParleyError
@@ -31,6 +31,7 @@ PIPELINE = 32
 #: every command's handler, by request type: one table per domain
 HANDLERS: dict[type, Handler] = {
     **accounts.HANDLERS,
+    **changes.HANDLERS,
     **chats.HANDLERS,
     **direct.HANDLERS,
     **membership.HANDLERS,

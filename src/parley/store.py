@@ -18,11 +18,12 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from . import message_rows, migrations
+from .change_rows import ChangeRows, ChangeStore
 from .direct_rows import CHAT, DirectRows, chat_of
 from .errors import Unavailable
 from .model import Chat, ChatSummary, Draft, Stored, StoredMessage, Unread, User, now_ms
 from .rules import chat_key
-from .schema import chats, images, members, mentions, messages, tokens, users
+from .schema import chats, images, members, mentions, messages, reactions, tokens, users
 from .unread_rows import ReadPointers
 
 
@@ -30,8 +31,8 @@ class OwnsTooMany(Exception):
     """``create_chat``: the owner already owns ``max_owned`` chats."""
 
 
-class Store(Protocol):
-    """What the server needs from a database."""
+class Store(ChangeStore, Protocol):
+    """What the server needs from a database (changes to messages: :class:`ChangeStore`)."""
 
     async def ping(self) -> None: ...
     async def create_user(self, login: str, key: str, password_hash: str) -> User | None: ...
@@ -74,10 +75,11 @@ class Store(Protocol):
     async def close(self) -> None: ...
 
 
-class SqlStore(ReadPointers, DirectRows):
+class SqlStore(ReadPointers, DirectRows, ChangeRows):
     """:class:`Store` on SQLAlchemy's async engine: SQLite (aiosqlite) or PostgreSQL
     (asyncpg); read pointers and unread counts in :class:`~parley.unread_rows.ReadPointers`,
-    direct chats in :class:`~parley.direct_rows.DirectRows`."""
+    direct chats in :class:`~parley.direct_rows.DirectRows`, changes to messages in
+    :class:`~parley.change_rows.ChangeRows`."""
 
     def __init__(self, engine: AsyncEngine, sync_engine: sa.Engine | None = None) -> None:
         self.engine = engine
@@ -288,7 +290,7 @@ class SqlStore(ReadPointers, DirectRows):
         Its name key goes to the oldest look-alike chat kept without one (made before
         names were unique after case folding; see migration 0003), if there is one."""
         async with self._tx() as conn:
-            for table in (messages, mentions, images, members):
+            for table in (messages, mentions, reactions, images, members):
                 await conn.execute(table.delete().where(table.c.chat_id == chat_id))
             found = (await conn.execute(
                 sa.delete(chats).where(chats.c.id == chat_id).returning(chats.c.name_key)

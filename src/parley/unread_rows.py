@@ -43,8 +43,7 @@ class ReadPointers(Transactions):
         after = messages.alias("after")
         unread = (sa.select(sa.func.count()).select_from(after).where(
             after.c.chat_id == members.c.chat_id, after.c.id > members.c.read_id,
-            after.c.user_id != user_id,
-            # (removed messages, once they exist, are left out here)
+            after.c.user_id != user_id, after.c.removed == sa.false(),
         ).scalar_subquery())
         mentioned = (sa.select(sa.func.count()).select_from(mentions).where(
             mentions.c.user_id == user_id, mentions.c.chat_id == members.c.chat_id,

@@ -81,7 +81,7 @@ class MessageWriter:
         try:
             results = await self._store.insert_messages(drafts)
         except Exception as exc:
-            if len(batch) > 1 and _about_a_message(exc):
+            if len(batch) > 1 and about_a_message(exc):
                 await self._one_by_one(batch)
             else:
                 _fail(batch, exc)
@@ -95,7 +95,7 @@ class MessageWriter:
             try:
                 results = await self._store.insert_messages([draft])
             except Exception as exc:
-                if not _about_a_message(exc):
+                if not about_a_message(exc):
                     _fail(batch[index:], exc)
                     return
                 log.warning("a message could not be stored: %s", type(exc).__name__)
@@ -120,7 +120,7 @@ def _fail(batch: list[tuple[Draft, asyncio.Future[Stored]]], exc: Exception) -> 
             future.set_exception(exc)
 
 
-def _about_a_message(exc: BaseException) -> bool:
+def about_a_message(exc: BaseException) -> bool:
     """Whether a failed insert was refused for a value it held (worth storing the batch's
     messages one by one), rather than for the database being unreachable or busy."""
     if isinstance(exc, Unavailable):
