@@ -36,6 +36,12 @@ def _stored(chat_id: int, row: Any) -> StoredMessage:
                          row.nonce, row.created_ms)
 
 
+#: the columns a message is read from, and how: public for the queries of other tables
+#: that return messages (search), so that they read them as history does
+COLUMNS = _COLUMNS
+stored = _stored
+
+
 async def page(
     conn: AsyncConnection, chat_id: int, *, before: int | None, after: int | None, limit: int
 ) -> list[StoredMessage]:

@@ -123,6 +123,16 @@ class Direct(Request, tag="direct"):
     With: list[str] | None = None
 
 
+class Search(Request, tag="search"):
+    TYPE = "chat"
+    #: the words to find (1 to 200 characters)
+    Text: str | None = None
+    #: only this chat
+    Chat: str | None = None
+    #: with ``Chat``: only messages with lower ids (the next page)
+    Before: Id | None = None
+
+
 class Send(Request, tag="message"):
     TYPE = "chat"
     Text: str | None = None
@@ -132,7 +142,7 @@ class Send(Request, tag="message"):
 
 AnyRequest = (
     Registration | Login | Logout | ListChats | Create | Choice | Earlier | Connected | Delete
-    | Send | ChangePassword | Users | Typing | Leave | Read | UnreadRequest | Direct
+    | Send | ChangePassword | Users | Typing | Leave | Read | UnreadRequest | Direct | Search
 )
 
 _decoder: msgspec.json.Decoder[AnyRequest] = msgspec.json.Decoder(AnyRequest)

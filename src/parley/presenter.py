@@ -17,9 +17,11 @@ from .answers import (
     ChatChanges,
     ChatInfo,
     ChatList,
+    Found,
     History,
     MessageEvent,
     MessageOut,
+    SearchResults,
     chat_changes,
     chat_list,
     message_event,
@@ -65,6 +67,12 @@ def message_pushed(chat: str, stored: StoredMessage, nonce: str | None = None) -
 def history(command: str, chat: str, page: Iterable[StoredMessage]) -> History:
     """The ``choice`` or ``earlier`` answer: a page of the chat's messages, oldest first."""
     return History(Type="chat", Command=command, Chat=chat, Messages=messages(chat, page))
+
+
+def search_results(found: Iterable[tuple[str, StoredMessage]]) -> SearchResults:
+    """The ``search`` answer: each message found, newest first, with its chat's name."""
+    return SearchResults(Type="chat", Command="search",
+                         Results=[Found(chat, message(chat, m)) for chat, m in found])
 
 
 # -- chats ----------------------------------------------------------------------------

@@ -16,7 +16,17 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-from . import accounts, activity, chats, direct, membership, posting, typists, unread
+from . import (
+    accounts,
+    activity,
+    chats,
+    direct,
+    membership,
+    posting,
+    search,
+    typists,
+    unread,
+)
 from .answers import Answer
 from .context import Context, Handler
 from .errors import BadRequest, Invalid, ParleyError
@@ -35,6 +45,7 @@ HANDLERS: dict[type, Handler] = {
     **direct.HANDLERS,
     **membership.HANDLERS,
     **posting.HANDLERS,
+    **search.HANDLERS,
     **typists.HANDLERS,
     **unread.HANDLERS,
 }
