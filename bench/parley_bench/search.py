@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from parley.config import normalize_database_url
+from parley.model import Draft
 from parley.search import RESULTS, words
 from parley.store import SqlStore
 
@@ -48,6 +49,9 @@ class Timing:
     p50_ms: float
     p95_ms: float
     max_ms: float
+    #: CPU time of this process (SQLite runs in it; PostgreSQL's server does not): None
+    cpu_p50_ms: float | None
+    cpu_p95_ms: float | None
     mean_results: float
 
 
@@ -196,24 +200,70 @@ async def measure(store: SqlStore, database: str, layout: Layout, vocabulary: Vo
     names = {chat_id: name for chat_id, name in (await _chat_names(store)).items()}
     out = []
     for kind, make in kinds(vocabulary, layout).items():
-        times, found = [], []
+        times, cpu, found = [], [], []
         for n in range(queries + 10):
             query = make()
             chat = names[query["chat_id"]] if "chat_id" in query else None
-            started = time.perf_counter()
+            started, used = time.perf_counter(), time.process_time()
             result = await store.search(layout.searcher, words(query["text"]), chat=chat,
                                         limit=RESULTS)
             elapsed = (time.perf_counter() - started) * 1000
             if n >= 10:  # (the first ten warm the caches)
                 times.append(elapsed)
+                cpu.append((time.process_time() - used) * 1000)
                 found.append(len(result))
-        times.sort()
-        out.append(Timing(database, kind, queries, round(statistics.median(times), 2),
-                          round(times[int(len(times) * 0.95) - 1], 2), round(times[-1], 2),
+        in_process = database == "sqlite"
+        out.append(Timing(database, kind, queries, _pick(times, 0.5), _pick(times, 0.95),
+                          _pick(times, 1.0), _pick(cpu, 0.5) if in_process else None,
+                          _pick(cpu, 0.95) if in_process else None,
                           round(statistics.mean(found), 1)))
         print(f"  {database:10} {kind:32} p50 {out[-1].p50_ms:8.2f} ms  "
-              f"p95 {out[-1].p95_ms:8.2f} ms  max {out[-1].max_ms:8.2f} ms", flush=True)
+              f"p95 {out[-1].p95_ms:8.2f} ms  max {out[-1].max_ms:8.2f} ms  "
+              f"cpu p50 {out[-1].cpu_p50_ms} p95 {out[-1].cpu_p95_ms}", flush=True)
     return out
+
+
+def _remove(path: Path) -> None:
+    """Remove the SQLite database ``path`` of an earlier run, with its WAL files."""
+    for stale in path.parent.glob(path.name + "*"):
+        stale.unlink()
+
+
+def _pick(values: list[float], quantile: float) -> float:
+    """The ``quantile`` of ``values`` (nearest rank), rounded to 0.01."""
+    ordered = sorted(values)
+    return round(ordered[max(0, round(quantile * len(ordered)) - 1)], 2)
+
+
+async def write_cost(directory: Path, vocabulary: Vocabulary, count: int) -> dict[str, int]:
+    """Messages a second through ``SqlStore.insert_messages`` (the writer's path, batches
+    of 50, ``synchronous=NORMAL``) on a new SQLite database, with the search index and
+    with its triggers dropped."""
+    texts = [vocabulary.text() for _ in range(count)]
+    rates: dict[str, int] = {}
+    for indexed in (True, False):
+        path = directory / f"write-{'indexed' if indexed else 'plain'}.db"
+        _remove(path)
+        store = await SqlStore.open(f"sqlite+aiosqlite:///{path}", sqlite_synchronous="NORMAL")
+        try:
+            if not indexed:
+                async with store.engine.begin() as conn:
+                    for name in ("insert", "update", "delete"):
+                        await conn.execute(sa.text(f"DROP TRIGGER messages_fts_{name}"))
+            user = await store.create_user("writer", "writer", "hash")
+            chat = await store.find_chat("general")
+            assert user is not None
+            assert chat is not None
+            drafts = [Draft(chat.id, chat.name, user.id, user.login, text, None, 0, None, None,
+                            T0 + n) for n, text in enumerate(texts)]
+            started = time.perf_counter()
+            for first in range(0, count, 50):
+                await store.insert_messages(drafts[first:first + 50])
+            rates["indexed" if indexed else "plain"] = round(
+                count / (time.perf_counter() - started))
+        finally:
+            await store.close()
+    return rates
 
 
 async def _chat_names(store: SqlStore) -> dict[int, str]:
@@ -225,8 +275,7 @@ async def _chat_names(store: SqlStore) -> dict[int, str]:
 async def run_one(database: str, args: argparse.Namespace, vocabulary: Vocabulary) -> list[Timing]:
     if database == "sqlite":
         path = args.dir / "search.db"
-        for stale in args.dir.glob("search.db*"):
-            stale.unlink()
+        _remove(path)
         url = f"sqlite+aiosqlite:///{path}"
     else:
         admin = create_async_engine(normalize_database_url(args.pg_url),
@@ -254,10 +303,12 @@ async def run_one(database: str, args: argparse.Namespace, vocabulary: Vocabular
 
 
 def table(timings: list[Timing]) -> str:
-    lines = ["| database | query | p50 ms | p95 ms | slowest ms | results (mean) |",
-             "|---|---|---:|---:|---:|---:|"]
+    lines = ["| database | query | p50 ms | p95 ms | slowest ms | CPU p50 ms | CPU p95 ms "
+             "| results (mean) |", "|---|---|---:|---:|---:|---:|---:|---:|"]
     lines += [f"| {t.database} | {t.kind} | {t.p50_ms} | {t.p95_ms} | {t.max_ms} | "
-              f"{t.mean_results} |" for t in timings]
+              f"{'' if t.cpu_p50_ms is None else t.cpu_p50_ms} | "
+              f"{'' if t.cpu_p95_ms is None else t.cpu_p95_ms} | {t.mean_results} |"
+              for t in timings]
     return "\n".join(lines)
 
 
@@ -271,15 +322,22 @@ def main() -> None:
                         help="a database of the server to make the benchmark's database on")
     parser.add_argument("--dir", type=Path, default=Path("/tmp/parley-search-bench"),
                         help="where the SQLite database is made")
+    parser.add_argument("--writes", type=int, default=10_000,
+                        help="messages written to measure the index's cost on SQLite (0: skip)")
     parser.add_argument("--out", type=Path, help="write the timings here as JSON")
     args = parser.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
+    rates = asyncio.run(write_cost(args.dir, Vocabulary(), args.writes)) if args.writes else {}
+    if rates:
+        print(f"SQLite writes, messages/s: with the index {rates['indexed']:,}, "
+              f"without it {rates['plain']:,}", flush=True)
     timings: list[Timing] = []
     for database in args.databases.split(","):
         timings += asyncio.run(run_one(database.strip(), args, Vocabulary()))
     print(table(timings))
     if args.out:
-        args.out.write_text(json.dumps([asdict(t) for t in timings], indent=2))
+        args.out.write_text(json.dumps({"writes_per_s": rates,
+                                        "timings": [asdict(t) for t in timings]}, indent=2))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,14 @@ content: the text is not stored twice; its rowid is the message's rowid), with
 the ``unicode61`` tokenizer (words are runs of letters and digits, case folded,
 diacritics removed), kept in step by triggers on insert, on update of ``text``
 (an edit, or a removal setting it to NULL) and on delete, in the writing
-transaction. Existing messages are indexed by a ``rebuild``.
+transaction. Existing messages are indexed by a ``rebuild``. Every word is a
+prefix query, which FTS5 answers by merging the postings of every term with that
+prefix before it yields the first row; the prefix indexes of 1, 2 and 3
+characters turn the short prefixes, whose merges would be the largest (``t``,
+``th``, ``и``), into one term read newest first and stopped at the limit (at a
+million messages: 75 ms of CPU for ``t``, 20 ms for ``th`` and 3.4 ms for ``the``
+without them, 0.3 ms with them; the index takes 114 MB instead of 42 MB, beside the
+155 MB of the messages table).
 
 A migration that rebuilds ``messages`` on SQLite (``batch_alter_table``: a copy,
 a drop, a rename) drops these triggers with the old table and may renumber the
@@ -39,7 +46,7 @@ depends_on = None
 _SQLITE_UP = (
     "CREATE VIRTUAL TABLE messages_fts USING fts5("
     "text, content='messages', content_rowid='rowid', "
-    "tokenize='unicode61 remove_diacritics 2')",
+    "tokenize='unicode61 remove_diacritics 2', prefix='1 2 3')",
     "CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages "
     "WHEN new.text IS NOT NULL BEGIN "
     "INSERT INTO messages_fts(rowid, text) VALUES (new.rowid, new.text); END",
