@@ -6,7 +6,7 @@ member of or not, direct chats), then ``--messages`` messages of
 :class:`~parley_bench.vocabulary.Vocabulary` text written straight into ``messages``
 in batches (SQLite: ``executemany`` with the index's insert trigger dropped, the FTS5
 index built once afterwards by ``rebuild`` and the trigger put back; PostgreSQL:
-``COPY``, with the GIN index dropped and built again afterwards). Then
+``COPY``, with the search indexes dropped and built again afterwards). Then
 ``SqlStore.search`` (the query a ``search`` request runs) is timed, one query at a
 time, for each kind of query; p50, p95 and the slowest are printed as a Markdown table
 and kept in ``--out`` as JSON.
@@ -151,6 +151,7 @@ async def load_postgresql(url: str, layout: Layout, vocabulary: Vocabulary, coun
     conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
     try:
         await conn.execute("DROP INDEX messages_search")
+        await conn.execute("DROP INDEX messages_newest")
         columns = ["chat_id", "id", "user_id", "login", "text", "image", "nonce", "created_ms"]
         messages = Messages(layout, vocabulary, count)
         for batch in messages.batches():
@@ -158,6 +159,8 @@ async def load_postgresql(url: str, layout: Layout, vocabulary: Vocabulary, coun
         for chat_id, last in messages.last.items():
             await conn.execute("UPDATE chats SET last_id = $1 WHERE id = $2", last, chat_id)
         await conn.execute("CREATE INDEX messages_search ON messages USING gin (search)")
+        await conn.execute(
+            "CREATE INDEX messages_newest ON messages (created_ms, chat_id, id)")
         await conn.execute("VACUUM ANALYZE")
     finally:
         await conn.close()

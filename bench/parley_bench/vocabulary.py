@@ -2,9 +2,10 @@
 """Chat-like text for the search benchmark: English and Russian words, common ones
 often and a long tail rarely (Zipf's law, as in real text), a few to a dozen a message.
 
-The vocabulary is the common words below, then made-up words of Latin and Cyrillic
-syllables (a stand-in for names, jargon and typos), ranked together by a seeded shuffle
-that keeps the real words at the head.
+The vocabulary ranks the common words below first, English and Russian by turns, each
+list in its own order (roughly the languages' frequency order: the most frequent words
+are short, as in real text), then made-up words of Latin and Cyrillic syllables (a
+stand-in for names, jargon and typos).
 """
 
 from __future__ import annotations
@@ -50,8 +51,8 @@ class Vocabulary:
 
     def __init__(self, size: int = 30_000, seed: int = 7) -> None:
         rng = random.Random(seed)
-        common = list(dict.fromkeys(ENGLISH + RUSSIAN))
-        rng.shuffle(common)
+        common = list(dict.fromkeys(
+            word for pair in itertools.zip_longest(ENGLISH, RUSSIAN) for word in pair if word))
         made: set[str] = set(common)
         tail: list[str] = []
         while len(common) + len(tail) < size:
