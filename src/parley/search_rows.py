@@ -11,7 +11,8 @@ messages only) and reads each found message with the columns history reads
 
 Order, newest first: on SQLite, the messages' rowids descending, the order they
 were stored in (FTS5 walks its index in rowid order and stops at the limit); on
-PostgreSQL, dates descending, then chat id and message id descending.
+PostgreSQL, dates descending, then chat id and message id descending (the index
+``messages_newest``), and in one chat, ids descending (the primary key).
 """
 
 from __future__ import annotations
@@ -78,11 +79,22 @@ class SearchRows(Transactions):
                 sa.select(*columns)
                 .select_from(messages.join(chats, chats.c.id == messages.c.chat_id))
                 .where(_VECTOR.op("@@")(tsquery))
-                .order_by(messages.c.created_ms.desc(), messages.c.chat_id.desc(),
+                .order_by(*(() if chat is not None else (messages.c.created_ms.desc(),
+                                                         messages.c.chat_id.desc())),
                           messages.c.id.desc()))
         query = query.where(readable).limit(limit)
         if chat is not None:
-            query = query.where(chats.c.name == chat)
+            # The chat's id, or NULL when it does not exist or the user may not read it:
+            # computed once, before any message is read (SQLite tests a term that names
+            # no table of the query first, and reads nothing if it is false; PostgreSQL
+            # takes the id as a key of the messages' primary key or of the GIN scan).
+            wanted = chats.alias("wanted")
+            chosen = sa.select(wanted.c.id).where(
+                wanted.c.name == chat,
+                sa.or_(sa.and_(wanted.c.password_hash.is_(None), wanted.c.direct_key.is_(None)),
+                       sa.exists().where(members.c.chat_id == wanted.c.id,
+                                         members.c.user_id == user_id))).scalar_subquery()
+            query = query.where(chosen.is_not(None), messages.c.chat_id == chosen)
             if before is not None:
                 query = query.where(messages.c.id < before)
         async with self._tx() as conn:
