@@ -59,10 +59,7 @@ class SearchRows(Transactions):
         beginning, in chats the user may read: open chats, closed and direct chats the
         user is a member of; only the chat named ``chat`` if given, and there only ids
         below ``before`` if given. One query."""
-        readable = sa.or_(
-            sa.and_(chats.c.password_hash.is_(None), chats.c.direct_key.is_(None)),
-            sa.exists().where(members.c.chat_id == messages.c.chat_id,
-                              members.c.user_id == user_id))
+        readable = _readable(chats, user_id)
         columns = (chats.c.name.label("chat_name"), messages.c.chat_id,
                    *message_rows.COLUMNS)
         if self.dialect == "sqlite":
@@ -84,17 +81,19 @@ class SearchRows(Transactions):
                           messages.c.id.desc()))
         query = query.where(readable).limit(limit)
         if chat is not None:
-            # The chat's id, or NULL when it does not exist or the user may not read it:
-            # computed once, before any message is read (SQLite tests a term that names
-            # no table of the query first, and reads nothing if it is false; PostgreSQL
-            # takes the id as a key of the messages' primary key or of the GIN scan).
-            wanted = chats.alias("wanted")
-            chosen = sa.select(wanted.c.id).where(
-                wanted.c.name == chat,
-                sa.or_(sa.and_(wanted.c.password_hash.is_(None), wanted.c.direct_key.is_(None)),
-                       sa.exists().where(members.c.chat_id == wanted.c.id,
-                                         members.c.user_id == user_id))).scalar_subquery()
-            query = query.where(chosen.is_not(None), messages.c.chat_id == chosen)
+            if self.dialect == "sqlite":
+                # the chat's row (one, by its unique name) is the outer loop, and whether
+                # the user may read it is tested there, before any message is read
+                query = query.where(chats.c.name == chat)
+            else:
+                # the chat's id, or NULL when it does not exist or the user may not read
+                # it, computed once before any message is read (an InitPlan), then a key
+                # of the messages' primary key or of the GIN scan
+                wanted = chats.alias("wanted")
+                chosen = (sa.select(wanted.c.id)
+                          .where(wanted.c.name == chat, _readable(wanted, user_id))
+                          .scalar_subquery())
+                query = query.where(chosen.is_not(None), messages.c.chat_id == chosen)
             if before is not None:
                 query = query.where(messages.c.id < before)
         async with self._tx() as conn:
@@ -105,3 +104,11 @@ class SearchRows(Transactions):
                 await conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
             rows = (await conn.execute(query)).all()
         return [(row.chat_name, message_rows.stored(row.chat_id, row)) for row in rows]
+
+
+def _readable(chat: sa.FromClause, user_id: int) -> sa.ColumnElement[bool]:
+    """Whether the user may read the chat of the row ``chat`` (``chats`` or an alias):
+    an open chat, or a closed or direct chat the user is a member of."""
+    return sa.or_(
+        sa.and_(chat.c.password_hash.is_(None), chat.c.direct_key.is_(None)),
+        sa.exists().where(members.c.chat_id == chat.c.id, members.c.user_id == user_id))
