@@ -8,7 +8,7 @@ and digits otherwise. The store compares the keys ``COLLATE "C"`` on PostgreSQL,
 this index lets that comparison and its order be one range scan. (SQLite: nothing to do.)
 
 Revision ID: 0008_users_prefix
-Revises: 0006_changes
+Revises: 0007_search
 Create Date: 2026-11-30
 """
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0008_users_prefix"
-down_revision = "0006_changes"
+down_revision = "0007_search"
 branch_labels = None
 depends_on = None
 
