@@ -122,7 +122,7 @@ async def test_a_direct_message_and_its_activity_push_across_three_processes(
     name = "@" + ",".join(members)
     answer = await alice.request({"Type": "chat", "Command": "direct", "With": [bob.user]})
     assert answer == {"Type": "chat", "Command": "direct", "Status": "success", "Chat": name,
-                      "Messages": []}
+                      "Messages": [], "Change": 0}
     entry = {"name": name, "closed": True, "owner": None, "direct": True, "members": members}
     for client in (bob, bob_away):
         listing = await settle(client, lambda f: f.get("Command") == "list")
