@@ -32,13 +32,13 @@ async def edit(ctx: Context, conn: Peer, r: Edit) -> None:
         raise Invalid("Text is required (empty only for a message with an image)")
     if len(r.Text) > rules.MAX_TEXT:
         raise Invalid(f"Text must be at most {rules.MAX_TEXT} characters")
-    _published(ctx, conn, place, await ctx.changes.submit(
+    _published(ctx, conn, place, await ctx.changes.change(
         ChangeOp("edit", place.id, user.id, message_id, r.Text, at=now_ms())))
 
 
 async def remove(ctx: Context, conn: Peer, r: Remove) -> None:
     user, place = _acting(ctx, conn)
-    change = await ctx.changes.submit(ChangeOp("remove", place.id, user.id, _id(r.Id)))
+    change = await ctx.changes.change(ChangeOp("remove", place.id, user.id, _id(r.Id)))
     _published(ctx, conn, place, change)
     if change is not None and change.freed_image is not None:
         ctx.background(free_image(ctx, place.id, change.freed_image))
@@ -51,7 +51,7 @@ async def react(ctx: Context, conn: Peer, r: React) -> None:
     if problem:
         raise Invalid(problem)
     assert r.Emoji is not None
-    _published(ctx, conn, place, await ctx.changes.submit(
+    _published(ctx, conn, place, await ctx.changes.change(
         ChangeOp("react", place.id, user.id, message_id, emoji=r.Emoji)))
 
 

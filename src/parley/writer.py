@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
+from .batches import Batcher, fail
 from .errors import Unavailable
 from .model import Draft, Stored
 from .store import Store
@@ -29,54 +30,16 @@ log = logging.getLogger(__name__)
 OnStored = Callable[[Sequence[Draft], Sequence[Stored]], None]
 
 
-class MessageWriter:
+class MessageWriter(Batcher[Draft, Stored]):
+    name = "message-writer"
+    what = "writer"
+
     def __init__(self, store: Store, on_stored: OnStored, *, max_batch: int = 512) -> None:
+        super().__init__(max_batch=max_batch)
         self._store = store
         self._on_stored = on_stored
-        self._max_batch = max_batch
-        self._queue: list[tuple[Draft, asyncio.Future[Stored]]] = []
-        self._wakeup = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._closing = False
-        self._idle = asyncio.Event()
-        self._idle.set()
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="message-writer")
-
-    async def submit(self, draft: Draft) -> Stored:
-        if self._closing:
-            raise RuntimeError("the writer is closed")
-        future: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
-        self._queue.append((draft, future))
-        self._idle.clear()
-        self._wakeup.set()
-        return await future
-
-    async def idle(self) -> None:
-        """Wait until every message submitted so far is stored (or failed)."""
-        await self._idle.wait()
-
-    async def close(self) -> None:
-        """Store what is queued, then stop."""
-        self._closing = True
-        self._wakeup.set()
-        if self._task is not None:
-            await self._task
-
-    async def _run(self) -> None:
-        while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            while self._queue:
-                batch = self._queue[: self._max_batch]
-                del self._queue[: self._max_batch]
-                await self._write(batch)
-            self._idle.set()
-            if self._closing:
-                return
-
-    async def _write(self, batch: list[tuple[Draft, asyncio.Future[Stored]]]) -> None:
+    async def write(self, batch: list[tuple[Draft, asyncio.Future[Stored]]]) -> None:
         drafts = [draft for draft, _ in batch]
         try:
             results = await self._store.insert_messages(drafts)
@@ -84,7 +47,7 @@ class MessageWriter:
             if len(batch) > 1 and about_a_message(exc):
                 await self._one_by_one(batch)
             else:
-                _fail(batch, exc)
+                fail(batch, exc)
             return
         self._done(batch, drafts, results)
 
@@ -96,10 +59,10 @@ class MessageWriter:
                 results = await self._store.insert_messages([draft])
             except Exception as exc:
                 if not about_a_message(exc):
-                    _fail(batch[index:], exc)
+                    fail(batch[index:], exc)
                     return
                 log.warning("a message could not be stored: %s", type(exc).__name__)
-                _fail([(draft, future)], exc)
+                fail([(draft, future)], exc)
                 continue
             self._done([(draft, future)], [draft], results)
 
@@ -112,12 +75,6 @@ class MessageWriter:
         for (_, future), result in zip(batch, results, strict=True):
             if not future.done():
                 future.set_result(result)
-
-
-def _fail(batch: list[tuple[Draft, asyncio.Future[Stored]]], exc: Exception) -> None:
-    for _, future in batch:
-        if not future.done():
-            future.set_exception(exc)
 
 
 def about_a_message(exc: BaseException) -> bool:
