@@ -3,6 +3,7 @@
 
 import { AccountDialog } from "./account.js";
 import { AuthForm } from "./auth.js";
+import { Changes } from "./changes.js";
 import { Connection, defaultSocketUrl } from "./connection.js";
 import { Composer, readAsBase64 } from "./composer.js";
 import { loadLanguage, t } from "./i18n.js";
@@ -26,9 +27,13 @@ const conn = new Connection(defaultSocketUrl());
 const messages = new MessageView((before) => requestEarlier(before));
 const online = new OnlineView();
 const composer = new Composer(async (draft) => {
+  if (changes.editing) return changes.sendEdit(draft);
   const chat = state.chat;
   const sent = await sendMessage(draft);
-  if (sent) live.sent(chat);
+  if (sent) {
+    live.sent(chat);
+    changes.sent();
+  }
   return sent;
 });
 // Direct chats, unread counts, notifications, typing and drafts (live.js).
@@ -36,8 +41,15 @@ const live = new Live({
   send: (request) => conn.send(request),
   messages,
   composer,
-  enterDirect: (chat, list) => enterDirect(chat, list),
+  enterDirect: (chat, list, change) => enterDirect(chat, list, change),
   openChat: (chat) => choose(chat),
+});
+// Replying, editing, removing and reacting (changes.js).
+const changes = new Changes({
+  send: (request) => conn.send(request),
+  messages,
+  composer,
+  openAt: (chat, id) => live.openAt(chat, id),
 });
 // ListChanges: after the whole list, the server sends only what changes in it.
 const auth = new AuthForm((command, login, password) =>
@@ -111,7 +123,7 @@ conn.addEventListener("frame", (event) => {
 });
 
 function handleFrame(frame) {
-  if (live.handle(frame)) return;
+  if (changes.handle(frame) || live.handle(frame)) return;
   if (frame.Type === "account") return handleAccount(frame);
   if (frame.Type === "chat") return handleChat(frame);
   if (frame.Type === "error") return toast(S.protocolError(frame), "error");
@@ -284,6 +296,8 @@ function resumeChat() {
   const request = { Type: "chat", Command: "choice", Chat: chat };
   const after = state.newestId;
   if (after !== null) request.After = after;
+  // Changes to the messages shown, made while away, come with the answer (Changed).
+  if (after !== null && state.change !== null) request.Changes = state.change;
   const pass = state.passwords.get(chat);
   if (pass !== undefined) request.Password = pass;
   conn.send(request);
@@ -304,7 +318,8 @@ function onChoice(frame) {
   if (pending.resume && frame.Chat === state.chat) {
     St.sawMessages(list);
     messages.append(list);
-    if (list.length >= RESUME_PAGE) {
+    changes.applyChanged(frame);
+    if (list.length >= RESUME_PAGE || frame.More === true) {
       resumeChat(); // more were missed than one answer carries: ask from the last one
       return;
     }
@@ -313,13 +328,14 @@ function onChoice(frame) {
     else state.pending.clear(); // another chat is being opened: they would land there
   } else {
     // A chat restored after a reload stays behind the list on a phone; a chosen one opens.
-    enterChat(frame.Chat, list, { open: !pending.restore });
+    enterChat(frame.Chat, list, { open: !pending.restore, change: frame.Change });
   }
   if (state.choices.length === 0) conn.send({ Type: "chat", Command: "connected" });
 }
 
-function enterChat(chat, list, { open = true } = {}) {
-  St.enterChat(chat, list);
+function enterChat(chat, list, { open = true, change = null } = {}) {
+  St.enterChat(chat, list, change);
+  changes.cancel();
   $("password-dialog").close();
   composer.enable(true); // before the history, which scrolls to the bottom of what is left
   messages.reset(live.label(chat), state.me, list); // named as on screen (a direct chat by its people)
@@ -339,6 +355,7 @@ function enterChat(chat, list, { open = true } = {}) {
 
 function leaveChat() {
   St.leaveChat();
+  changes.cancel();
   live.left();
   messages.clear();
   online.hide();
@@ -490,7 +507,7 @@ function onCreate(frame) {
   St.addOwnChat(frame.Chat, Boolean(pending && pending.password));
   // The server has chosen the new chat for this connection.
   state.choices = [];
-  enterChat(frame.Chat, []);
+  enterChat(frame.Chat, [], { change: 0 });
   conn.send({ Type: "chat", Command: "connected" });
 }
 
@@ -528,9 +545,9 @@ function leaveDeletedChat(chat) {
 }
 
 /** The `direct` answer: the server has chosen that chat for this connection. */
-function enterDirect(chat, list) {
+function enterDirect(chat, list, change) {
   state.choices = [];
-  enterChat(chat, list);
+  enterChat(chat, list, { change });
   conn.send({ Type: "chat", Command: "connected" });
 }
 
@@ -556,6 +573,7 @@ async function sendMessage({ text, file }) {
   const chat = state.chat;
   const payload = { Type: "chat", Command: "message", Nonce: newNonce() };
   if (text !== "") payload.Text = text;
+  if (changes.replyId !== null) payload.Reply = changes.replyId;
   if (file !== null) {
     try {
       payload.Image = await readAsBase64(file);

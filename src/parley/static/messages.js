@@ -24,6 +24,7 @@ export class MessageView {
     this.jump = $("jump-bottom");
     this.onNeedEarlier = onNeedEarlier;
     this.ids = new Set();
+    this.data = new Map(); // id -> the message as last received (its current state)
     this.me = null;
     this.chat = null;
     this.atStart = false;
@@ -50,6 +51,7 @@ export class MessageView {
     this.chat = chat;
     this.me = me;
     this.ids.clear();
+    this.data.clear();
     this.atStart = false;
     this.loadingEarlier = false;
     this.list.replaceChildren();
@@ -64,6 +66,7 @@ export class MessageView {
   clear() {
     this.chat = null;
     this.ids.clear();
+    this.data.clear();
     this.list.replaceChildren();
     this.setStatus(null);
     this.jump.hidden = true;
@@ -118,8 +121,11 @@ export class MessageView {
     if (fresh.length === 0) return 0;
     const oldest = this.oldestId;
     const newest = this.newestId;
-    const nodes = fresh.map((m) => messageNode(m, sameUser(m.user, this.me)));
-    for (const m of fresh) this.ids.add(m.id);
+    const nodes = fresh.map((m) => messageNode(m, this.me));
+    for (const m of fresh) {
+      this.ids.add(m.id);
+      this.data.set(m.id, m);
+    }
     if (newest === null || fresh[0].id > newest) {
       this.list.append(...nodes);
     } else if (fresh[fresh.length - 1].id < oldest) {
@@ -135,6 +141,7 @@ export class MessageView {
     const nodes = this.list.querySelectorAll(".msg");
     for (let i = 0; i < count && i < nodes.length; i++) {
       this.ids.delete(Number(nodes[i].dataset.id));
+      this.data.delete(Number(nodes[i].dataset.id));
       nodes[i].remove();
     }
     this.atStart = false;
@@ -191,8 +198,23 @@ export class MessageView {
     setText(this.status, text);
   }
 
+  /** A shown message has a new state (edited, removed, reacted to): drawn again in place. */
+  update(message) {
+    const node = this.nodeOf(message.id);
+    if (!node) return;
+    this.data.set(message.id, message);
+    const fresh = messageNode(message, this.me);
+    for (const kept of ["continued", "highlight"]) fresh.classList.toggle(kept, node.classList.contains(kept));
+    node.replaceWith(fresh);
+  }
+
+  nodeOf(id) {
+    return this.list.querySelector(`.msg[data-id="${Number(id)}"]`);
+  }
+
   /** The language changed: times, day headings and labels drawn again. */
   relabel() {
+    for (const message of this.data.values()) this.update(message);
     relabelMessages(this.list);
     this.fixDaySeparators();
     const stick = this.isNearBottom();
