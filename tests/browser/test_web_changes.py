@@ -15,6 +15,7 @@ import pytest
 from parley.testing import ServerProcess
 
 from .browser_support import Person, expect
+from .test_web_language import register_in_russian
 
 
 @pytest.fixture(scope="module")
@@ -242,14 +243,19 @@ def test_changes_made_while_away_show_after_the_reconnect(
 def test_the_menu_on_a_phone_in_russian(
     people: Callable[..., Person], server: ServerProcess, unique: Callable[[str], str]
 ) -> None:
-    alice, bob, a, b, _ = pair(people, server, unique, viewport={"width": 390, "height": 844},
-                               locale="ru-RU")
+    a, b, room = unique("alice"), unique("bob"), unique("room")
+    bob = people(url=server.http)
+    bob.register(b)
+    bob.create_chat(room)
+    alice = people(url=server.http, viewport={"width": 390, "height": 844}, locale="ru-RU")
+    register_in_russian(alice, a)
+    alice.enter_chat(room)
     bob.say("привет с телефона")
     page = alice.page
     node = message(alice, "привет с телефона")
     page.get_by_role("button", name=f"Действия с сообщением от {b}").click()
-    expect(menu_items(alice)).to_have_text(
-        ["Ответить", "Удалить"])
+    # Not her message, not her chat: she may reply and react only.
+    expect(menu_items(alice)).to_have_text(["Ответить"])
     box = page.locator("#msg-menu").bounding_box()
     assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
     alice.screenshot("changes-phone-menu-ru")
@@ -267,5 +273,8 @@ def test_the_menu_on_a_phone_in_russian(
     expect(page.locator("#composer-context-text")).to_have_text(
         "Редактирование сообщения: Enter — сохранить, Esc — отменить.")
     alice.say("моё сообщение, исправленное")
-    expect(message(alice, "моё сообщение, исправленное").locator(".msg-edited")).to_have_text("изменено")
+    edited = message(alice, "моё сообщение, исправленное").locator(".msg-edited")
+    expect(edited).to_have_text("изменено")
+    expect(edited).to_have_attribute("title", re.compile(r"^Изменено \S"))
+    expect(message(bob, "моё сообщение, исправленное").locator(".msg-edited")).to_have_text("edited")
     alice.screenshot("changes-phone-ru")
