@@ -7,7 +7,6 @@ import contextlib
 import re
 import sqlite3
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +15,9 @@ from parley.testing import ServerProcess
 
 from .browser_support import Person, expect
 from .test_web_language import register_in_russian
+
+HELLO = "привет с телефона"  # noqa: RUF001
+ACTIONS = "Действия с сообщением от {}"  # noqa: RUF001
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +39,7 @@ def stored(server: ServerProcess, chat: str) -> list[tuple[Any, ...]]:
             " FROM messages m JOIN chats c ON c.id = m.chat_id WHERE c.name = ? ORDER BY m.id",
             (chat,),
         ).fetchall()
-    return [(i, text, bool(removed), reply, bool(edited)) for i, text, removed, reply, edited in rows]
+    return [(i, text, bool(gone), reply, bool(edited)) for i, text, gone, reply, edited in rows]
 
 
 def message(person: Person, text: str) -> Any:
@@ -87,7 +89,8 @@ def test_reply_edit_react_and_remove(
     # Alice owns the chat: she may remove Bob's message, not edit it.
     expect(menu_items(alice)).to_have_text(["Reply", "Remove"])
     alice.page.get_by_role("menuitem", name="Reply").click()
-    expect(alice.page.locator("#composer-context-text")).to_have_text(f"Replying to {b}: hello alice")
+    expect(alice.page.locator("#composer-context-text")).to_have_text(
+        f"Replying to {b}: hello alice")
     expect(alice.page.locator("#text-input")).to_be_focused()
     alice.say("a reply")
     expect(alice.page.locator("#composer-context")).to_be_hidden()
@@ -134,7 +137,8 @@ def test_reply_edit_react_and_remove(
     # Bob edits the original: the quote of it follows, live.
     bob.page.locator("#text-input").press("ArrowUp")
     bob.say("hello alice!")
-    expect(message(alice, "a reply, edited").locator(".msg-quote-text")).to_have_text("hello alice!")
+    quote = message(alice, "a reply, edited").locator(".msg-quote-text")
+    expect(quote).to_have_text("hello alice!")
 
     # Reacting: a chip with a count, one's own highlighted, a click toggles it.
     open_menu(bob, "first message, fixed")
@@ -146,7 +150,8 @@ def test_reply_edit_react_and_remove(
     chips(alice, "first message, fixed").click()
     for person in (alice, bob):
         expect(chips(person, "first message, fixed")).to_have_text(["👍2"])
-        expect(chips(person, "first message, fixed")).to_have_attribute("title", f"👍 from {b}, {a}")
+        expect(chips(person, "first message, fixed")).to_have_attribute(
+            "title", f"👍 from {b}, {a}")
     expect(chips(alice, "first message, fixed")).to_have_class("reaction mine")
     chips(bob, "first message, fixed").click()
     expect(chips(alice, "first message, fixed")).to_have_attribute("title", f"👍 from {a}")
@@ -177,7 +182,8 @@ def test_reply_edit_react_and_remove(
         expect(removed).to_have_class(re.compile(r"\bremoved\b"))
         expect(removed.locator(".msg-text")).to_have_text("Message removed")
         expect(removed.locator(".msg-menu-button")).to_have_count(0)
-        expect(message(person, "a reply, edited").locator(".msg-quote")).to_have_text("Message removed")
+        quote = message(person, "a reply, edited").locator(".msg-quote")
+        expect(quote).to_have_text("Message removed")
     alice.screenshot("changes-desktop")
     assert stored(server, room) == [
         (ids[0], "first message, fixed", False, None, True),
@@ -234,7 +240,8 @@ def test_changes_made_while_away_show_after_the_reconnect(
     expect(message(bob, "four")).to_have_count(1)
     expect(message(bob, "one, edited").locator(".msg-edited")).to_have_text("edited")
     expect(chips(bob, "two")).to_have_attribute("title", f"👀 from {a}")
-    expect(bob.page.locator("#message-list .msg.removed .msg-text")).to_have_text(["Message removed"])
+    tombstones = bob.page.locator("#message-list .msg.removed .msg-text")
+    expect(tombstones).to_have_text(["Message removed"])
     expect(bob.page.locator("#message-list .msg-text")).to_have_text(
         ["one, edited", "two", "Message removed", "four"])
     assert [row[1] for row in stored(server, room)] == ["one, edited", "two", None, "four"]
@@ -250,22 +257,24 @@ def test_the_menu_on_a_phone_in_russian(
     alice = people(url=server.http, viewport={"width": 390, "height": 844}, locale="ru-RU")
     register_in_russian(alice, a)
     alice.enter_chat(room)
-    bob.say("привет с телефона")
+    bob.say(HELLO)
     page = alice.page
-    node = message(alice, "привет с телефона")
-    page.get_by_role("button", name=f"Действия с сообщением от {b}").click()
+    node = message(alice, HELLO)
+    page.get_by_role("button", name=ACTIONS.format(b)).click()
     # Not her message, not her chat: she may reply and react only.
     expect(menu_items(alice)).to_have_text(["Ответить"])
     box = page.locator("#msg-menu").bounding_box()
-    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
+    assert box is not None
+    assert box["x"] >= 0
+    assert box["x"] + box["width"] <= 390
     alice.screenshot("changes-phone-menu-ru")
     page.get_by_role("menuitem", name="Отреагировать: ❤️").click()
     expect(node.locator(".reaction")).to_have_attribute("title", f"❤️ от {a}")
-    expect(chips(bob, "привет с телефона")).to_have_text(["❤️1"])
-    page.get_by_role("button", name=f"Действия с сообщением от {b}").click()
+    expect(chips(bob, HELLO)).to_have_text(["❤️1"])
+    page.get_by_role("button", name=ACTIONS.format(b)).click()
     page.get_by_role("menuitem", name="Ответить").click()
     expect(page.locator("#composer-context-text")).to_have_text(
-        f"Ответ пользователю {b}: привет с телефона")
+        f"Ответ пользователю {b}: {HELLO}")
     page.get_by_role("button", name="Отменить").click()
     expect(page.locator("#composer-context")).to_be_hidden()
     alice.say("моё сообщение")
@@ -276,5 +285,6 @@ def test_the_menu_on_a_phone_in_russian(
     edited = message(alice, "моё сообщение, исправленное").locator(".msg-edited")
     expect(edited).to_have_text("изменено")
     expect(edited).to_have_attribute("title", re.compile(r"^Изменено \S"))
-    expect(message(bob, "моё сообщение, исправленное").locator(".msg-edited")).to_have_text("edited")
+    at_bob = message(bob, "моё сообщение, исправленное").locator(".msg-edited")
+    expect(at_bob).to_have_text("edited")
     alice.screenshot("changes-phone-ru")
