@@ -64,8 +64,12 @@ def chips(person: Person, text: str) -> Any:
     return message(person, text).locator(".reaction")
 
 
-def pair(people: Callable[..., Person], server: ServerProcess, unique: Callable[[str], str],
-         **options: Any) -> tuple[Person, Person, str, str, str]:
+def pair(
+    people: Callable[..., Person],
+    server: ServerProcess,
+    unique: Callable[[str], str],
+    **options: Any,
+) -> tuple[Person, Person, str, str, str]:
     a, b, room = unique("alice"), unique("bob"), unique("room")
     alice = people(url=server.http, **options)
     alice.register(a)
@@ -90,7 +94,8 @@ def test_reply_edit_react_and_remove(
     expect(menu_items(alice)).to_have_text(["Reply", "Remove"])
     alice.page.get_by_role("menuitem", name="Reply").click()
     expect(alice.page.locator("#composer-context-text")).to_have_text(
-        f"Replying to {b}: hello alice")
+        f"Replying to {b}: hello alice"
+    )
     expect(alice.page.locator("#text-input")).to_be_focused()
     alice.say("a reply")
     expect(alice.page.locator("#composer-context")).to_be_hidden()
@@ -110,13 +115,13 @@ def test_reply_edit_react_and_remove(
 
     # Editing from the menu: the text goes into the box; Enter saves it.
     open_menu(alice, "first message")
-    expect(menu_items(alice)).to_have_text(
-        ["Reply", "Edit", "Remove"])
+    expect(menu_items(alice)).to_have_text(["Reply", "Edit", "Remove"])
     alice.page.get_by_role("menuitem", name="Edit").click()
     box = alice.page.locator("#text-input")
     expect(box).to_have_value("first message")
     expect(alice.page.locator("#composer-context-text")).to_have_text(
-        "Editing your message: Enter saves, Esc cancels.")
+        "Editing your message: Enter saves, Esc cancels."
+    )
     alice.say("first message, fixed")
     for person in (alice, bob):
         edited = message(person, "first message, fixed").locator(".msg-edited")
@@ -151,7 +156,8 @@ def test_reply_edit_react_and_remove(
     for person in (alice, bob):
         expect(chips(person, "first message, fixed")).to_have_text(["👍2"])
         expect(chips(person, "first message, fixed")).to_have_attribute(
-            "title", f"👍 from {b}, {a}")
+            "title", f"👍 from {b}, {a}"
+        )
     expect(chips(alice, "first message, fixed")).to_have_class("reaction mine")
     chips(bob, "first message, fixed").click()
     expect(chips(alice, "first message, fixed")).to_have_attribute("title", f"👍 from {a}")
@@ -205,7 +211,8 @@ def test_a_reply_to_a_message_removed_meanwhile_keeps_the_text(
     expect(bob.page.locator("#message-list .msg.removed")).to_have_count(1)
     bob.say("too late")
     expect(bob.page.locator("#composer-error")).to_have_text(
-        "The message you are replying to no longer exists. Your text is kept.")
+        "The message you are replying to no longer exists. Your text is kept."
+    )
     expect(bob.page.locator("#text-input")).to_have_value("too late")
     assert [row[1] for row in stored(server, room)] == [None]
 
@@ -243,7 +250,8 @@ def test_changes_made_while_away_show_after_the_reconnect(
     tombstones = bob.page.locator("#message-list .msg.removed .msg-text")
     expect(tombstones).to_have_text(["Message removed"])
     expect(bob.page.locator("#message-list .msg-text")).to_have_text(
-        ["one, edited", "two", "Message removed", "four"])
+        ["one, edited", "two", "Message removed", "four"]
+    )
     assert [row[1] for row in stored(server, room)] == ["one, edited", "two", None, "four"]
 
 
@@ -273,14 +281,14 @@ def test_the_menu_on_a_phone_in_russian(
     expect(chips(bob, HELLO)).to_have_text(["❤️1"])
     page.get_by_role("button", name=ACTIONS.format(b)).click()
     page.get_by_role("menuitem", name="Ответить").click()
-    expect(page.locator("#composer-context-text")).to_have_text(
-        f"Ответ пользователю {b}: {HELLO}")
+    expect(page.locator("#composer-context-text")).to_have_text(f"Ответ пользователю {b}: {HELLO}")
     page.get_by_role("button", name="Отменить").click()
     expect(page.locator("#composer-context")).to_be_hidden()
     alice.say("моё сообщение")
     page.locator("#text-input").press("ArrowUp")
     expect(page.locator("#composer-context-text")).to_have_text(
-        "Редактирование сообщения: Enter — сохранить, Esc — отменить.")
+        "Редактирование сообщения: Enter — сохранить, Esc — отменить."
+    )
     alice.say("моё сообщение, исправленное")
     edited = message(alice, "моё сообщение, исправленное").locator(".msg-edited")
     expect(edited).to_have_text("изменено")
