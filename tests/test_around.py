@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from changes_kit import member, msg, post, undated
+from conftest import Connect, ServerProcess, joined, room, user
 from inprocess import FakeConn, Parley, chat
 
 
@@ -84,3 +85,21 @@ async def test_around_is_checked(served: Parley) -> None:
     assert denied == {"Type": "chat", "Status": "access denied"}
     [missing] = await bob.request(chat("choice", Chat="nowhere", Around=1))
     assert missing == {"Type": "chat", "Status": "error"}
+
+
+async def test_around_over_real_sockets(server: ServerProcess, connect: Connect) -> None:
+    name, [owner, member] = await room(connect)
+    sent = []
+    for n in range(60):
+        await owner.say(f"n{n}")
+        sent.append((await owner.recv())["Message"])
+        assert (await member.recv())["Message"] == sent[-1]
+    reader = await user(connect)
+    answer = await reader.request({"Type": "chat", "Command": "choice", "Chat": name,
+                                   "Around": sent[55]["id"]})
+    assert answer == {"Type": "chat", "Command": "choice", "Chat": name,
+                      "Messages": sent[5:], "Change": 0}
+    assert await reader.recv() == joined(name, reader.user)
+    # scrolling up from there: the five before
+    assert await reader.request({"Type": "chat", "Command": "earlier"}) == {
+        "Type": "chat", "Command": "earlier", "Chat": name, "Messages": sent[:5]}
