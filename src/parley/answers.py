@@ -166,6 +166,21 @@ class MessageEvent(Struct, kw_only=True):
     Message: MessageOut
 
 
+class Found(Struct):
+    """A search result: a message and the name of its chat."""
+
+    chat: str
+    message: MessageOut
+
+
+class SearchResults(Struct, kw_only=True):
+    """``search``: the messages found, newest first."""
+
+    Type: str
+    Command: str
+    Results: list[Found]
+
+
 class TypingNotice(Struct, kw_only=True):
     """``typing``: pushed to the other sockets in the chat (never the typist's own)."""
 

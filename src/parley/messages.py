@@ -129,6 +129,16 @@ class Direct(Request, tag="direct"):
     With: list[str] | None = None
 
 
+class Search(Request, tag="search"):
+    TYPE = "chat"
+    #: the words to find (1 to 200 characters)
+    Text: str | None = None
+    #: only this chat
+    Chat: str | None = None
+    #: with ``Chat``: only messages with lower ids (the next page)
+    Before: Id | None = None
+
+
 class Send(Request, tag="message"):
     TYPE = "chat"
     Text: str | None = None
@@ -158,7 +168,7 @@ class React(Request, tag="react"):
 AnyRequest = (
     Registration | Login | Logout | ListChats | Create | Choice | Earlier | Connected | Delete
     | Send | ChangePassword | Users | Typing | Leave | Read | UnreadRequest | Direct
-    | Edit | Remove | React
+    | Edit | Remove | React | Search
 )
 
 _decoder: msgspec.json.Decoder[AnyRequest] = msgspec.json.Decoder(AnyRequest)

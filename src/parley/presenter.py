@@ -18,12 +18,14 @@ from .answers import (
     ChatInfo,
     ChatList,
     Edited,
+    Found,
     History,
     MessageEvent,
     MessageOut,
     Reacted,
     Removed,
     ReplyOut,
+    SearchResults,
     chat_changes,
     chat_list,
     message_event,
@@ -105,6 +107,12 @@ def chosen(command: str, chat: str, page: Iterable[StoredMessage], change: int,
     return History(Type="chat", Command=command, Chat=chat, Messages=messages(chat, page),
                    Change=change, More=more,
                    Changed=None if changes is None else messages(chat, changes))
+
+
+def search_results(found: Iterable[tuple[str, StoredMessage]]) -> SearchResults:
+    """The ``search`` answer: each message found, newest first, with its chat's name."""
+    return SearchResults(Type="chat", Command="search",
+                         Results=[Found(chat, message(chat, m)) for chat, m in found])
 
 
 # -- chats ----------------------------------------------------------------------------

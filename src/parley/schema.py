@@ -81,6 +81,10 @@ members = Table(
     Index("members_user", "user_id"),
 )
 
+#: (Its full-text index differs by database and is not described here: on SQLite the
+#: FTS5 table ``messages_fts`` and its triggers, on PostgreSQL the generated column
+#: ``search`` and the indexes ``messages_search`` and ``messages_newest``; see migration
+#: 0007_search and parley.search_rows.)
 messages = Table(
     "messages",
     metadata,

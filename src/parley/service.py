@@ -16,7 +16,18 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-from . import accounts, activity, changes, chats, direct, membership, posting, typists, unread
+from . import (
+    accounts,
+    activity,
+    changes,
+    chats,
+    direct,
+    membership,
+    posting,
+    search,
+    typists,
+    unread,
+)
 from .answers import Answer
 from .context import Context, Handler
 from .errors import BadRequest, Invalid, ParleyError
@@ -36,6 +47,7 @@ HANDLERS: dict[type, Handler] = {
     **direct.HANDLERS,
     **membership.HANDLERS,
     **posting.HANDLERS,
+    **search.HANDLERS,
     **typists.HANDLERS,
     **unread.HANDLERS,
 }

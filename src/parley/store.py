@@ -24,6 +24,7 @@ from .errors import Unavailable
 from .model import Chat, ChatSummary, Draft, Stored, StoredMessage, Unread, User, now_ms
 from .rules import chat_key
 from .schema import chats, images, members, mentions, messages, reactions, tokens, users
+from .search_rows import SearchRows
 from .unread_rows import ReadPointers
 
 
@@ -70,16 +71,18 @@ class Store(ChangeStore, Protocol):
         self, chat_id: int, *, before: int | None = None, after: int | None = None, limit: int
     ) -> list[StoredMessage]: ...
     async def insert_messages(self, drafts: Sequence[Draft]) -> list[Stored]: ...
+    async def search(self, user_id: int, words: Sequence[str], *, chat: str | None = None,
+                     before: int | None = None, limit: int) -> list[tuple[str, StoredMessage]]: ...
     async def has_image(self, chat_id: int, name: str) -> bool: ...
     async def image_data(self, chat_id: int, name: str) -> bytes | None: ...
     async def close(self) -> None: ...
 
 
-class SqlStore(ReadPointers, DirectRows, ChangeRows):
+class SqlStore(ReadPointers, DirectRows, ChangeRows, SearchRows):
     """:class:`Store` on SQLAlchemy's async engine: SQLite (aiosqlite) or PostgreSQL
     (asyncpg); read pointers and unread counts in :class:`~parley.unread_rows.ReadPointers`,
     direct chats in :class:`~parley.direct_rows.DirectRows`, changes to messages in
-    :class:`~parley.change_rows.ChangeRows`."""
+    :class:`~parley.change_rows.ChangeRows`, search in :class:`~parley.search_rows.SearchRows`."""
 
     def __init__(self, engine: AsyncEngine, sync_engine: sa.Engine | None = None) -> None:
         self.engine = engine
