@@ -9,6 +9,7 @@ import { Composer, readAsBase64 } from "./composer.js";
 import { loadLanguage, t } from "./i18n.js";
 import { setupLanguageSwitches } from "./language.js";
 import { Live } from "./live.js";
+import { Search } from "./search.js";
 import { MessageView } from "./messages.js";
 import * as S from "./statuses.js";
 import * as St from "./state.js";
@@ -24,7 +25,12 @@ await loadLanguage();
 const RESUME_PAGE = 100; // the most messages one `choice` with `After` answers with (docs/protocol.md)
 
 const conn = new Connection(defaultSocketUrl());
-const messages = new MessageView((before) => requestEarlier(before));
+const AROUND = 50; // a `choice` with `Around` answers at most this many after the message (docs/protocol.md)
+
+const messages = new MessageView((before) => requestEarlier(before), {
+  onNeedLater: (after) => requestLater(after),
+  onJumpLatest: () => choose(state.chat),
+});
 const online = new OnlineView();
 const composer = new Composer(async (draft) => {
   if (changes.editing) return changes.sendEdit(draft);
@@ -51,6 +57,7 @@ const changes = new Changes({
   composer,
   openAt: (chat, id) => live.openAt(chat, id),
 });
+const search = new Search((request) => conn.send(request), (chat, id) => openAround(chat, id));
 // ListChanges: after the whole list, the server sends only what changes in it.
 const auth = new AuthForm((command, login, password) =>
   conn.send({ Type: "account", Command: command, Login: login, Password: password, ListChanges: true }));
@@ -123,7 +130,7 @@ conn.addEventListener("frame", (event) => {
 });
 
 function handleFrame(frame) {
-  if (changes.handle(frame) || live.handle(frame)) return;
+  if (changes.handle(frame) || search.handle(frame) || live.handle(frame)) return;
   if (frame.Type === "account") return handleAccount(frame);
   if (frame.Type === "chat") return handleChat(frame);
   if (frame.Type === "error") return toast(S.protocolError(frame), "error");
@@ -280,15 +287,34 @@ function drawChatList() {
   live.listDrawn(pick);
 }
 
-function choose(chat, { password = null, restore = false } = {}) {
+function choose(chat, { password = null, restore = false, around = null, later = null } = {}) {
   const pass = password ?? state.passwords.get(chat) ?? null;
   const request = { Type: "chat", Command: "choice", Chat: chat };
   if (pass !== null) request.Password = pass;
+  if (around !== null) request.Around = around;
+  if (later !== null) request.After = later;
   if (!conn.send(request)) {
     if (!restore) toast(t("connection.notConnected"), "error");
+    return false;
+  }
+  state.choices.push({ chat, password: pass, resume: false, restore, around, later });
+  return true;
+}
+
+/** Open `chat` at message `id` with the messages around it (a search result). */
+function openAround(chat, id) {
+  if (chat === state.chat && state.choices.length === 0 && messages.nodeOf(id)) {
+    live.openAt(chat, id);
     return;
   }
-  state.choices.push({ chat, password: pass, resume: false, restore });
+  live.jump.want(chat, id);
+  choose(chat, { around: id });
+}
+
+/** Scrolled down in a chat opened at an old message: the next newer page. */
+function requestLater(after) {
+  if (!state.loggedIn || state.choices.length > 0 || state.chat === null) return false;
+  return choose(state.chat, { later: after });
 }
 
 function resumeChat() {
@@ -315,7 +341,12 @@ function onChoice(frame) {
   const list = Array.isArray(frame.Messages) ? frame.Messages : [];
   if (pending.password !== null) state.passwords.set(frame.Chat, pending.password);
   // The server has this chat chosen now, even if another choice is on its way.
-  if (pending.resume && frame.Chat === state.chat) {
+  if (pending.later !== null && pending.later !== undefined && frame.Chat === state.chat) {
+    St.sawMessages(list);
+    messages.appendLater(list);
+    changes.saw(frame.Change);
+    messages.setBehind(list.length >= RESUME_PAGE);
+  } else if (pending.resume && frame.Chat === state.chat) {
     St.sawMessages(list);
     messages.append(list);
     changes.applyChanged(frame);
@@ -324,11 +355,15 @@ function onChoice(frame) {
       return;
     }
     connectionBack();
+    messages.setBehind(false); // caught up with the newest
     if (state.choices.length === 0) resendOutbox();
     else state.pending.clear(); // another chat is being opened: they would land there
   } else {
     // A chat restored after a reload stays behind the list on a phone; a chosen one opens.
     enterChat(frame.Chat, list, { open: !pending.restore, change: frame.Change });
+    if (Number.isInteger(pending.around)) {
+      messages.setBehind(list.filter((m) => m.id >= pending.around).length > AROUND);
+    }
   }
   if (state.choices.length === 0) conn.send({ Type: "chat", Command: "connected" });
 }
@@ -619,8 +654,12 @@ function onMessage(frame) {
     if (state.choices.length > 0 || state.chat === null) return; // belongs to a chat being left
     const mine = sameUser(frame.Message.user, state.me);
     if (mine && state.pending.confirm(frame.Message)) retries.progress = true;
-    St.sawMessages([frame.Message]);
-    messages.append([frame.Message], { mine });
+    if (messages.behind) {
+      messages.newerBelow(); // shown when the newer pages are loaded, or on "jump to the latest"
+    } else {
+      St.sawMessages([frame.Message]);
+      messages.append([frame.Message], { mine });
+    }
     live.message(frame.Message, mine);
     return;
   }

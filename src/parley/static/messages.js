@@ -15,14 +15,24 @@ const GROUP_GAP_MS = 5 * 60 * 1000;
 const KEEP_SHOWN = 400;
 
 export class MessageView {
-  /** onNeedEarlier(): called when the person scrolls near the top. */
-  constructor(onNeedEarlier) {
+  /**
+   * onNeedEarlier(before): called when the person scrolls near the top; onNeedLater(after):
+   * near the bottom of a chat opened at an old message; onJumpLatest(): "jump to the latest"
+   * there. Both "need" callbacks return true when a request went out.
+   */
+  constructor(onNeedEarlier, { onNeedLater = () => false, onJumpLatest = () => {} } = {}) {
     this.scroller = $("messages");
     this.list = $("message-list");
     this.unsent = $("unsent-list");
     this.status = $("history-status");
     this.jump = $("jump-bottom");
     this.onNeedEarlier = onNeedEarlier;
+    this.onNeedLater = onNeedLater;
+    this.onJumpLatest = onJumpLatest;
+    // Opened at an old message (a search result): newer messages exist below what is shown,
+    // loaded as the person scrolls down; live messages are not shown until then.
+    this.behind = false;
+    this.loadingLater = false;
     this.ids = new Set();
     this.data = new Map(); // id -> the message as last received (its current state)
     this.me = null;
@@ -37,7 +47,10 @@ export class MessageView {
     this.list.addEventListener("load", () => {
       if (this.pinned) this.scrollToBottom();
     }, true);
-    this.jump.addEventListener("click", () => this.scrollToBottom());
+    this.jump.addEventListener("click", () => {
+      if (this.behind) this.onJumpLatest();
+      else this.scrollToBottom();
+    });
     this.list.addEventListener("click", (event) => {
       const button = event.target.closest(".msg-image-button");
       if (!button) return;
@@ -54,6 +67,8 @@ export class MessageView {
     this.data.clear();
     this.atStart = false;
     this.loadingEarlier = false;
+    this.behind = false;
+    this.loadingLater = false;
     this.list.replaceChildren();
     this.setStatus(null);
     this.jump.hidden = true;
@@ -95,6 +110,29 @@ export class MessageView {
     } else {
       this.jump.hidden = false;
     }
+  }
+
+  /** Whether newer messages exist than the newest shown (the chat was opened "around"). */
+  setBehind(behind) {
+    this.behind = behind;
+    this.loadingLater = false;
+    // The same button: "jump to the latest" here, "new messages" otherwise (i18n.js fills it).
+    this.jump.dataset.i18n = behind ? "chat.jumpLatest" : "chat.newMessages";
+    this.jump.textContent = behind ? t("chat.jumpLatest") : t("chat.newMessages");
+    if (behind) this.jump.hidden = false;
+  }
+
+  /** A live message arrived while newer ones are not loaded: offer the way down. */
+  newerBelow() {
+    this.jump.hidden = false;
+  }
+
+  /** The next newer page of a chat opened "around" a message. */
+  appendLater(messages) {
+    this.loadingLater = false;
+    const before = this.scroller.scrollTop;
+    this.insert(messages);
+    this.scroller.scrollTop = before;
   }
 
   /** An older page, keeping what the person is looking at in place. */
@@ -234,8 +272,11 @@ export class MessageView {
   }
 
   onScroll() {
-    this.pinned = this.isNearBottom();
+    this.pinned = this.isNearBottom() && !this.behind;
     if (this.pinned) this.jump.hidden = true;
+    if (this.behind && this.isNearBottom() && !this.loadingLater && this.newestId !== null) {
+      this.loadingLater = this.onNeedLater(this.newestId);
+    }
     if (this.scroller.scrollTop < NEAR_TOP_PX) this.requestEarlier();
   }
 

@@ -80,6 +80,13 @@ export function messageError(frame) {
   }
 }
 
+/** A refused search. */
+export function searchError(frame) {
+  if (frame.Status === "error in chat or user") return t("status.notInChat");
+  if (frame.Status === "rate limited") return t("search.tooFast");
+  return withDetail(t("search.refused"), frame.Detail);
+}
+
 /** A refused edit, remove or react. */
 export function changeError(frame) {
   switch (frame.Status) {
