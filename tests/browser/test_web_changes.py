@@ -296,3 +296,33 @@ def test_the_menu_on_a_phone_in_russian(
     at_bob = message(bob, "моё сообщение, исправленное").locator(".msg-edited")
     expect(at_bob).to_have_text("edited")
     alice.screenshot("changes-phone-ru")
+
+
+def test_the_menu_by_keyboard(
+    people: Callable[..., Person], server: ServerProcess, unique: Callable[[str], str]
+) -> None:
+    alice, bob, a, _, _ = pair(people, server, unique)
+    bob.say("press keys")
+    page = alice.page
+    opener = message(alice, "press keys").locator(".msg-menu-button")
+    opener.focus()
+    page.keyboard.press("Enter")
+    expect(opener).to_have_attribute("aria-expanded", "true")
+    emoji = page.locator("#msg-menu .msg-menu-emoji button")
+    expect(emoji.first).to_be_focused()
+    # the arrows go through the emoji, then the items; Enter picks one
+    for _ in range(emoji.count()):
+        page.keyboard.press("ArrowRight")
+    expect(page.get_by_role("menuitem", name="Reply")).to_be_focused()
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("Enter")
+    expect(chips(bob, "press keys")).to_have_count(1)
+    expect(chips(bob, "press keys")).to_have_attribute("title", re.compile(f" from {a}$"))
+    # Escape closes the menu and gives the focus back to its button
+    opener.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#msg-menu")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(page.locator("#msg-menu")).to_be_hidden()
+    expect(opener).to_be_focused()
+    expect(opener).to_have_attribute("aria-expanded", "false")

@@ -80,6 +80,7 @@ export class MessageMenu {
     this.node.setAttribute("aria-label", t("chat.messageActions", { user: message.user }));
     this.node.hidden = false;
     this.opener = opener ?? null;
+    this.opener?.setAttribute("aria-expanded", "true");
     this.place(opener ?? item);
     this.node.querySelector("button").focus();
   }
@@ -100,6 +101,7 @@ export class MessageMenu {
     this.node.replaceChildren();
     const opener = this.opener;
     this.opener = null;
+    opener?.setAttribute("aria-expanded", "false");
     if (opener && opener.isConnected && this.node.contains(document.activeElement) === false) opener.focus({ preventScroll: true });
   }
 
