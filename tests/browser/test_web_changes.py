@@ -326,3 +326,32 @@ def test_the_menu_by_keyboard(
     expect(page.locator("#msg-menu")).to_be_hidden()
     expect(opener).to_be_focused()
     expect(opener).to_have_attribute("aria-expanded", "false")
+
+
+def test_a_message_removed_while_being_edited_keeps_the_text(
+    people: Callable[..., Person], server: ServerProcess, unique: Callable[[str], str]
+) -> None:
+    # Bob owns the chat here: he may remove Alice's message while she edits it.
+    b, a, room = unique("bob"), unique("alice"), unique("room")
+    bob = people(url=server.http)
+    bob.register(b)
+    bob.create_chat(room)
+    alice = people(url=server.http)
+    alice.register(a)
+    alice.enter_chat(room)
+    alice.say("typo here")
+    box = alice.page.locator("#text-input")
+    box.press("ArrowUp")
+    box.fill("no typo here")
+    bob.page.once("dialog", lambda dialog: dialog.accept())
+    open_menu(bob, "typo here")
+    bob.page.get_by_role("menuitem", name="Remove").click()
+    expect(alice.page.locator("#message-list .msg.removed")).to_have_count(1)
+    expect(alice.page.locator("#composer-context")).to_be_hidden()
+    expect(alice.page.locator("#composer-error")).to_have_text("That message no longer exists.")
+    expect(box).to_have_value("no typo here")
+    # Enter now sends it as a new message.
+    box.press("Enter")
+    expect(message(bob, "no typo here")).to_have_count(1)
+    expect(message(bob, "no typo here").locator(".msg-edited")).to_have_count(0)
+    assert [row[1:3] for row in stored(server, room)] == [(None, True), ("no typo here", False)]

@@ -20,10 +20,18 @@ export class Changes {
     this.composer = composer;
     this.openAt = openAt;
     this.context = null; // {kind: "reply" | "edit", message} shown above the composer
+    this.edited = null; // the text of the last edit sent, given back if it is refused
     this.menu = new MessageMenu(messages.list, (id) => this.actionsFor(id), (action, message, emoji) =>
       this.act(action, message, emoji));
     $("composer-context-cancel").addEventListener("click", () => this.cancel());
     this.composer.input.addEventListener("keydown", (event) => this.onKey(event));
+    // Who reacted, on a touch screen (no hover): a long press on a chip says it.
+    messages.list.addEventListener("contextmenu", (event) => {
+      const chip = event.target.closest(".reaction");
+      if (!chip) return;
+      event.preventDefault();
+      toast(chip.title, "info", 4000);
+    });
     messages.list.addEventListener("click", (event) => {
       const quote = event.target.closest(".msg-quote");
       if (quote && state.chat !== null) this.openAt(state.chat, Number(quote.dataset.replyId));
@@ -36,14 +44,24 @@ export class Changes {
   handle(frame) {
     if (frame.Type !== "chat" || !["edit", "remove", "react"].includes(frame.Command)) return false;
     if (frame.Status !== undefined) {
-      toast(S.changeError(frame), "error");
+      if (frame.Command === "edit" && this.edited !== null) {
+        // The text typed is not lost: back in the box, to send as a new message or drop.
+        this.composer.restore({ text: this.edited, file: null });
+        this.edited = null;
+        this.composer.showError(() => S.changeError(frame));
+      } else {
+        toast(S.changeError(frame), "error");
+      }
       return true;
     }
     if (frame.Chat !== state.chat || state.choices.length > 0) return true; // a chat being left
     this.saw(frame.Change);
     const id = frame.Command === "edit" ? frame.Message?.id : frame.Id;
     const shown = this.messages.data.get(id);
-    if (frame.Command === "edit" && frame.Message) this.show(frame.Message);
+    if (frame.Command === "edit" && frame.Message) {
+      if (this.edited !== null && sameUser(frame.Message.user, state.me)) this.edited = null;
+      this.show(frame.Message);
+    }
     else if (frame.Command === "remove") this.show(tombstone(shown, id));
     else if (frame.Command === "react" && shown) this.show({ ...shown, reactions: frame.Reactions ?? {} });
     return true;
@@ -72,8 +90,14 @@ export class Changes {
       if (other.reply && other.reply.id === message.id) this.messages.update({ ...other, reply: quote });
     }
     if (this.context !== null && this.context.message.id === message.id) {
-      if (message.removed === true && this.context.kind === "edit") this.cancel();
-      else this.context.message = message;
+      if (message.removed === true && this.context.kind === "edit") {
+        // Removed while being edited: the text stays in the box, as a new message to be.
+        this.context = null;
+        $("composer-context").hidden = true;
+        this.composer.showError(() => t("status.changeNotFound"));
+      } else {
+        this.context.message = message;
+      }
     }
   }
 
@@ -146,6 +170,7 @@ export class Changes {
       this.composer.showError(() => t("connection.notConnected"));
       return false;
     }
+    this.edited = text;
     this.context = null;
     $("composer-context").hidden = true;
     return true;
