@@ -221,6 +221,7 @@ $("logout").addEventListener("click", () => {
 /** Nothing of the last session left on the page. */
 function forgetSession() {
   live.forget();
+  search.close();
   St.forgetSession();
   account.close();
   leaveChat();

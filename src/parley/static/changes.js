@@ -54,7 +54,8 @@ export class Changes {
       }
       return true;
     }
-    if (frame.Chat !== state.chat || state.choices.length > 0) return true; // a chat being left
+    // Of another chat, or of one being left (a choice of another chat is on its way).
+    if (frame.Chat !== state.chat || state.choices.some((c) => c.chat !== state.chat)) return true;
     this.saw(frame.Change);
     const id = frame.Command === "edit" ? frame.Message?.id : frame.Id;
     const shown = this.messages.data.get(id);
