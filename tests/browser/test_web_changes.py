@@ -355,3 +355,27 @@ def test_a_message_removed_while_being_edited_keeps_the_text(
     expect(message(bob, "no typo here")).to_have_count(1)
     expect(message(bob, "no typo here").locator(".msg-edited")).to_have_count(0)
     assert [row[1:3] for row in stored(server, room)] == [(None, True), ("no typo here", False)]
+
+
+def test_a_quote_goes_to_an_original_older_than_the_page(
+    people: Callable[..., Person], server: ServerProcess, unique: Callable[[str], str]
+) -> None:
+    alice, bob, _, b, _ = pair(people, server, unique)
+    bob.say("the original")
+    for n in range(35):
+        bob.say(f"later {n}")
+    expect(message(alice, "later 34")).to_have_count(1)
+    open_menu(alice, "the original")
+    alice.page.get_by_role("menuitem", name="Reply").click()
+    alice.say("about that")
+    expect(message(alice, "about that")).to_have_count(1)
+    # After a reload only the newest 30 are shown: the original is further back.
+    alice.page.reload()
+    expect(message(alice, "about that")).to_have_count(1)
+    expect(message(alice, "the original")).to_have_count(0)
+    quote = message(alice, "about that").locator(".msg-quote")
+    expect(quote.locator(".msg-quote-user")).to_have_text(b)
+    quote.click()
+    original = message(alice, "the original")
+    expect(original).to_have_class(re.compile(r"\bhighlight\b"))
+    expect(original).to_be_in_viewport()
