@@ -379,3 +379,21 @@ def test_a_quote_goes_to_an_original_older_than_the_page(
     original = message(alice, "the original")
     expect(original).to_have_class(re.compile(r"\bhighlight\b"))
     expect(original).to_be_in_viewport()
+
+
+def test_a_reaction_to_a_message_removed_meanwhile_is_refused_in_words(
+    people: Callable[..., Person], server: ServerProcess, unique: Callable[[str], str]
+) -> None:
+    alice, bob, _, _, room = pair(people, server, unique)
+    alice.say("short lived")
+    open_menu(bob, "short lived")  # Bob's menu is open while Alice removes the message
+    alice.page.once("dialog", lambda dialog: dialog.accept())
+    open_menu(alice, "short lived")
+    alice.page.get_by_role("menuitem", name="Remove").click()
+    expect(bob.page.locator("#message-list .msg.removed")).to_have_count(1)
+    bob.page.get_by_role("menuitem", name="React with 👍").click()
+    expect(bob.page.locator("#toasts .toast-error")).to_contain_text(
+        "That message no longer exists."
+    )
+    expect(bob.page.locator("#message-list .reaction")).to_have_count(0)
+    assert [row[1:3] for row in stored(server, room)] == [(None, True)]
