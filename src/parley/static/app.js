@@ -87,6 +87,7 @@ conn.addEventListener("close", (event) => {
   account.error("");
   $("create-submit").disabled = false;
   messages.cancelEarlier();
+  search.connectionLost();
   if (state.chat !== null) online.stale();
   // Why, as a function giving the text in the language of the moment (or "": not known).
   const reason = S.closeReason(code) ? () => S.closeReason(code) : state.closeReason;

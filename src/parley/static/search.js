@@ -41,6 +41,7 @@ export class Search {
     this.status = $("search-status");
     this.query = null; // the query being answered or shown
     this.results = [];
+    this.inFlight = 0; // searches sent and not answered: only the last answer is shown
     $("search-form").addEventListener("submit", (event) => {
       event.preventDefault();
       this.run(this.input.value.trim());
@@ -73,13 +74,15 @@ export class Search {
       setText(this.status, () => t("connection.notConnected"));
       return;
     }
+    this.inFlight += 1;
     setText(this.status, () => t("search.searching"));
   }
 
   /** The `search` answer; true when it was one. */
   handle(frame) {
     if (frame.Type !== "chat" || frame.Command !== "search") return false;
-    if (this.query === null) return true; // closed meanwhile
+    this.inFlight = Math.max(0, this.inFlight - 1);
+    if (this.query === null || this.inFlight > 0) return true; // closed, or a newer search is on its way
     if (frame.Status !== undefined) {
       this.results = [];
       this.groups.replaceChildren();
@@ -104,6 +107,11 @@ export class Search {
     this.groups.replaceChildren(...[...byChat].map(([chat, found]) => el("section", { className: "search-group" },
       el("h3", { className: "search-chat" }, chatLabel(chat)),
       el("ul", { className: "search-list" }, ...found.map((m) => el("li", {}, resultNode(chat, m, words)))))));
+  }
+
+  /** The connection dropped: no answer is coming to what was asked. */
+  connectionLost() {
+    this.inFlight = 0;
   }
 
   close() {
