@@ -12,6 +12,7 @@ const RECENT_KEY = "parley.recentEmoji";
 const RECENT_MAX = 6;
 const PICKER_MAX = 10;
 const LONG_PRESS_MS = 500;
+const LONG_PRESS_SLOP_PX = 10; // a finger moving further is scrolling, not pressing
 
 /** The emoji used last, newest first. */
 export function recentEmoji() {
@@ -48,11 +49,16 @@ export class MessageMenu {
       if (event.pointerType !== "touch" || event.target.closest("button, a")) return;
       const item = event.target.closest(".msg:not(.removed):not(.unsent)");
       if (!item) return;
+      this.pressAt = { x: event.clientX, y: event.clientY };
       this.pressTimer = setTimeout(() => this.open(item, item.querySelector(".msg-menu-button")), LONG_PRESS_MS);
     });
-    for (const type of ["pointerup", "pointercancel", "pointermove"]) {
+    for (const type of ["pointerup", "pointercancel"]) {
       list.addEventListener(type, () => clearTimeout(this.pressTimer), { passive: true });
     }
+    list.addEventListener("pointermove", (event) => {
+      const at = this.pressAt;
+      if (at && Math.hypot(event.clientX - at.x, event.clientY - at.y) > LONG_PRESS_SLOP_PX) clearTimeout(this.pressTimer);
+    }, { passive: true });
     this.node.addEventListener("keydown", (event) => this.onKey(event));
     document.addEventListener("pointerdown", (event) => {
       if (!this.node.hidden && !this.node.contains(event.target) && !event.target.closest(".msg-menu-button")) this.close();
