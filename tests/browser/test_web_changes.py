@@ -288,6 +288,7 @@ def test_the_menu_on_a_phone_in_russian(
     page.get_by_role("button", name="Отменить").click()
     expect(page.locator("#composer-context")).to_be_hidden()
     alice.say("моё сообщение")
+    expect(message(alice, "моё сообщение")).to_have_count(1)
     page.locator("#text-input").press("ArrowUp")
     expect(page.locator("#composer-context-text")).to_have_text(
         "Редактирование сообщения: Enter — сохранить, Esc — отменить."
@@ -343,8 +344,10 @@ def test_a_message_removed_while_being_edited_keeps_the_text(
     alice.register(a)
     alice.enter_chat(room)
     alice.say("typo here")
+    expect(message(alice, "typo here")).to_have_count(1)  # stored: the up arrow edits it
     box = alice.page.locator("#text-input")
     box.press("ArrowUp")
+    expect(box).to_have_value("typo here")
     box.fill("no typo here")
     bob.page.once("dialog", lambda dialog: dialog.accept())
     open_menu(bob, "typo here")
