@@ -89,6 +89,7 @@ def test_search_and_open_a_result_with_its_context(
     bob.register(b)
     bob.enter_chat(room)
     bob.say("a new one")
+    expect(bob.message_with_text("a new one")).to_have_count(1)
     expect(alice.page.locator("#online-list")).to_contain_text(b)
     assert texts(alice)[-1] == "filler 49"
     expect(jump).to_be_visible()
