@@ -349,6 +349,18 @@ async def history(srv: Server) -> None:
     ids = [m["id"] for m in answer["Messages"]]
     print(f"reader -> earlier: ids {ids[0]}..{ids[-1]} ({len(ids)} messages)")
 
+    heading("choice with Around (a search result's context), then earlier; refusals")
+    for around in (60, 3):
+        request = {"Type": "chat", "Command": "choice", "Chat": "log", "Around": around}
+        answer = await reader.c.request(request)
+        ids = [m["id"] for m in answer["Messages"]]
+        print(f"reader -> {show(request)}: ids {ids[0]}..{ids[-1]} ({len(ids)} messages),"
+              f" Change {answer['Change']}")
+    answer = await reader.c.request({"Type": "chat", "Command": "earlier"})
+    print(f"reader -> earlier: {len(answer['Messages'])} messages")
+    await reader.ask({"Type": "chat", "Command": "choice", "Chat": "log", "Around": 0})
+    await reader.ask({"Type": "chat", "Command": "choice", "Chat": "log", "Around": 2, "After": 1})
+
     heading("empty chat: choice, a live message, earlier")
     await writer.c.create("empty")
     await writer.c.recv()

@@ -145,35 +145,6 @@ async def test_current_text_only(parley: Parley) -> None:
     assert second["text"] == "draft two"
 
 
-async def test_results_show_edits_reactions_replies_and_never_removed(parley: Parley) -> None:
-    """Through the commands themselves: a result is the message as history shows it."""
-    alice, bob = await parley.user("alice"), await parley.user("bob")
-    for conn in (alice, bob):
-        await enter(conn, "general")
-    [plan] = await say(alice, "deploy plan")
-    bob.take()
-    [reply] = [f["Message"] for f in await bob.request(
-        chat("message", Text="deploy done", Reply=plan["id"])) if f.get("Command") == "message"]
-    assert reply["reply"] == {"id": plan["id"], "user": "alice", "text": "deploy plan"}
-    await bob.request(chat("react", Id=plan["id"], Emoji="👍"))
-    [edit] = [f for f in await alice.request(chat("edit", Id=plan["id"], Text="deploy plan v2"))
-              if f.get("Command") == "edit"]
-    edited = {**edit["Message"], "reactions": {"👍": ["bob"]}}
-    assert edited["edited"] >= plan["date"]
-    assert edited["text"] == "deploy plan v2"
-    for conn in (alice, bob):
-        conn.take()
-    assert await search(bob, "deploy") == results(
-        ("general", {**reply, "reply": {"id": plan["id"], "user": "alice",
-                                        "text": "deploy plan v2"}}),
-        ("general", edited))
-    await alice.request(chat("remove", Id=plan["id"]))
-    bob.take()
-    assert await search(bob, "plan") == results()
-    assert await search(bob, "deploy") == results(
-        ("general", {**reply, "reply": {"id": plan["id"], "removed": True}}))
-
-
 async def test_fifty_newest_and_pages_before(parley: Parley) -> None:
     alice = await parley.user("alice")
     await enter(alice, "general")

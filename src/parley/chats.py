@@ -41,6 +41,8 @@ PAGE = 30
 #: about 2.4 MB: one answer stays under the default ``--outbox-limit`` (4 MiB), which
 #: counts answers too, and catching up on 10,000 messages is still only 100 round trips.
 AFTER_PAGE = 100
+#: ``choice`` with ``Around`` sends at most this many messages before the id, and as many after
+AROUND = 50
 #: ``choice`` with ``Changes`` sends at most this many changed messages (``More``: ask again)
 CHANGES_PAGE = 1000
 #: ... and fewer when they would make an answer of more than about this many bytes (a
@@ -95,6 +97,10 @@ async def create(ctx: Context, conn: Peer, r: Create) -> None:
 
 async def choice(ctx: Context, conn: Peer, r: Choice) -> None:
     user = conn.session.need_user()
+    if r.Around is not None and r.Around < 1:
+        raise Invalid("Around must be a positive message id")
+    if r.Around is not None and r.After is not None:
+        raise Invalid("Around and After cannot be used together")
     chat = await ctx.store.find_chat(r.Chat) if r.Chat else None
     if chat is None:
         raise ChatMissing()
@@ -105,7 +111,7 @@ async def choice(ctx: Context, conn: Peer, r: Choice) -> None:
             await _check_password(ctx, chat, user, r.Password)
         await ctx.store.add_member(chat.id, user.id)
         ctx.broker.publish(Event("members", chat.id, b""))  # (see parley.activity)
-    await show(ctx, conn, chat, user, r.After, _chosen, changes=r.Changes)
+    await show(ctx, conn, chat, user, r.After, _chosen, changes=r.Changes, around=r.Around)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,9 +128,11 @@ class Shown:
 
 async def show(ctx: Context, conn: Peer, chat: Chat, user: User, after: int | None,
                answer: Callable[[str, str, Shown], Struct],
-               command: str = "choice", changes: int | None = None) -> None:
+               command: str = "choice", changes: int | None = None,
+               around: int | None = None) -> None:
     """``conn`` has now chosen ``chat`` (``user`` a member): the page of its messages
-    (the newest, or those after ``after``, with those up to it changed after ``changes``)
+    (the newest, those around ``around``, or those after ``after``, with those up to it
+    changed after ``changes``)
     goes out as ``answer(command, name, shown)``, then the live frames held meanwhile
     (``choice``, ``direct``)."""
     current = conn.session.chat
@@ -143,6 +151,12 @@ async def show(ctx: Context, conn: Peer, chat: Chat, user: User, after: int | No
         if after is not None:
             page = await ctx.store.history(chat.id, after=after, limit=AFTER_PAGE)
             complete = len(page) < AFTER_PAGE
+        elif around is not None:
+            # Up to AROUND before the id; the id itself (if it exists) and up to AROUND after.
+            page = await ctx.store.history(chat.id, before=around, limit=AROUND)
+            later = await ctx.store.history(chat.id, after=around - 1, limit=AROUND + 1)
+            page += later
+            complete = len(later) < AROUND + 1
         else:
             page = await ctx.store.history(chat.id, limit=PAGE)
             complete = True

@@ -85,6 +85,8 @@ class Choice(Request, tag="choice"):
     After: Id | None = None
     #: with ``After``: the messages up to it changed after this change number, too
     Changes: Id | None = None
+    #: instead of the newest page: the messages around this id (a search result's context)
+    Around: Id | None = None
 
 
 class Earlier(Request, tag="earlier"):

@@ -3,11 +3,13 @@
 
 import { AccountDialog } from "./account.js";
 import { AuthForm } from "./auth.js";
+import { Changes } from "./changes.js";
 import { Connection, defaultSocketUrl } from "./connection.js";
 import { Composer, readAsBase64 } from "./composer.js";
 import { loadLanguage, t } from "./i18n.js";
 import { setupLanguageSwitches } from "./language.js";
 import { Live } from "./live.js";
+import { Search } from "./search.js";
 import { MessageView } from "./messages.js";
 import * as S from "./statuses.js";
 import * as St from "./state.js";
@@ -23,12 +25,21 @@ await loadLanguage();
 const RESUME_PAGE = 100; // the most messages one `choice` with `After` answers with (docs/protocol.md)
 
 const conn = new Connection(defaultSocketUrl());
-const messages = new MessageView((before) => requestEarlier(before));
+const AROUND = 50; // a `choice` with `Around` answers at most this many after the message (docs/protocol.md)
+
+const messages = new MessageView((before) => requestEarlier(before), {
+  onNeedLater: (after) => requestLater(after),
+  onJumpLatest: () => choose(state.chat),
+});
 const online = new OnlineView();
 const composer = new Composer(async (draft) => {
+  if (changes.editing) return changes.sendEdit(draft);
   const chat = state.chat;
   const sent = await sendMessage(draft);
-  if (sent) live.sent(chat);
+  if (sent) {
+    live.sent(chat);
+    changes.sent();
+  }
   return sent;
 });
 // Direct chats, unread counts, notifications, typing and drafts (live.js).
@@ -36,9 +47,17 @@ const live = new Live({
   send: (request) => conn.send(request),
   messages,
   composer,
-  enterDirect: (chat, list) => enterDirect(chat, list),
+  enterDirect: (chat, list, change) => enterDirect(chat, list, change),
   openChat: (chat) => choose(chat),
 });
+// Replying, editing, removing and reacting (changes.js).
+const changes = new Changes({
+  send: (request) => conn.send(request),
+  messages,
+  composer,
+  openAt: (chat, id) => live.openAt(chat, id),
+});
+const search = new Search((request) => conn.send(request), (chat, id) => openAround(chat, id));
 // ListChanges: after the whole list, the server sends only what changes in it.
 const auth = new AuthForm((command, login, password) =>
   conn.send({ Type: "account", Command: command, Login: login, Password: password, ListChanges: true }));
@@ -68,6 +87,7 @@ conn.addEventListener("close", (event) => {
   account.error("");
   $("create-submit").disabled = false;
   messages.cancelEarlier();
+  search.connectionLost();
   if (state.chat !== null) online.stale();
   // Why, as a function giving the text in the language of the moment (or "": not known).
   const reason = S.closeReason(code) ? () => S.closeReason(code) : state.closeReason;
@@ -111,7 +131,7 @@ conn.addEventListener("frame", (event) => {
 });
 
 function handleFrame(frame) {
-  if (live.handle(frame)) return;
+  if (changes.handle(frame) || search.handle(frame) || live.handle(frame)) return;
   if (frame.Type === "account") return handleAccount(frame);
   if (frame.Type === "chat") return handleChat(frame);
   if (frame.Type === "error") return toast(S.protocolError(frame), "error");
@@ -202,6 +222,7 @@ $("logout").addEventListener("click", () => {
 /** Nothing of the last session left on the page. */
 function forgetSession() {
   live.forget();
+  search.close();
   St.forgetSession();
   account.close();
   leaveChat();
@@ -268,15 +289,34 @@ function drawChatList() {
   live.listDrawn(pick);
 }
 
-function choose(chat, { password = null, restore = false } = {}) {
+function choose(chat, { password = null, restore = false, around = null, later = null } = {}) {
   const pass = password ?? state.passwords.get(chat) ?? null;
   const request = { Type: "chat", Command: "choice", Chat: chat };
   if (pass !== null) request.Password = pass;
+  if (around !== null) request.Around = around;
+  if (later !== null) request.After = later;
   if (!conn.send(request)) {
     if (!restore) toast(t("connection.notConnected"), "error");
+    return false;
+  }
+  state.choices.push({ chat, password: pass, resume: false, restore, around, later });
+  return true;
+}
+
+/** Open `chat` at message `id` with the messages around it (a search result). */
+function openAround(chat, id) {
+  if (chat === state.chat && state.choices.length === 0 && messages.nodeOf(id)) {
+    live.openAt(chat, id);
     return;
   }
-  state.choices.push({ chat, password: pass, resume: false, restore });
+  live.jump.want(chat, id);
+  choose(chat, { around: id });
+}
+
+/** Scrolled down in a chat opened at an old message: the next newer page. */
+function requestLater(after) {
+  if (!state.loggedIn || state.choices.length > 0 || state.chat === null) return false;
+  return choose(state.chat, { later: after });
 }
 
 function resumeChat() {
@@ -284,6 +324,8 @@ function resumeChat() {
   const request = { Type: "chat", Command: "choice", Chat: chat };
   const after = state.newestId;
   if (after !== null) request.After = after;
+  // Changes to the messages shown, made while away, come with the answer (Changed).
+  if (after !== null && state.change !== null) request.Changes = state.change;
   const pass = state.passwords.get(chat);
   if (pass !== undefined) request.Password = pass;
   conn.send(request);
@@ -301,25 +343,36 @@ function onChoice(frame) {
   const list = Array.isArray(frame.Messages) ? frame.Messages : [];
   if (pending.password !== null) state.passwords.set(frame.Chat, pending.password);
   // The server has this chat chosen now, even if another choice is on its way.
-  if (pending.resume && frame.Chat === state.chat) {
+  if (pending.later !== null && pending.later !== undefined && frame.Chat === state.chat) {
+    St.sawMessages(list);
+    messages.appendLater(list);
+    changes.saw(frame.Change);
+    messages.setBehind(list.length >= RESUME_PAGE);
+  } else if (pending.resume && frame.Chat === state.chat) {
     St.sawMessages(list);
     messages.append(list);
-    if (list.length >= RESUME_PAGE) {
+    changes.applyChanged(frame);
+    if (list.length >= RESUME_PAGE || frame.More === true) {
       resumeChat(); // more were missed than one answer carries: ask from the last one
       return;
     }
     connectionBack();
+    messages.setBehind(false); // caught up with the newest
     if (state.choices.length === 0) resendOutbox();
     else state.pending.clear(); // another chat is being opened: they would land there
   } else {
     // A chat restored after a reload stays behind the list on a phone; a chosen one opens.
-    enterChat(frame.Chat, list, { open: !pending.restore });
+    enterChat(frame.Chat, list, { open: !pending.restore, change: frame.Change });
+    if (Number.isInteger(pending.around)) {
+      messages.setBehind(list.filter((m) => m.id >= pending.around).length > AROUND);
+    }
   }
   if (state.choices.length === 0) conn.send({ Type: "chat", Command: "connected" });
 }
 
-function enterChat(chat, list, { open = true } = {}) {
-  St.enterChat(chat, list);
+function enterChat(chat, list, { open = true, change = null } = {}) {
+  St.enterChat(chat, list, change);
+  changes.cancel();
   $("password-dialog").close();
   composer.enable(true); // before the history, which scrolls to the bottom of what is left
   messages.reset(live.label(chat), state.me, list); // named as on screen (a direct chat by its people)
@@ -339,6 +392,7 @@ function enterChat(chat, list, { open = true } = {}) {
 
 function leaveChat() {
   St.leaveChat();
+  changes.cancel();
   live.left();
   messages.clear();
   online.hide();
@@ -490,7 +544,7 @@ function onCreate(frame) {
   St.addOwnChat(frame.Chat, Boolean(pending && pending.password));
   // The server has chosen the new chat for this connection.
   state.choices = [];
-  enterChat(frame.Chat, []);
+  enterChat(frame.Chat, [], { change: 0 });
   conn.send({ Type: "chat", Command: "connected" });
 }
 
@@ -528,9 +582,9 @@ function leaveDeletedChat(chat) {
 }
 
 /** The `direct` answer: the server has chosen that chat for this connection. */
-function enterDirect(chat, list) {
+function enterDirect(chat, list, change) {
   state.choices = [];
-  enterChat(chat, list);
+  enterChat(chat, list, { change });
   conn.send({ Type: "chat", Command: "connected" });
 }
 
@@ -556,6 +610,7 @@ async function sendMessage({ text, file }) {
   const chat = state.chat;
   const payload = { Type: "chat", Command: "message", Nonce: newNonce() };
   if (text !== "") payload.Text = text;
+  if (changes.replyId !== null) payload.Reply = changes.replyId;
   if (file !== null) {
     try {
       payload.Image = await readAsBase64(file);
@@ -601,8 +656,12 @@ function onMessage(frame) {
     if (state.choices.length > 0 || state.chat === null) return; // belongs to a chat being left
     const mine = sameUser(frame.Message.user, state.me);
     if (mine && state.pending.confirm(frame.Message)) retries.progress = true;
-    St.sawMessages([frame.Message]);
-    messages.append([frame.Message], { mine });
+    if (messages.behind) {
+      messages.newerBelow(); // shown when the newer pages are loaded, or on "jump to the latest"
+    } else {
+      St.sawMessages([frame.Message]);
+      messages.append([frame.Message], { mine });
+    }
     live.message(frame.Message, mine);
     return;
   }

@@ -55,7 +55,8 @@ export class Live {
     switch (frame.Command) {
       case "direct":
         if (this.directs.answered(frame)) {
-          this.enterDirect(frame.Chat, Array.isArray(frame.Messages) ? frame.Messages : []);
+          const change = Number.isInteger(frame.Change) ? frame.Change : null;
+          this.enterDirect(frame.Chat, Array.isArray(frame.Messages) ? frame.Messages : [], change);
         }
         return true;
       case "unread":

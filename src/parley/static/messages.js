@@ -15,15 +15,26 @@ const GROUP_GAP_MS = 5 * 60 * 1000;
 const KEEP_SHOWN = 400;
 
 export class MessageView {
-  /** onNeedEarlier(): called when the person scrolls near the top. */
-  constructor(onNeedEarlier) {
+  /**
+   * onNeedEarlier(before): called when the person scrolls near the top; onNeedLater(after):
+   * near the bottom of a chat opened at an old message; onJumpLatest(): "jump to the latest"
+   * there. Both "need" callbacks return true when a request went out.
+   */
+  constructor(onNeedEarlier, { onNeedLater = () => false, onJumpLatest = () => {} } = {}) {
     this.scroller = $("messages");
     this.list = $("message-list");
     this.unsent = $("unsent-list");
     this.status = $("history-status");
     this.jump = $("jump-bottom");
     this.onNeedEarlier = onNeedEarlier;
+    this.onNeedLater = onNeedLater;
+    this.onJumpLatest = onJumpLatest;
+    // Opened at an old message (a search result): newer messages exist below what is shown,
+    // loaded as the person scrolls down; live messages are not shown until then.
+    this.behind = false;
+    this.loadingLater = false;
     this.ids = new Set();
+    this.data = new Map(); // id -> the message as last received (its current state)
     this.me = null;
     this.chat = null;
     this.atStart = false;
@@ -36,7 +47,10 @@ export class MessageView {
     this.list.addEventListener("load", () => {
       if (this.pinned) this.scrollToBottom();
     }, true);
-    this.jump.addEventListener("click", () => this.scrollToBottom());
+    this.jump.addEventListener("click", () => {
+      if (this.behind) this.onJumpLatest();
+      else this.scrollToBottom();
+    });
     this.list.addEventListener("click", (event) => {
       const button = event.target.closest(".msg-image-button");
       if (!button) return;
@@ -50,8 +64,11 @@ export class MessageView {
     this.chat = chat;
     this.me = me;
     this.ids.clear();
+    this.data.clear();
     this.atStart = false;
     this.loadingEarlier = false;
+    this.behind = false;
+    this.loadingLater = false;
     this.list.replaceChildren();
     this.setStatus(null);
     this.jump.hidden = true;
@@ -64,6 +81,7 @@ export class MessageView {
   clear() {
     this.chat = null;
     this.ids.clear();
+    this.data.clear();
     this.list.replaceChildren();
     this.setStatus(null);
     this.jump.hidden = true;
@@ -94,6 +112,29 @@ export class MessageView {
     }
   }
 
+  /** Whether newer messages exist than the newest shown (the chat was opened "around"). */
+  setBehind(behind) {
+    this.behind = behind;
+    this.loadingLater = false;
+    // The same button: "jump to the latest" here, "new messages" otherwise (i18n.js fills it).
+    this.jump.dataset.i18n = behind ? "chat.jumpLatest" : "chat.newMessages";
+    this.jump.textContent = behind ? t("chat.jumpLatest") : t("chat.newMessages");
+    if (behind) this.jump.hidden = false;
+  }
+
+  /** A live message arrived while newer ones are not loaded: offer the way down. */
+  newerBelow() {
+    this.jump.hidden = false;
+  }
+
+  /** The next newer page of a chat opened "around" a message. */
+  appendLater(messages) {
+    this.loadingLater = false;
+    const before = this.scroller.scrollTop;
+    this.insert(messages);
+    this.scroller.scrollTop = before;
+  }
+
   /** An older page, keeping what the person is looking at in place. */
   prepend(messages) {
     this.loadingEarlier = false;
@@ -118,8 +159,11 @@ export class MessageView {
     if (fresh.length === 0) return 0;
     const oldest = this.oldestId;
     const newest = this.newestId;
-    const nodes = fresh.map((m) => messageNode(m, sameUser(m.user, this.me)));
-    for (const m of fresh) this.ids.add(m.id);
+    const nodes = fresh.map((m) => messageNode(m, this.me));
+    for (const m of fresh) {
+      this.ids.add(m.id);
+      this.data.set(m.id, m);
+    }
     if (newest === null || fresh[0].id > newest) {
       this.list.append(...nodes);
     } else if (fresh[fresh.length - 1].id < oldest) {
@@ -135,6 +179,7 @@ export class MessageView {
     const nodes = this.list.querySelectorAll(".msg");
     for (let i = 0; i < count && i < nodes.length; i++) {
       this.ids.delete(Number(nodes[i].dataset.id));
+      this.data.delete(Number(nodes[i].dataset.id));
       nodes[i].remove();
     }
     this.atStart = false;
@@ -191,8 +236,23 @@ export class MessageView {
     setText(this.status, text);
   }
 
+  /** A shown message has a new state (edited, removed, reacted to): drawn again in place. */
+  update(message) {
+    const node = this.nodeOf(message.id);
+    if (!node) return;
+    this.data.set(message.id, message);
+    const fresh = messageNode(message, this.me);
+    for (const kept of ["continued", "highlight"]) fresh.classList.toggle(kept, node.classList.contains(kept));
+    node.replaceWith(fresh);
+  }
+
+  nodeOf(id) {
+    return this.list.querySelector(`.msg[data-id="${Number(id)}"]`);
+  }
+
   /** The language changed: times, day headings and labels drawn again. */
   relabel() {
+    for (const message of this.data.values()) this.update(message);
     relabelMessages(this.list);
     this.fixDaySeparators();
     const stick = this.isNearBottom();
@@ -212,8 +272,11 @@ export class MessageView {
   }
 
   onScroll() {
-    this.pinned = this.isNearBottom();
+    this.pinned = this.isNearBottom() && !this.behind;
     if (this.pinned) this.jump.hidden = true;
+    if (this.behind && this.isNearBottom() && !this.loadingLater && this.newestId !== null) {
+      this.loadingLater = this.onNeedLater(this.newestId);
+    }
     if (this.scroller.scrollTop < NEAR_TOP_PX) this.requestEarlier();
   }
 

@@ -1,7 +1,7 @@
 // Building DOM for chat content. User data only ever reaches the page as
 // text nodes or as attributes checked here; never as HTML.
 
-import { dateTime, day, dayTime, t, time } from "./i18n.js";
+import { dateTime, day, dayTime, number, t, time } from "./i18n.js";
 
 /** Create an element: el("a", {className: "x", href: "..."}, child, "text", ...). */
 export function el(tag, props = {}, ...children) {
@@ -89,35 +89,83 @@ export function dayKey(date) {
   return `${date.getFullYear()}-${date.getMonth()}-${date.getDate()}`;
 }
 
-/** One message as a list item. `mine` marks the signed-in user's own messages. */
-export function messageNode(message, mine) {
+/** One message as a list item. `me` is the signed-in user: their messages and reactions are marked. */
+export function messageNode(message, me) {
   const date = parseDate(message.date);
+  const user = String(message.user ?? "");
+  const mine = sameLogin(user, me);
+  let className = mine ? "msg mine" : "msg";
+  if (message.removed === true) className += " removed";
   const item = el("li", {
-    className: mine ? "msg mine" : "msg",
-    dataset: {
-      id: String(message.id), day: date ? dayKey(date) : "", user: String(message.user ?? ""),
-      time: date ? String(date.getTime()) : "",
-    },
+    className,
+    dataset: { id: String(message.id), day: date ? dayKey(date) : "", user, time: date ? String(date.getTime()) : "" },
   });
-  const meta = el("div", { className: "msg-meta" },
-    el("span", { className: "msg-user" }, String(message.user ?? "")));
+  const meta = el("div", { className: "msg-meta" }, el("span", { className: "msg-user" }, user));
   if (date) {
     meta.append(el("time", {
       className: "msg-time", datetime: date.toISOString(), title: dateTime(date),
     }, shortTime(date)));
   }
   const bubble = el("div", { className: "msg-bubble" }, meta);
+  item.append(bubble);
+  if (message.removed === true) {
+    bubble.append(el("div", { className: "msg-text msg-removed" }, t("chat.messageRemoved")));
+    return item;
+  }
+  if (message.reply && Number.isInteger(message.reply.id)) bubble.append(quoteNode(message.reply));
   const src = safeImageSrc(message.image);
   if (src) {
-    const alt = t("chat.imageFrom", { user: String(message.user ?? "") });
+    const alt = t("chat.imageFrom", { user });
     const img = el("img", { className: "msg-image", src, alt, loading: "lazy" });
     bubble.append(el("button", { type: "button", className: "msg-image-button", title: t("chat.openFullSize") }, img));
   }
   if (typeof message.text === "string" && message.text !== "") {
     bubble.append(el("div", { className: "msg-text" }, linkify(message.text)));
   }
-  item.append(bubble);
+  const edited = parseDate(message.edited);
+  if (edited) {
+    bubble.append(el("div", { className: "msg-edited", title: t("chat.editedAt", { time: dateTime(edited) }) },
+      t("chat.edited")));
+  }
+  const reactions = reactionsNode(message.reactions, me);
+  if (reactions) bubble.append(reactions);
+  item.append(el("button", {
+    type: "button", className: "msg-menu-button", "aria-haspopup": "menu",
+    "aria-label": t("chat.messageActions", { user }),
+  }, "⋯"));
   return item;
+}
+
+/** The quote of the message replied to: its author and the start of its text, or that it is removed. */
+export function quoteNode(reply) {
+  const button = el("button", { type: "button", className: "msg-quote", dataset: { replyId: String(reply.id) } });
+  if (reply.removed === true) {
+    button.append(el("span", { className: "msg-quote-text" }, t("chat.messageRemoved")));
+  } else {
+    button.append(el("span", { className: "msg-quote-user" }, String(reply.user ?? "")),
+      el("span", { className: "msg-quote-text" }, String(reply.text ?? "")));
+  }
+  button.title = t("chat.goToOriginal");
+  return button;
+}
+
+/** Reaction chips: "👍 2", pressed when `me` is among who reacted; the names in the tooltip. */
+function reactionsNode(reactions, me) {
+  if (!reactions || typeof reactions !== "object") return null;
+  const entries = Object.entries(reactions).filter(([, who]) => Array.isArray(who) && who.length > 0);
+  if (entries.length === 0) return null;
+  return el("div", { className: "msg-reactions" }, ...entries.map(([emoji, who]) => {
+    const pressed = who.some((login) => sameLogin(login, me));
+    return el("button", {
+      type: "button", className: pressed ? "reaction mine" : "reaction", dataset: { emoji },
+      "aria-pressed": pressed ? "true" : "false",
+      title: t("chat.reactedBy", { emoji, users: who.join(", ") }),
+    }, el("span", { className: "reaction-emoji" }, emoji), el("span", { className: "reaction-count" }, number(who.length)));
+  }));
+}
+
+function sameLogin(a, b) {
+  return typeof a === "string" && typeof b === "string" && a.toLowerCase() === b.toLowerCase();
 }
 
 /** Draws the times, tooltips and labels of shown messages again (the language changed). */

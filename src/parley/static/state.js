@@ -89,6 +89,7 @@ export const state = {
 
   // ---- the chosen chat
   newestId: null,         // the newest message id shown (where a reconnect resumes)
+  change: null,           // the newest change number seen (where a reconnect resumes changes)
   online: new Set(),      // who is online in it
   pending: new Outbox(),  // messages sent and not yet confirmed stored, by Nonce
 };
@@ -133,10 +134,11 @@ export function chatInfo(name) {
   return state.chats.find((c) => c.name === name);
 }
 
-export function enterChat(chat, messages) {
+export function enterChat(chat, messages, change = null) {
   state.chat = chat;
   storage.set(CHAT_KEY, chat);
   state.newestId = null;
+  state.change = Number.isInteger(change) ? change : null;
   state.online = new Set();
   sawMessages(messages);
 }
@@ -145,6 +147,7 @@ export function leaveChat() {
   state.chat = null;
   storage.set(CHAT_KEY, null);
   state.newestId = null;
+  state.change = null;
   state.online = new Set();
 }
 

@@ -70,11 +70,38 @@ export function messageError(frame) {
       return t("status.messagesTooFast");
     case "error in chat or user":
       return t("status.notInChat");
+    case "not found":
+      return t("status.replyGone");
     case "error":
       if (hasDetail(frame)) return withDetail(t("status.messageRefused"), frame.Detail);
       return t("status.messageNotSaved");
     default:
       return withDetail(t("status.messageNotSent", { status: frame.Status }), frame.Detail);
+  }
+}
+
+/** A refused search. */
+export function searchError(frame) {
+  if (frame.Status === "error in chat or user") return t("status.notInChat");
+  if (frame.Status === "rate limited") return t("search.tooFast");
+  return withDetail(t("search.refused"), frame.Detail);
+}
+
+/** A refused edit, remove or react. */
+export function changeError(frame) {
+  switch (frame.Status) {
+    case "not found":
+      return t("status.changeNotFound");
+    case "not allowed":
+      return t("status.changeNotAllowed");
+    case "error in chat or user":
+      return t("status.notInChat");
+    case "rate limited":
+      return t("status.messagesTooFast");
+    case "error":
+      return withDetail(t("status.changeRefused"), frame.Detail);
+    default:
+      return withDetail(t("status.changeFailed", { status: frame.Status }), frame.Detail);
   }
 }
 
