@@ -267,7 +267,7 @@ MANY_CHANGES = 1500
 
 
 #: how many requests a writer sends before it reads what the previous ones brought
-WINDOW = 100
+WINDOW = 40
 
 
 async def _pipelined(client: Client, requests: list[Frame], kind: str, total: int,
