@@ -61,3 +61,21 @@ async def stored_rows(parley: Parley, sql: str, **params: Any) -> list[tuple[Any
     store = parley.service.ctx.store
     async with store.engine.connect() as conn:  # type: ignore[attr-defined]
         return [tuple(r) for r in await conn.execute(sa.text(sql), params)]
+
+
+def apply_change(view: dict[int, Frame], frame: Frame) -> None:
+    """Update ``view`` (message objects by id, as a client keeps them) with a change
+    frame: an ``edit`` carries the whole new state, a ``react`` the whole reaction map,
+    a ``remove`` leaves the tombstone."""
+    command = frame["Command"]
+    if command == "edit":
+        view[frame["Message"]["id"]] = frame["Message"]
+    elif command == "react":
+        old = dict(view[frame["Id"]])
+        old.pop("reactions", None)
+        view[frame["Id"]] = {**old, "reactions": frame["Reactions"]} if frame["Reactions"] else old
+    else:
+        assert command == "remove", frame
+        old = view[frame["Id"]]
+        view[frame["Id"]] = {"id": old["id"], "user": old["user"], "date": old["date"],
+                             "removed": True}

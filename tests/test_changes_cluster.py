@@ -259,3 +259,126 @@ async def test_three_processes(nodes: list[ServerProcess], opened: list[Client])
     for n, client in enumerate(people):
         text = current[n + 1]["text"]
         assert text == f"{client.user} v{rounds - 1}"
+
+
+#: enough messages that the changes of a resume take two pages (``More``)
+MANY_MESSAGES = 1050
+MANY_CHANGES = 1500
+
+
+#: how many requests a writer sends before it reads what the previous ones brought
+WINDOW = 40
+
+
+async def _pipelined(client: Client, requests: list[Frame], kind: str, total: int,
+                     writers: int) -> list[Frame]:
+    """Send ``requests`` a window at a time, reading meanwhile: the frames of ``kind``
+    (``change`` or ``message``) until ``total`` of them came, in the order they came.
+    Each window goes out once every writer's window before it came back (``writers``
+    send as many requests each), so that a pipeline of requests is always in flight."""
+    frames: list[Frame] = []
+
+    async def until(count: int) -> None:
+        more = count - len(frames)
+        if more > 0:
+            frames.extend(await _collect(client, more if kind == "change" else 0,
+                                         more if kind == "message" else 0))
+
+    for start in range(0, len(requests), WINDOW):
+        for request in requests[start:start + WINDOW]:
+            await client.send(request)
+        await until(min(total, start * writers))
+    await until(total)
+    return frames
+
+
+async def test_resume_after_1500_changes(nodes: list[ServerProcess],
+                                         opened: list[Client]) -> None:
+    """Writers on every process, a watcher on the first and one away: the watcher sees
+    the changes made through the other processes exactly as their writers do, in
+    change order; the one away resumes on the third process, paging with ``More``, and
+    its view ends exactly as the server's history."""
+    name = unique("room")
+    writers: list[Client] = []
+    for proc in nodes:
+        client = await Client.connect(proc.ws)
+        opened.append(client)
+        assert (await client.register(unique("w"), PASSWORD))["Status"] == "success"
+        if not writers:
+            assert (await client.create(name))["Status"] == "success"
+        else:
+            assert (await client.choose(name))["Command"] == "choice"
+        writers.append(client)
+    watcher, away = await Client.connect(nodes[0].ws), await Client.connect(nodes[0].ws)
+    opened.extend([watcher, away])
+    for client in (watcher, away):
+        assert (await client.register(unique("o"), PASSWORD))["Status"] == "success"
+        assert (await client.choose(name))["Command"] == "choice"
+    for client in [*writers, watcher, away]:
+        await client.until(lambda f: f.get("Command") == "connected"
+                           and f.get("Joined") == away.user, 15)
+
+    # the messages, from every process at once; everyone reads all of them
+    posted = await asyncio.gather(
+        *(_pipelined(w, [chat("message", Text=f"{w.user} m{i}")
+                         for i in range(n, MANY_MESSAGES, len(writers))],
+                     "message", MANY_MESSAGES, len(writers)) for n, w in enumerate(writers)),
+        _collect(watcher, 0, MANY_MESSAGES), _collect(away, 0, MANY_MESSAGES))
+    for frames in posted:
+        assert [f["Message"]["id"] for f in frames] == list(range(1, MANY_MESSAGES + 1))
+    view = {f["Message"]["id"]: f["Message"] for f in posted[-1]}
+    await away.close()
+
+    # every message changed once, then some again (removals among them): each writer
+    # edits and removes its own, and reacts to the others'
+    plans: list[list[Frame]] = [[] for _ in writers]
+    for j in range(MANY_CHANGES):
+        n, target = j % len(writers), j % MANY_MESSAGES + 1
+        author = view[target]["user"]
+        if author != writers[n].user:
+            plans[n].append(chat("react", Id=target, Emoji=chr(0x1F600 + n)))
+        elif j < MANY_MESSAGES:
+            plans[n].append(chat("edit", Id=target, Text=f"{author} edited {j}"))
+        else:
+            plans[n].append(chat("remove", Id=target))
+    seen = await asyncio.gather(
+        *(_pipelined(w, plans[n], "change", MANY_CHANGES, len(writers))
+          for n, w in enumerate(writers)),
+        _collect(watcher, MANY_CHANGES, 0))
+    for frames in seen:
+        assert [f["Change"] for f in frames] == list(range(1, MANY_CHANGES + 1))
+    # on the first process, the changes made through the others, frame for frame as
+    # their own writers got them (the broadcast is their success answer)
+    assert seen[-1] == seen[0] == seen[1] == seen[2]
+
+    # the one away comes back on the third process and pages through the changes
+    back = await Client.connect(nodes[2].ws)
+    opened.append(back)
+    assert (await back.login(token=away.token))["Status"] == "success"
+    since, pages, changed_ids = 0, 0, []
+    while True:
+        await back.send(chat("choice", Chat=name, After=MANY_MESSAGES, Changes=since))
+        answer = await back.until(lambda f: f.get("Command") == "choice")
+        assert answer["Messages"] == []
+        pages += 1
+        for message in answer["Changed"]:
+            view[message["id"]] = message
+            changed_ids.append(message["id"])
+        assert answer["Change"] > since
+        since = answer["Change"]
+        if not answer.get("More"):
+            break
+    assert pages == 2
+    assert since == MANY_CHANGES
+    # every message was changed, and each comes once: the pages covered every change
+    assert sorted(changed_ids) == list(range(1, MANY_MESSAGES + 1))
+    fresh: dict[int, Frame] = {}
+    while len(fresh) < MANY_MESSAGES:
+        await back.send(chat("choice", Chat=name, After=len(fresh)))
+        page = await back.until(lambda f: f.get("Command") == "choice")
+        assert page["Change"] == MANY_CHANGES
+        fresh.update((m["id"], m) for m in page["Messages"])
+    assert view == fresh
+    removals = sorted(r["Id"] for plan in plans for r in plan if r["Command"] == "remove")
+    assert removals
+    assert [i for i, m in sorted(fresh.items()) if m.get("removed")] == removals

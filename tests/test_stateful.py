@@ -26,9 +26,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import threading
 from collections import Counter
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +43,7 @@ from hypothesis.stateful import (
 )
 
 from conftest import FAST, ServerProcess
+from loop_thread import LoopThread
 from parley.client import Client
 
 PASSWORD = "correct horse"
@@ -53,27 +53,6 @@ PAGE = 30
 AFTER_PAGE = 100
 
 Frame = dict[str, Any]
-
-
-class LoopThread:
-    """An event loop running in a thread of its own; :meth:`run` blocks on a coroutine."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, Any], timeout: float = 60) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def close(self) -> None:
-        async def finish() -> None:
-            await self.loop.shutdown_asyncgens()
-
-        self.run(finish())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
 
 
 # -- the model ------------------------------------------------------------------------

@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 #: events waiting to be published; past this, the oldest are dropped
 BACKLOG = 100_000
+#: at most this many waiting events go to Redis in one round trip (a pipeline)
+PUBLISH_BATCH = 500
 
 
 class _Envelope(msgspec.Struct, array_like=True):
@@ -70,11 +72,21 @@ class RedisBroker:
         self._deliver = None
 
     async def _publish(self) -> None:
+        """Publish what waits, in order, a batch per round trip: one round trip per event
+        would let a burst fall behind the other processes' reorder wait
+        (:data:`parley.ordering.REORDER_WAIT`), and they would skip it. A batch that
+        fails is sent again whole (as a single publish whose answer was lost is): a keyed
+        frame that arrives twice is dropped there (:class:`parley.ordering.Subscription`)."""
         while True:
-            data = await self._outgoing.get()
+            batch = [await self._outgoing.get()]
+            while len(batch) < PUBLISH_BATCH and not self._outgoing.empty():
+                batch.append(self._outgoing.get_nowait())
             while True:
                 try:
-                    await self._redis.publish(self._channel, data)
+                    async with self._redis.pipeline(transaction=False) as pipe:
+                        for data in batch:
+                            pipe.publish(self._channel, data)
+                        await pipe.execute()
                     break
                 except (RedisError, OSError) as exc:
                     log.warning("publishing to Redis failed (%s); retrying", exc)
