@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis.asyncio as redis
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -164,6 +165,27 @@ def postgres() -> Iterator[Postgres]:
     pg = Postgres(PG_URL)
     yield pg
     pg.drop_all()
+
+
+async def _redis_ok() -> bool:
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        return bool(await client.ping())
+    except Exception:
+        return False
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def services(postgres: Postgres) -> Postgres:
+    """PostgreSQL and Redis, for several processes: both reachable, or the test is skipped
+    (failed when the CI variable is set)."""
+    if not postgres.reachable():
+        unavailable(f"PostgreSQL at {PG_URL}")
+    if not _run(_redis_ok()):
+        unavailable(f"Redis at {REDIS_URL}")
+    return postgres
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

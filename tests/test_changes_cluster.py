@@ -15,21 +15,17 @@ from typing import Any
 
 import aiohttp
 import pytest
-import redis.asyncio as redis
 
 from changes_kit import msg, undated
 from conftest import (
     FAST,
     PASSWORD,
-    PG_URL,
     REDIS_URL,
     Connect,
     MakeServer,
     Postgres,
     ServerProcess,
-    _run,
     room,
-    unavailable,
     unique,
 )
 from images_data import PNG, b64, md5
@@ -132,24 +128,10 @@ async def test_startup_sweep(make_server: MakeServer, tmp_path: Path) -> None:
 # -- three processes ------------------------------------------------------------------------
 
 
-async def _redis_ok() -> bool:
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        return bool(await client.ping())
-    except Exception:
-        return False
-    finally:
-        await client.aclose()
-
-
 @pytest.fixture
-def nodes(tmp_path: Path, postgres: Postgres) -> Iterator[list[ServerProcess]]:
+def nodes(tmp_path: Path, services: Postgres) -> Iterator[list[ServerProcess]]:
     """Three processes sharing PostgreSQL and Redis."""
-    if not postgres.reachable():
-        unavailable(f"PostgreSQL at {PG_URL}")
-    if not _run(_redis_ok()):
-        unavailable(f"Redis at {REDIS_URL}")
-    db_url, prefix = postgres.new_database(), f"c{os.getpid()}x{unique('p')}"
+    db_url, prefix = services.new_database(), f"c{os.getpid()}x{unique('p')}"
     made = [ServerProcess(tmp_path / f"node{n}", "--database-url", db_url, "--redis-url",
                           REDIS_URL, "--redis-prefix", prefix, *FAST) for n in range(3)]
     for proc in made:

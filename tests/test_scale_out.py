@@ -17,18 +17,14 @@ from typing import Any
 
 import aiohttp
 import pytest
-import redis.asyncio as redis
 from sqlalchemy.engine import make_url
 
 from conftest import (
     FAST,
     PASSWORD,
-    PG_URL,
     REDIS_URL,
     Postgres,
     ServerProcess,
-    _run,
-    unavailable,
     unique,
 )
 from images_data import PNG, b64, md5
@@ -37,25 +33,6 @@ from parley.hub import PRESENCE_WINDOW
 from proxy import Proxy
 
 _prefixes = itertools.count(1)
-
-
-async def _redis_ok() -> bool:
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        return bool(await client.ping())
-    except Exception:
-        return False
-    finally:
-        await client.aclose()
-
-
-@pytest.fixture
-def services(postgres: Postgres) -> Postgres:
-    if not postgres.reachable():
-        unavailable(f"PostgreSQL at {PG_URL}")
-    if not _run(_redis_ok()):
-        unavailable(f"Redis at {REDIS_URL}")
-    return postgres
 
 
 Spawn = Callable[..., ServerProcess]

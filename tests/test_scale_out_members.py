@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from conftest import FAST, PASSWORD, REDIS_URL, Postgres, ServerProcess, _run, unavailable, unique
+from conftest import FAST, PASSWORD, REDIS_URL, Postgres, ServerProcess, unique
 from parley.client import Client, Frame
-from test_scale_out import _redis_ok, clients, messages, settle
+from test_scale_out import clients, messages, settle
 
 __all__ = ["clients"]  # the fixture, shared with test_scale_out
 
@@ -28,14 +28,10 @@ ANON = "error in chat or user"
 
 @pytest.fixture(scope="module")
 def trio(
-    tmp_path_factory: pytest.TempPathFactory, postgres: Postgres
+    tmp_path_factory: pytest.TempPathFactory, services: Postgres
 ) -> Iterator[list[ServerProcess]]:
     """Three processes sharing one PostgreSQL database and one Redis prefix."""
-    if not postgres.reachable():
-        unavailable("PostgreSQL")
-    if not _run(_redis_ok()):
-        unavailable(f"Redis at {REDIS_URL}")
-    db_url, prefix = postgres.new_database(), f"t{os.getpid()}members"
+    db_url, prefix = services.new_database(), f"t{os.getpid()}members"
     procs: list[ServerProcess] = []
     try:
         for i in range(3):
