@@ -1,4 +1,5 @@
-"""``parley serve``: start the server."""
+"""``parley serve``: start the server; ``parley migrate [--check]``: upgrade the database;
+``parley --version``."""
 
 from __future__ import annotations
 
@@ -10,30 +11,50 @@ import os
 import resource
 import signal
 import sys
+from importlib import metadata
 from typing import Any
 
 from aiohttp import web
 
+from . import migrate
 from .app import make_app
-from .config import Settings, add_arguments, settings_from
+from .config import DATABASE_SETTINGS, Settings, add_arguments, settings_from
 from .gate import Gate, tcp_limit
+from .migrations import NewerSchema
 from .workers import WORKER_ENV
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="parley", description="Parley chat server")
+    parser.add_argument("--version", action="version",
+                        version=f"parley {metadata.version('parley')}")
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the chat server")
+    serve = commands.add_parser("serve", help="run the chat server (migrating the database "
+                                "first)")
     add_arguments(serve)
+    upgrade = commands.add_parser(
+        "migrate", help="apply the pending database migrations and exit",
+        description="Apply the pending database migrations and exit. Exit status 0 when the "
+        "database is at the newest revision; with --check, 0 when no migration is pending "
+        "and 1 when some are; 1 when the database is newer than this release or cannot be "
+        "reached.")
+    upgrade.add_argument("--check", action="store_true",
+                         help="change nothing: say whether migrations are pending")
+    add_arguments(upgrade.add_argument_group("database settings"), DATABASE_SETTINGS)
     args = parser.parse_args(argv)
     try:
         settings = settings_from(args)
     except (TypeError, ValueError) as exc:
         parser.error(str(exc))
     _setup_logging(settings)
-    if args.command == "serve":
+    try:
+        if args.command == "migrate":
+            return asyncio.run(migrate.run(settings, check=args.check))
         return serve_forever(settings)
-    return 2
+    except NewerSchema as exc:
+        return migrate.fail(str(exc))
+    except migrate.Unreachable as exc:
+        return migrate.fail(str(exc))
 
 
 def serve_forever(settings: Settings) -> int:

@@ -199,9 +199,18 @@ def _convert(kind: Any, raw: str) -> Any:
     return raw
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """One ``--flag`` per setting; each also read from ``PARLEY_<NAME>``."""
+#: the settings of the database and of the log: all ``parley migrate`` takes
+DATABASE_SETTINGS = ("data_dir", "database_url", "sqlite_synchronous", "sqlite_busy_ms",
+                     "log_format", "log_level")
+
+
+def add_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+                  only: tuple[str, ...] | None = None) -> None:
+    """One ``--flag`` per setting (or per setting named in ``only``); each also read from
+    ``PARLEY_<NAME>``."""
     for f in dataclasses.fields(Settings):
+        if only is not None and f.name not in only:
+            continue
         flag = "--" + f.name.replace("_", "-")
         parser.add_argument(
             flag,
