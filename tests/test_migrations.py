@@ -1,12 +1,18 @@
-"""Migrations on a database written by an earlier release, on SQLite and PostgreSQL.
+"""Upgrades: a database written by an earlier release, on SQLite and PostgreSQL, is
+migrated to the newest revision with every row intact, and today's code works on it.
 
-The database is migrated to the revision the release shipped with (alembic, as
-``SqlStore.open`` of that release did), filled with rows as that release wrote
-them, then opened by today's ``SqlStore.open``, which migrates it to the head.
+Each case is the newest revision of a release, the rows that release wrote, and what
+must hold after the upgrade. The database is migrated to the case's revision (alembic,
+as ``SqlStore.open`` of that release did), filled, then opened by today's
+``SqlStore.open``, which migrates it to the head; every row of every table the release
+had must come out exactly as it went in. A case with ``served`` then starts a real
+``parley serve`` on the upgraded database. A new migration adds its case to ``CASES``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,18 +21,18 @@ import sqlalchemy as sa
 from alembic import command
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from conftest import PG_URL, Postgres, unavailable
+import first_release
+from conftest import PG_URL, Backend, Postgres, ServerProcess, unavailable
 from parley import migrations
 from parley.store import SqlStore
 
-#: the newest revision of the release before stored membership
-BEFORE_MEMBERSHIP = "0002_tokens_by_user"
 T0 = 1_795_534_662_000
+Statements = list[tuple[str, dict[str, Any]]]
 
 
 def database_url(database: str, tmp_path: Path, postgres: Postgres) -> str:
     if database == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+        return f"sqlite+aiosqlite:///{tmp_path / 'parley.db'}"
     if not postgres.reachable():
         unavailable(f"PostgreSQL at {PG_URL}")
     return postgres.new_database()
@@ -55,6 +61,31 @@ async def rows(url: str, sql: str) -> list[tuple[Any, ...]]:
         await engine.dispose()
 
 
+async def tables(url: str) -> dict[str, list[str]]:
+    """Every table but alembic's, with its columns."""
+    def look(sync: sa.Connection) -> dict[str, list[str]]:
+        seen = sa.inspect(sync)
+        return {name: [c["name"] for c in seen.get_columns(name)]
+                for name in seen.get_table_names() if name != "alembic_version"}
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return await conn.run_sync(look)
+    finally:
+        await engine.dispose()
+
+
+async def contents(url: str, shape: dict[str, list[str]]) -> dict[str, list[tuple[Any, ...]]]:
+    """The rows of these tables, these columns only, in a stable order."""
+    out = {}
+    for table, columns in shape.items():
+        listed = ", ".join(columns)
+        out[table] = await rows(url, f"SELECT {listed} FROM {table} ORDER BY {listed}")
+    return out
+
+
+# -- the releases' rows ---------------------------------------------------------------
+
 USERS = ["alice", "bob", "carl", "dave"]
 #: (id, name, owner, password hash): general is made by the first revision (id 1)
 CHATS = [(2, "Team", 1, None), (3, "team", 2, None), (4, "secret", 1, "pw-hash"),
@@ -66,8 +97,8 @@ MEMBERS = [(2, 1), (3, 2), (4, 1), (4, 2), (5, 4)]
 MESSAGES = [(1, 1, 2), (1, 2, 3), (1, 3, 2), (2, 1, 3), (2, 2, 4), (4, 1, 1), (4, 2, 2)]
 
 
-def release_rows() -> list[tuple[str, dict[str, Any]]]:
-    out: list[tuple[str, dict[str, Any]]] = []
+def release_rows(dialect: str) -> Statements:
+    out: Statements = []
     for i, login in enumerate(USERS, 1):
         out.append(("INSERT INTO users (id, login, login_key, password_hash, created_ms) "
                     "VALUES (:id, :login, :login, 'hash', :t)", {"id": i, "login": login, "t": T0}))
@@ -84,94 +115,135 @@ def release_rows() -> list[tuple[str, dict[str, Any]]]:
                     {"c": chat_id, "i": id_, "u": user_id, "login": USERS[user_id - 1],
                      "text": f"text {chat_id}/{id_}", "t": T0 + id_}))
         out.append(("UPDATE chats SET last_id = :i WHERE id = :c", {"c": chat_id, "i": id_}))
+    if dialect == "postgresql":  # (the rows were inserted with their ids)
+        out += [("SELECT setval('chats_id_seq', 5)", {}), ("SELECT setval('users_id_seq', 4)", {})]
     return out
 
 
+def with_mention(dialect: str) -> Statements:
+    return release_rows(dialect) + [
+        ("INSERT INTO mentions (user_id, chat_id, message_id) VALUES (3, 1, 1)", {})]
+
+
+# -- what holds after the upgrade -----------------------------------------------------
+
+async def first_release_upgraded(url: str, store: SqlStore) -> None:
+    """The first release's chats are members' chats now, and nothing was read yet."""
+    assert await rows(url, "SELECT chat_id, user_id FROM members ORDER BY chat_id, user_id") \
+        == [(1, 1), (1, 2), (2, 1), (3, 2)]
+    assert await rows(url, "SELECT name, name_key FROM chats ORDER BY id") == [
+        ("general", "general"), ("Team", "team"), ("secret", "secret")]
+    page = await store.history(1, limit=30)
+    assert [(m.id, m.text, m.image) for m in page] == [
+        (1, "hello", None), (2, "a picture", first_release.IMAGE),
+        (3, None, first_release.IMAGE)]
+
+
+async def membership_upgraded(url: str, store: SqlStore) -> None:
+    """Stored membership (0003): authors and owners become members, the name keys."""
+    members = await rows(url, "SELECT chat_id, user_id, read_id FROM members "
+                              "ORDER BY chat_id, user_id")
+    last = {1: 3, 2: 2, 3: 0, 4: 2, 5: 0}
+    # general: its authors; Team: its owner and authors; team, quiet: the owner;
+    # secret (closed): as it was, its authors made no one a member
+    expected = {(1, 2), (1, 3), (2, 1), (2, 3), (2, 4), (3, 2), (4, 1), (4, 2), (5, 4)}
+    assert {(c, u) for c, u, _ in members} == expected
+    assert set(MEMBERS) <= expected
+    # what was there before the upgrade counts as read
+    assert all(read == last[c] for c, _, read in members), members
+    for chat_id, user_id in expected:
+        assert await store.is_member(chat_id, user_id)
+    # name keys: the first of two look-alikes has it, the later one keeps its name
+    assert await rows(url, "SELECT name, name_key FROM chats ORDER BY id") == [
+        ("general", "general"), ("Team", "team"), ("team", None), ("secret", "secret"),
+        ("quiet", "quiet")]
+    team = await store.find_chat("team")
+    assert team is not None
+    assert team.id == 3  # choice by name stays exact
+    assert await store.create_chat("TEAM", 1, None) is None
+    assert await store.history(3, limit=30) == []
+    # the key passes to the look-alike when the chat holding it goes
+    assert await store.delete_chat(2) is True
+    assert await rows(url, "SELECT name_key FROM chats WHERE id = 3") == [("team",)]
+    assert await store.create_chat("TEAM", 1, None) is None
+    fresh = await store.create_chat("new one", 3, None)
+    assert fresh is not None
+    assert await store.is_member(fresh.id, 3)
+
+
+async def changes_upgraded(url: str, store: SqlStore) -> None:
+    """Changes (0006) on messages, members and a mention of 0005: the messages were never
+    edited, removed or reacted to; changes then work on them."""
+    assert await rows(url, "SELECT DISTINCT edited_ms, removed, reply_to, change "
+                           "FROM messages") == [(None, False, None, None)]
+    assert await rows(url, "SELECT id, last_change FROM chats ORDER BY id") == [
+        (1, 0), (2, 0), (3, 0), (4, 0), (5, 0)]
+    page = await store.history(1, limit=30)
+    assert [(m.id, m.text, m.removed, m.reactions, m.reply) for m in page] == [
+        (1, "text 1/1", False, (), None), (2, "text 1/2", False, (), None),
+        (3, "text 1/3", False, (), None)]
+    edited = await store.edit(1, 2, 1, "new", T0 + 10)
+    assert edited is not None
+    assert (edited.number, edited.message.text, edited.message.edited_ms) == (1, "new", T0 + 10)
+    reacted = await store.react(1, 3, 1, "👍")
+    assert reacted is not None
+    assert (reacted.number, reacted.message.reactions) == (2, (("👍", ("carl",)),))
+    removed = await store.remove(1, 2, 1)
+    assert removed is not None
+    assert (removed.number, removed.message.removed) == (3, True)
+    assert await rows(url, "SELECT count(*) FROM mentions") == [(0,)]
+    assert [(m.id, m.change) for m in await store.changed(1, upto=3, after=0, limit=10)] == [
+        (1, 3)]
+    assert await store.positions(1) == (3, 3)
+
+
+@dataclass(frozen=True)
+class Case:
+    revision: str  #: the newest revision of the release
+    seed: Callable[[str, Path], Statements]  #: (dialect, data dir): the release's rows
+    check: Callable[[str, SqlStore], Awaitable[None]]  #: after the upgrade, on the store
+    served: Callable[[ServerProcess], Awaitable[None]] | None = None  #: on a real server
+    #: tables a migration adds rows to (the check asserts exactly which): their old rows
+    #: must all be there, as they were
+    grows: tuple[str, ...] = ()
+
+
+CASES = [
+    Case(first_release.REVISION, first_release.seed, first_release_upgraded,
+         first_release.served, grows=("members",)),
+    Case("0002_tokens_by_user", lambda dialect, _: release_rows(dialect), membership_upgraded,
+         grows=("members",)),
+    Case("0005_mentions", lambda dialect, _: with_mention(dialect), changes_upgraded),
+]
+
+
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
-async def test_membership_migration_keeps_everything(
-    database: str, tmp_path: Path, postgres: Postgres
+@pytest.mark.parametrize("case", CASES, ids=[case.revision for case in CASES])
+async def test_upgrade_keeps_every_row(
+    case: Case, database: str, tmp_path: Path, postgres: Postgres
 ) -> None:
     url = database_url(database, tmp_path, postgres)
-    await run(url, *release_rows(), revision=BEFORE_MEMBERSHIP)
-    if database == "postgresql":  # (the rows were inserted with their ids)
-        await run(url, ("SELECT setval('chats_id_seq', 5)", {}),
-                  ("SELECT setval('users_id_seq', 4)", {}))
-    before = await rows(url, "SELECT chat_id, id, user_id, login, text, created_ms "
-                             "FROM messages ORDER BY chat_id, id")
-    assert len(before) == len(MESSAGES)
+    await run(url, *case.seed(database, tmp_path), revision=case.revision)
+    shape = await tables(url)
+    before = await contents(url, shape)
+    assert any(before.values())
 
     store = await SqlStore.open(url)
     try:
-        assert await rows(url, "SELECT chat_id, id, user_id, login, text, created_ms "
-                               "FROM messages ORDER BY chat_id, id") == before
-        members = await rows(url, "SELECT chat_id, user_id, read_id FROM members "
-                                  "ORDER BY chat_id, user_id")
-        last = {1: 3, 2: 2, 3: 0, 4: 2, 5: 0}
-        # general: its authors; Team: its owner and authors; team, quiet: the owner;
-        # secret (closed): as it was, its authors made no one a member
-        expected = {(1, 2), (1, 3), (2, 1), (2, 3), (2, 4), (3, 2), (4, 1), (4, 2), (5, 4)}
-        assert {(c, u) for c, u, _ in members} == expected
-        assert set(MEMBERS) <= expected
-        # what was there before the upgrade counts as read
-        assert all(read == last[c] for c, _, read in members), members
-        for chat_id, user_id in expected:
-            assert await store.is_member(chat_id, user_id)
-        # name keys: the first of two look-alikes has it, the later one keeps its name
-        assert await rows(url, "SELECT name, name_key FROM chats ORDER BY id") == [
-            ("general", "general"), ("Team", "team"), ("team", None), ("secret", "secret"),
-            ("quiet", "quiet")]
-        team = await store.find_chat("team")
-        assert team is not None
-        assert team.id == 3  # choice by name stays exact
-        assert await store.create_chat("TEAM", 1, None) is None
-        assert await store.history(3, limit=30) == []
-        # the key passes to the look-alike when the chat holding it goes
-        assert await store.delete_chat(2) is True
-        assert await rows(url, "SELECT name_key FROM chats WHERE id = 3") == [("team",)]
-        assert await store.create_chat("TEAM", 1, None) is None
-        fresh = await store.create_chat("new one", 3, None)
-        assert fresh is not None
-        assert await store.is_member(fresh.id, 3)
+        assert await rows(url, "SELECT version_num FROM alembic_version") == [
+            (migrations.head(),)]
+        after = await contents(url, shape)
+        for table in case.grows:
+            assert set(before.pop(table)) <= set(after.pop(table)), table
+        assert after == before
+        await case.check(url, store)
     finally:
         await store.close()
-
-
-@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
-async def test_changes_migration_keeps_everything(
-    database: str, tmp_path: Path, postgres: Postgres
-) -> None:
-    """From 0005 (mentions), with messages, members and a mention: the messages are
-    unchanged, never edited, removed or reacted to; changes then work on them."""
-    url = database_url(database, tmp_path, postgres)
-    await run(url, *release_rows(),
-              ("INSERT INTO mentions (user_id, chat_id, message_id) VALUES (3, 1, 1)", {}),
-              revision="0005_mentions")
-    before = await rows(url, "SELECT chat_id, id, user_id, login, text, created_ms "
-                             "FROM messages ORDER BY chat_id, id")
-    store = await SqlStore.open(url)
+    if case.served is None:
+        return
+    args = () if database == "sqlite" else ("--database-url", url)
+    server = ServerProcess(tmp_path, *args, backend=Backend("sqlite")).start()
     try:
-        assert await rows(url, "SELECT chat_id, id, user_id, login, text, created_ms "
-                               "FROM messages ORDER BY chat_id, id") == before
-        assert await rows(url, "SELECT DISTINCT edited_ms, removed, reply_to, change "
-                               "FROM messages") == [(None, False, None, None)]
-        assert await rows(url, "SELECT id, last_change FROM chats ORDER BY id") == [
-            (1, 0), (2, 0), (3, 0), (4, 0), (5, 0)]
-        page = await store.history(1, limit=30)
-        assert [(m.id, m.text, m.removed, m.reactions, m.reply) for m in page] == [
-            (1, "text 1/1", False, (), None), (2, "text 1/2", False, (), None),
-            (3, "text 1/3", False, (), None)]
-        edited = await store.edit(1, 2, 1, "new", T0 + 10)
-        assert edited is not None
-        assert (edited.number, edited.message.text, edited.message.edited_ms) == (1, "new", T0 + 10)
-        reacted = await store.react(1, 3, 1, "👍")
-        assert reacted is not None
-        assert (reacted.number, reacted.message.reactions) == (2, (("👍", ("carl",)),))
-        removed = await store.remove(1, 2, 1)
-        assert removed is not None
-        assert (removed.number, removed.message.removed) == (3, True)
-        assert await rows(url, "SELECT count(*) FROM mentions") == [(0,)]
-        assert [(m.id, m.change) for m in await store.changed(1, upto=3, after=0, limit=10)] == [
-            (1, 3)]
-        assert await store.positions(1) == (3, 3)
+        await case.served(server)
     finally:
-        await store.close()
+        assert server.stop() == 0
