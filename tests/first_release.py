@@ -113,7 +113,7 @@ async def served(server: ServerProcess) -> None:
         chosen = await choose(by_token, "secret", "chat password")
         assert chosen["Messages"] == [
             {"id": 1, "user": "bob", "date": iso_date(T0 + 1), "text": "in secret"}]
-    async with aiohttp.ClientSession() as http:
-        async with http.get(server.http + image_url("general", IMAGE)) as response:
-            assert response.status == 200
-            assert await response.read() == PNG
+    async with (aiohttp.ClientSession() as http,
+                http.get(server.http + image_url("general", IMAGE)) as response):
+        assert response.status == 200
+        assert await response.read() == PNG

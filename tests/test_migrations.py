@@ -121,8 +121,8 @@ def release_rows(dialect: str) -> Statements:
 
 
 def with_mention(dialect: str) -> Statements:
-    return release_rows(dialect) + [
-        ("INSERT INTO mentions (user_id, chat_id, message_id) VALUES (3, 1, 1)", {})]
+    mention = ("INSERT INTO mentions (user_id, chat_id, message_id) VALUES (3, 1, 1)", {})
+    return [*release_rows(dialect), mention]
 
 
 # -- what holds after the upgrade -----------------------------------------------------
