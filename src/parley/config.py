@@ -155,9 +155,14 @@ class Settings:
     def db_url(self) -> str:
         """The SQLAlchemy async URL of the database."""
         if not self.database_url:
-            path = quote(str((self.data_dir / "parley.db").resolve()), safe="/")
+            path = quote(str(self.database_file.resolve()), safe="/")
             return f"sqlite+aiosqlite:///{path}"
         return normalize_database_url(self.database_url)
+
+    @property
+    def database_file(self) -> Path:
+        """The SQLite database's file (used without a database URL)."""
+        return self.data_dir / "parley.db"
 
     @property
     def images_in_database(self) -> bool:

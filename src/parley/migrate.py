@@ -42,15 +42,17 @@ def reason(exc: BaseException) -> str:
 async def run(settings: Settings, *, check: bool) -> int:
     url = settings.db_url
     try:
-        if not settings.database_url:
-            settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if check:
+        if check and not settings.database_url and not settings.database_file.exists():
+            todo = migrations.every()  # (checking creates nothing, not even the file)
+        elif check:
             engine = create_async_engine(url)
             try:
                 todo = await migrations.pending(engine)
             finally:
                 await engine.dispose()
         else:
+            if not settings.database_url:
+                settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             store = await SqlStore.open(url, sqlite_synchronous=settings.sqlite_synchronous,
                                         sqlite_busy_ms=settings.sqlite_busy_ms)
             await store.close()

@@ -50,6 +50,11 @@ def head() -> str:
     return newest
 
 
+def every() -> list[str]:
+    """Every revision, oldest first."""
+    return [r.revision for r in reversed(list(scripts().walk_revisions()))]
+
+
 def _pending(connection: Connection) -> list[str]:
     """The revisions still to apply, oldest first; :class:`NewerSchema` for an unknown one."""
     found = MigrationContext.configure(connection).get_current_revision()
