@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from conftest import Backend
+from conftest import REDIS_URL, Backend, Postgres
 from parley import migrations
 from parley.config import normalize_database_url
 
@@ -94,7 +94,9 @@ async def test_migrate_and_check(backend: Backend, tmp_path: Path) -> None:
     assert await everything(url) == stored
 
 
-async def test_a_newer_database_is_refused_unchanged(backend: Backend, tmp_path: Path) -> None:
+async def test_a_newer_database_is_refused_unchanged(
+    backend: Backend, services: Postgres, tmp_path: Path
+) -> None:
     args, url = database(backend, tmp_path / "data")
     assert parley("migrate", *args).returncode == 0
     engine = create_async_engine(url)
@@ -108,7 +110,10 @@ async def test_a_newer_database_is_refused_unchanged(backend: Backend, tmp_path:
     refusal = (f"parley: the database is at revision {FUTURE}, which this release of "
                f"Parley does not know (its newest is {migrations.head()}): it was upgraded "
                "by a newer release; run that one")
-    for command in (("serve", "--port", "0", "--data-dir", str(tmp_path / "data")),
+    data = str(tmp_path / "data")
+    for command in (("serve", "--port", "0", "--data-dir", data),
+                    ("serve", "--port", "0", "--data-dir", data, "--workers", "2",
+                     "--redis-url", REDIS_URL),
                     ("migrate",), ("migrate", "--check")):
         done = parley(*command, *args, env={"PARLEY_ARGON2_PROFILE": "test"})
         assert (done.returncode, done.stdout) == (1, ""), done
