@@ -57,8 +57,6 @@ async def run(settings: Settings, *, check: bool) -> int:
                                         sqlite_busy_ms=settings.sqlite_busy_ms)
             await store.close()
             todo = []
-    except migrations.NewerSchema:
-        raise
     except (OSError, sa.exc.SQLAlchemyError) as exc:
         raise Unreachable(f"cannot reach the database at {safe_url(url)}: {reason(exc)}") \
             from exc
