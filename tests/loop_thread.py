@@ -28,3 +28,22 @@ class LoopThread:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
         self.loop.close()
+
+
+def run_machine(machine: Any, server: Any, *, examples: int, steps: int) -> None:
+    """Run a state machine class (with ``server`` and ``loop`` class attributes) against a
+    running server, its coroutines on a :class:`LoopThread` of its own."""
+    from hypothesis import HealthCheck, settings
+    from hypothesis.stateful import run_state_machine_as_test
+
+    loop = LoopThread()
+    machine.server = server
+    machine.loop = loop
+    try:
+        run_state_machine_as_test(
+            machine,
+            settings=settings(max_examples=examples, stateful_step_count=steps, deadline=None,
+                              suppress_health_check=[HealthCheck.too_slow], database=None),
+        )
+    finally:
+        loop.close()

@@ -32,18 +32,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
     invariant,
     rule,
-    run_state_machine_as_test,
 )
 
 from conftest import FAST, ServerProcess
-from loop_thread import LoopThread
+from loop_thread import LoopThread, run_machine
 from parley.client import Client
 
 PASSWORD = "correct horse"
@@ -575,15 +573,4 @@ def stateful_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server
 
 
 def test_random_sessions_match_the_model(stateful_server: ServerProcess) -> None:
-    loop = LoopThread()
-    ChatMachine.server = stateful_server
-    ChatMachine.loop = loop
-    try:
-        run_state_machine_as_test(
-            ChatMachine,
-            settings=settings(max_examples=25, stateful_step_count=30, deadline=None,
-                              suppress_health_check=[HealthCheck.too_slow],
-                              database=None),
-        )
-    finally:
-        loop.close()
+    run_machine(ChatMachine, stateful_server, examples=25, steps=30)

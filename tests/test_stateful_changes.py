@@ -20,19 +20,17 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
     invariant,
     rule,
-    run_state_machine_as_test,
 )
 
 from changes_kit import undated
 from conftest import FAST, PASSWORD, ServerProcess
-from loop_thread import LoopThread
+from loop_thread import LoopThread, run_machine
 from parley.client import Client
 from stateful_model import Frame, MChat, chat
 
@@ -256,15 +254,4 @@ def changes_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerP
 
 
 def test_random_changes_match_the_model(changes_server: ServerProcess) -> None:
-    loop = LoopThread()
-    ChangesMachine.server = changes_server
-    ChangesMachine.loop = loop
-    try:
-        run_state_machine_as_test(
-            ChangesMachine,
-            settings=settings(max_examples=20, stateful_step_count=25, deadline=None,
-                              suppress_health_check=[HealthCheck.too_slow],
-                              database=None),
-        )
-    finally:
-        loop.close()
+    run_machine(ChangesMachine, changes_server, examples=20, steps=25)
