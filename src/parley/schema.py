@@ -34,6 +34,12 @@ users = Table(
     Column("login_key", String(1024), nullable=False, unique=True),
     Column("password_hash", Text, nullable=False),
     Column("created_ms", BigInteger, nullable=False),
+    # a server admin: moderator of every chat (``parley admin grant``; see migration 0009)
+    Column("admin", Boolean, nullable=False, server_default=false()),
+    # may not log in: ``parley admin disable``
+    Column("disabled", Boolean, nullable=False, server_default=false()),
+    # when the user was last connected (NULL: not since migration 0009)
+    Column("seen_ms", BigInteger, nullable=True),
     sqlite_autoincrement=True,
 )
 
@@ -136,4 +142,34 @@ images = Table(
     # The bytes, when the image store is the database (shared by all processes);
     # NULL when the bytes live in the data dir.
     Column("data", LargeBinary, nullable=True),
+)
+
+#: who moderates which chat (granted by its owner or a server admin)
+moderators = Table(
+    "moderators",
+    metadata,
+    Column("chat_id", Integer, ForeignKey("chats.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+)
+
+#: a ban or a mute (``kind``: "ban", "mute") of a user in a chat, until ``until_ms``
+#: (NULL: until lifted); a row whose time has passed counts as none
+sanctions = Table(
+    "sanctions",
+    metadata,
+    Column("chat_id", Integer, ForeignKey("chats.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("kind", String(8), primary_key=True),
+    Column("until_ms", BigInteger, nullable=True),
+)
+
+#: what ``parley admin`` asks of the running servers: an encoded broker event a row, read
+#: by every server process each second after the last row it read (parley.control)
+control = Table(
+    "control",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("event", LargeBinary, nullable=False),
+    sqlite_autoincrement=True,
 )
