@@ -19,6 +19,7 @@ Hierarchy (status in brackets)::
     ├── LoginFailed             ["error"]                same answer for every cause
     ├── ImageRejected           ["failed to attach image"]
     ├── RateLimited             ["rate limited"]
+    ├── Muted                   ["muted"]                a message from a muted user
     └── Unavailable             ["error"]                storage down; the server carries on
 """
 
@@ -34,6 +35,7 @@ __all__ = [
     "ImageRejected",
     "Invalid",
     "LoginFailed",
+    "Muted",
     "NoRight",
     "NotAllowed",
     "NotFound",
@@ -148,6 +150,12 @@ class RateLimited(ParleyError):
     """Too many messages too fast."""
 
     status = "rate limited"
+
+
+class Muted(ParleyError):
+    """The sender is muted in the chat (see :mod:`parley.moderation`): nothing is stored."""
+
+    status = "muted"
 
 
 class Unavailable(ParleyError):
