@@ -82,11 +82,8 @@ def online_name(person: Person, login: str) -> Any:
 
 
 def role_badge(person: Person, login: str) -> Any:
-    return (
-        person.page.locator("#online-list .online-user")
-        .filter(has=online_name(person, login))
-        .locator(".role-badge")
-    )
+    name = person.page.locator(f'.online-name[data-user="{login}"]')
+    return person.page.locator("#online-list .online-user").filter(has=name).locator(".role-badge")
 
 
 def menu(person: Person) -> Any:
