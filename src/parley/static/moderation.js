@@ -241,13 +241,12 @@ export class Moderation {
     this.online.redecorate();
   }
 
-  /** A row of the online list: a badge after the owner's and the moderators' names. */
+  /** A row of the online list: a badge after a moderator's name. */
   badge(row, login) {
     for (const old of row.querySelectorAll(".role-badge")) old.remove();
-    let text = null;
-    if (this.owner !== null && sameUser(login, this.owner)) text = t("chat.owner");
-    else if (this.moderators.some((m) => sameUser(m, login))) text = t("moderation.badge");
-    if (text !== null) row.append(el("span", { className: "role-badge" }, text));
+    if (this.moderators.some((m) => sameUser(m, login))) {
+      row.append(el("span", { className: "role-badge" }, t("moderation.badge")));
+    }
   }
 }
 
