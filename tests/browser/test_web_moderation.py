@@ -5,6 +5,8 @@ that keeps the text in the box and stores nothing, and the list of moderators.""
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -14,7 +16,7 @@ import pytest
 
 from parley.testing import ServerProcess
 
-from .browser_support import Person, expect, stored_texts
+from .browser_support import DOC_SCREENSHOTS, Person, expect, stored_texts
 from .test_web_language import register_in_russian
 
 BANNED_RU = "Вас заблокировали в чате «{}»."  # noqa: RUF001
@@ -289,3 +291,36 @@ def test_in_russian_the_banned_person_reads_it_in_russian(
     toast(boris, "error", REFUSED_RU.format(room))
     [(login, kind, until)] = sanctions(server, room)
     assert (login, kind, until) == (b, "ban", None)
+
+
+@pytest.mark.slow
+def test_moderation_screenshot(people: Callable[..., Person], own_server: ServerProcess) -> None:
+    """The owner's menu on a member's name, with a moderator listed: for docs/protocol.md.
+
+    Always saved to artifacts/screenshots/; with PARLEY_UPDATE_SCREENSHOTS=1 also copied
+    over the committed docs/screenshots/moderation-desktop.png."""
+    url = own_server.start().http
+    alice, bob, carol = people(url=url), people(url=url), people(url=url)
+    alice.register("alice")
+    alice.create_chat("book-club")
+    for person, name in ((bob, "bob"), (carol, "carol")):
+        person.register(name)
+        person.enter_chat("book-club")
+        expect(online_name(alice, name)).to_be_visible()
+    alice.say("Welcome! One rule: no spoilers past chapter 3.")
+    expect(
+        carol.message_with_text("Welcome! One rule: no spoilers past chapter 3.")
+    ).to_be_visible()
+    carol.say("The butler did it, by the way")
+    expect(alice.message_with_text("The butler did it, by the way")).to_be_visible()
+    open_online_menu(alice, "bob").filter(has_text="Make moderator").click()
+    expect(alice.page.locator("#moderator-list li")).to_have_text(["bob"])
+    bob.say("Carol! Chapter 12!")
+    expect(alice.message_with_text("Carol! Chapter 12!")).to_be_visible()
+    alice.page.locator("#toasts .toast").evaluate_all("(nodes) => nodes.forEach((n) => n.remove())")
+    author_name(alice, "The butler did it, by the way").click()
+    expect(menu(alice)).to_be_visible()
+    shot = alice.screenshot("moderation-desktop")
+    if os.environ.get("PARLEY_UPDATE_SCREENSHOTS"):
+        DOC_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, DOC_SCREENSHOTS / "moderation-desktop.png")

@@ -86,28 +86,30 @@ export class MessageMenu {
     if (actions.canEdit) items.push(menuItem(t("chat.edit"), () => choose("edit")));
     if (actions.canRemove) items.push(menuItem(t("chat.remove"), () => choose("remove"), { danger: true }));
     items.push(...this.extra(message));
-    this.show([picker, ...items], opener ?? item, t("chat.messageActions", { user: message.user }));
+    this.show([picker, ...items], opener ?? item, t("chat.messageActions", { user: message.user }), { align: "end" });
   }
 
   /**
-   * Shows `items` (buttons and groups of them, see menuItem) by `anchor`, labelled `label`;
-   * the keys, the placing and the closing are those of a message's menu.
+   * Shows `items` (buttons and groups of them, see menuItem) by `anchor`, labelled `label`,
+   * under it from its left edge ("start", for a name) or ending at its right one ("end", for
+   * the "⋯" button); the keys, the placing and the closing are those of a message's menu.
    */
-  show(items, anchor, label) {
+  show(items, anchor, label, { align = "start" } = {}) {
     this.close();
     this.node.replaceChildren(...items);
     this.node.setAttribute("aria-label", label);
     this.node.hidden = false;
     this.opener = anchor.matches("button") ? anchor : null;
     this.opener?.setAttribute("aria-expanded", "true");
-    this.place(anchor);
+    this.place(anchor, align);
     this.node.querySelector("button")?.focus();
   }
 
-  place(anchor) {
+  place(anchor, align) {
     const rect = anchor.getBoundingClientRect();
     const menu = this.node.getBoundingClientRect();
-    const left = Math.max(8, Math.min(rect.right - menu.width, window.innerWidth - menu.width - 8));
+    const x = align === "start" ? rect.left : rect.right - menu.width;
+    const left = Math.max(8, Math.min(x, window.innerWidth - menu.width - 8));
     const below = rect.bottom + 4;
     const top = below + menu.height > window.innerHeight - 8 ? Math.max(8, rect.top - menu.height - 4) : below;
     this.node.style.left = `${left}px`;
