@@ -248,13 +248,20 @@ def test_an_owner_makes_a_moderator_who_then_moderates_and_is_listed(
     # Not on the owner's name.
     author_name(bob, "house rules").click()
     expect(menu(bob)).to_be_hidden()
-    # The owner's "⋯" menu of a message by carol holds the same, for keyboard use.
+    # The owner's "⋯" menu of a message by carol leads there too, for keyboard use.
     carol.say("hi all")
     node = alice.message_with_text("hi all")
     node.hover()
     node.locator(".msg-menu-button").click()
-    expect(menu_items(alice)).to_have_text(["Reply", "Remove", *OWNER_ITEMS, "Make moderator"])
+    expect(menu_items(alice)).to_have_text(["Reply", "Remove", f"Moderate {c}…"])
+    alice.page.keyboard.press("ArrowUp")  # from the first emoji round to the last item
+    expect(menu_items(alice).nth(2)).to_be_focused()
+    alice.page.keyboard.press("Enter")
+    expect(menu_items(alice)).to_have_text([*OWNER_ITEMS, "Make moderator"])
+    expect(menu(alice)).to_have_attribute("aria-label", f"Actions for {c}")
+    expect(menu_items(alice).first).to_be_focused()
     alice.page.keyboard.press("Escape")
+    expect(menu(alice)).to_be_hidden()
 
     # A moderator's mute works, and the member's page says so.
     open_online_menu(bob, c).filter(has_text="Mute for 1 hour").click()

@@ -1,7 +1,7 @@
 // Moderation in the web client (docs/protocol.md, "Moderation"). On choosing a room the
 // client asks `moderators`: who owns it, who moderates it, and the person's own Role there.
 // The owner, its moderators and server admins then get a menu on other members' names (in
-// the online list and on messages, and in a message's "⋯" menu) to ban, mute, and (owner
+// the online list and on messages, and from a message's "⋯" menu) to ban, mute, and (owner
 // and admins) make or unmake a moderator. The menu is the message menu's (menu.js).
 // The moderators are listed beside who is online, with a badge on their names there.
 // A ban push closes the chat with a message; a later refusal of it says why.
@@ -45,7 +45,7 @@ export class Moderation {
     this.bannedFrom = new Set(); // chats this page saw the person banned from
     this.pending = [];           // requests sent, oldest first: {command, chat, login, time}
     this.reset(null);
-    menu.extra = (message) => this.items(String(message.user ?? ""));
+    menu.extra = (message) => this.entry(String(message.user ?? ""));
     online.decorate = (row, login) => this.badge(row, login);
     // A click on a name: the menu for those who may use it. In the online list it comes
     // before the click that opens a direct chat (directs.js), which the menu then offers.
@@ -105,6 +105,18 @@ export class Moderation {
     if (!this.moderates || typeof login !== "string" || login === "") return false;
     const owner = this.owner ?? chatInfo(this.chat)?.owner ?? null;
     return !sameUser(login, state.me) && !sameUser(login, owner);
+  }
+
+  /**
+   * In a message's "⋯" menu (the way there by keyboard): one item, which opens the
+   * moderation menu for the message's author in its place.
+   */
+  entry(login) {
+    if (!this.mayActOn(login)) return [];
+    return [menuItem(t("moderation.moderate", { user: login }), () => {
+      const anchor = this.menu.opener;
+      if (anchor) this.menu.show(this.items(login), anchor, t("moderation.menuLabel", { user: login }), { align: "end" });
+    })];
   }
 
   /** The menu's moderation items for `login` (none when the person may not act on them). */
