@@ -60,7 +60,8 @@ def test_a_mute_holds_until_its_end_then_is_forgotten() -> None:
     mutes = Mutes(clock=lambda: now[0])
     mutes.delivered(Event("mute", 7, b"", sender=3, until=61_000))
     mutes.delivered(Event("mute", 7, b"", sender=4, until=None))
-    assert mutes.holds(7, 3) and mutes.holds(7, 4)
+    assert mutes.holds(7, 3)
+    assert mutes.holds(7, 4)
     assert not mutes.holds(8, 3)  # another chat
     assert not mutes.holds(7, 5)  # another user
     now[0] = 60_999
@@ -124,8 +125,12 @@ async def test_a_mute_ends_by_the_clock(served: Parley) -> None:
     # the row is still there: ended, it counts as none
     store = served.service.ctx.store
     assert await store.mutes(now[0]) == []
+    room = await store.find_chat("room")
+    assert room is not None
     [(chat_id, user_id, until)] = await store.mutes(start)
-    assert until is not None and start + 60_000 <= until < start + 61_000
+    assert (chat_id, user_id) == (room.id, 2)
+    assert until is not None
+    assert start + 60_000 <= until < start + 61_000
 
 
 async def test_the_store_rows(served: Parley) -> None:
@@ -138,7 +143,8 @@ async def test_the_store_rows(served: Parley) -> None:
     assert room is not None
     found_bob = await store.target("bob")
     found_carl = await store.target("carl")
-    assert found_bob is not None and found_carl is not None
+    assert found_bob is not None
+    assert found_carl is not None
     bob, carl = found_bob[0], found_carl[0]
     assert found_bob == (bob, False)
     assert await store.target("nobody") is None
