@@ -216,8 +216,8 @@ async def moderation_upgraded(url: str, store: SqlStore) -> None:
     assert not await store.is_member(2, 4)
     assert await store.banned(2, 4, T0)
     assert await store.mute(2, 2, T0 + 60_000)
-    assert await store.mutes(T0) == [(2, 2, T0 + 60_000)]
-    assert await store.mutes(T0 + 60_000) == []
+    assert sorted(await store.sanctions(T0)) == [("ban", 2, 4, None), ("mute", 2, 2, T0 + 60_000)]
+    assert await store.sanctions(T0 + 60_000) == [("ban", 2, 4, None)]
 
 
 @dataclass(frozen=True)

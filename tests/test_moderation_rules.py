@@ -1,7 +1,8 @@
 """Moderation in this process: who may do what (:mod:`parley.rights`), the store's rows
-on SQLite and PostgreSQL, and the map of mutes (:class:`parley.mutes.Mutes`): a mute ends
-by the clock, moved here by hand, and a reading of the database never undoes an event
-delivered while it was under way."""
+on SQLite and PostgreSQL, and the map of sanctions (:class:`parley.sanctions.Sanctions`):
+a mute ends by the clock, moved here by hand, a reading of the database never undoes an
+event delivered while it was under way, and a banned user's socket that kept the chat
+(its ban's ``leave`` event lost) is stopped at its next message."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ import pytest
 
 from inprocess import Parley, chat
 from parley.broker import Event
-from parley.mutes import MuteRow, Mutes
 from parley.rights import Roles, may_appoint, may_be_sanctioned, may_moderate, may_remove
+from parley.sanctions import SanctionRow, Sanctions
 from test_service import answer
 
 MUTED = answer("chat", "message", "muted")
+ANON = "error in chat or user"
 
 
 # -- rights ---------------------------------------------------------------------------------
@@ -52,53 +54,67 @@ def test_who_may_remove_moderate_and_appoint() -> None:
     assert not may_be_sanctioned(Roles(1, False, admin=True))
 
 
-# -- the map of mutes -------------------------------------------------------------------
+# -- the map of sanctions -------------------------------------------------------------------
 
 
-def test_a_mute_holds_until_its_end_then_is_forgotten() -> None:
+def test_a_sanction_holds_until_its_end_then_is_forgotten() -> None:
     now = [1_000]
-    mutes = Mutes(clock=lambda: now[0])
-    mutes.delivered(Event("mute", 7, b"", sender=3, until=61_000))
-    mutes.delivered(Event("mute", 7, b"", sender=4, until=None))
-    assert mutes.holds(7, 3)
-    assert mutes.holds(7, 4)
-    assert not mutes.holds(8, 3)  # another chat
-    assert not mutes.holds(7, 5)  # another user
+    sanctions = Sanctions(clock=lambda: now[0])
+    sanctions.delivered(Event("mute", 7, b"", sender=3, until=61_000))
+    sanctions.delivered(Event("mute", 7, b"", sender=4, until=None))
+    sanctions.delivered(Event("ban", 7, b"", sender=5, until=61_000))
+    assert sanctions.muted(7, 3)
+    assert sanctions.muted(7, 4)
+    assert sanctions.banned(7, 5)
+    assert not sanctions.banned(7, 3)  # muted, not banned
+    assert not sanctions.muted(7, 5)  # banned, not muted
+    assert not sanctions.muted(8, 3)  # another chat
+    assert not sanctions.muted(7, 6)  # another user
     now[0] = 60_999
-    assert mutes.holds(7, 3)
+    assert sanctions.muted(7, 3)
+    assert sanctions.banned(7, 5)
     now[0] = 61_000
-    assert not mutes.holds(7, 3)
-    assert len(mutes) == 1
+    assert not sanctions.muted(7, 3)
+    assert not sanctions.banned(7, 5)
+    assert len(sanctions) == 1
     now[0] = 10**15
-    assert mutes.holds(7, 4)  # until lifted
-    mutes.delivered(Event("unmute", 7, b"", sender=4))
-    assert not mutes.holds(7, 4)
-    assert len(mutes) == 0
+    assert sanctions.muted(7, 4)  # until lifted
+    sanctions.delivered(Event("unmute", 7, b"", sender=4))
+    assert not sanctions.muted(7, 4)
+    sanctions.delivered(Event("ban", 7, b"", sender=4, until=None))
+    assert sanctions.banned(7, 4)
+    sanctions.delivered(Event("unban", 7, b"", sender=4))
+    assert not sanctions.banned(7, 4)
+    assert len(sanctions) == 0
 
 
 async def test_a_reading_keeps_the_events_delivered_while_it_ran() -> None:
-    mutes = Mutes(clock=lambda: 0)
-    mutes.delivered(Event("mute", 1, b"", sender=1, until=None))
+    sanctions = Sanctions(clock=lambda: 0)
+    sanctions.delivered(Event("mute", 1, b"", sender=1, until=None))
 
-    async def read(now: int) -> list[MuteRow]:
-        # what the database held when read: user 1 muted, not yet user 2; and user 3,
-        # whose unmute is delivered meanwhile
-        rows: list[MuteRow] = [(1, 1, None), (1, 3, None)]
-        mutes.delivered(Event("mute", 1, b"", sender=2, until=None))
-        mutes.delivered(Event("unmute", 1, b"", sender=3))
+    async def read(now: int) -> list[SanctionRow]:
+        # what the database held when read: user 1 muted, not yet user 2; and users 3
+        # and 4, whose unmute and unban are delivered meanwhile
+        rows: list[SanctionRow] = [("mute", 1, 1, None), ("mute", 1, 3, None),
+                                   ("ban", 1, 4, None)]
+        sanctions.delivered(Event("mute", 1, b"", sender=2, until=None))
+        sanctions.delivered(Event("unmute", 1, b"", sender=3))
+        sanctions.delivered(Event("unban", 1, b"", sender=4))
         await asyncio.sleep(0)
         return rows
 
-    await mutes.reload(read)
-    assert mutes.holds(1, 1)
-    assert mutes.holds(1, 2)
-    assert not mutes.holds(1, 3)
+    await sanctions.reload(read)
+    assert sanctions.muted(1, 1)
+    assert sanctions.muted(1, 2)
+    assert not sanctions.muted(1, 3)
+    assert not sanctions.banned(1, 4)
+
     # a later reading with nothing delivered meanwhile is the database's state
-    async def empty(now: int) -> list[MuteRow]:
+    async def empty(now: int) -> list[SanctionRow]:
         return []
 
-    await mutes.reload(empty)
-    assert len(mutes) == 0
+    await sanctions.reload(empty)
+    assert len(sanctions) == 0
 
 
 # -- in the service, on SQLite and PostgreSQL ----------------------------------------------
@@ -110,10 +126,10 @@ async def test_a_mute_ends_by_the_clock(served: Parley) -> None:
     await owner.request(chat("create", Chat="room"))
     await bob.request(chat("choice", Chat="room"))
     owner.take()
-    mutes = served.service.ctx.mutes
-    start = mutes.clock()
+    sanctions = served.service.ctx.sanctions
+    start = sanctions.clock()
     now = [start]
-    mutes.clock = lambda: now[0]
+    sanctions.clock = lambda: now[0]
     assert await owner.ask(chat("mute", Chat="room", Login="bob", Minutes=1)) == answer(
         "chat", "mute", "success", Chat="room", Login="bob")
     assert await bob.ask(chat("message", Text="hello")) == MUTED
@@ -124,13 +140,44 @@ async def test_a_mute_ends_by_the_clock(served: Parley) -> None:
     assert pushed["Message"]["text"] == "a minute later"
     # the row is still there: ended, it counts as none
     store = served.service.ctx.store
-    assert await store.mutes(now[0]) == []
     room = await store.find_chat("room")
     assert room is not None
-    [(chat_id, user_id, until)] = await store.mutes(start)
-    assert (chat_id, user_id) == (room.id, 2)
+    assert await store.sanctions(now[0]) == []
+    [(kind, chat_id, user_id, until)] = await store.sanctions(start)
+    assert (kind, chat_id, user_id) == ("mute", room.id, 2)
     assert until is not None
     assert start + 60_000 <= until < start + 61_000
+
+
+async def test_a_socket_that_missed_its_ban_is_stopped_at_its_next_message(
+    served: Parley,
+) -> None:
+    owner = await served.user("owner")
+    bob = await served.user("bob")
+    await owner.request(chat("create", Chat="room"))
+    await bob.request(chat("choice", Chat="room"))
+    await owner.request(chat("message", Text="one"))
+    owner.take()
+    bob.take()
+    ctx = served.service.ctx
+    # the ban's leave event never reaches this process's hub (Redis away)
+    leave = ctx.hub.on_leave
+    ctx.hub.on_leave = lambda peer, event: None
+    try:
+        assert await owner.ask(chat("ban", Chat="room", Login="bob")) == answer(
+            "chat", "ban", "success", Chat="room", Login="bob")
+    finally:
+        ctx.hub.on_leave = leave
+    assert bob.take() == []
+    # its next message or change: refused as from a socket with no chat, which it is now
+    assert await bob.ask(chat("react", Id=1, Emoji="👍")) == answer("chat", "react", ANON)
+    assert await bob.ask(chat("message", Text="two")) == answer("chat", "message", ANON)
+    room = await ctx.store.find_chat("room")
+    assert room is not None
+    assert [m.text for m in await ctx.store.history(room.id, limit=5)] == ["one"]
+    assert owner.take() == [{"Type": "chat", "Command": "connected", "Chat": "room",
+                             "Left": "bob"}]
+    assert bob.take() == []
 
 
 async def test_the_store_rows(served: Parley) -> None:
@@ -164,19 +211,20 @@ async def test_the_store_rows(served: Parley) -> None:
     assert await store.ban(room.id, bob.id, 5_000)  # replaced by one that ends
     assert await store.banned(room.id, bob.id, 4_999)
     assert not await store.banned(room.id, bob.id, 5_000)
+    assert await store.sanctions(4_999) == [("ban", room.id, bob.id, 5_000)]
     await store.lift(room.id, bob.id, "ban")
     assert not await store.banned(room.id, bob.id, 0)
     # mutes: those in force at a time
     assert await store.mute(room.id, bob.id, 5_000)
     assert await store.mute(room.id, carl.id, None)
-    assert sorted(await store.mutes(4_999)) == [(room.id, bob.id, 5_000),
-                                                (room.id, carl.id, None)]
-    assert await store.mutes(5_000) == [(room.id, carl.id, None)]
+    assert sorted(await store.sanctions(4_999)) == [("mute", room.id, bob.id, 5_000),
+                                                    ("mute", room.id, carl.id, None)]
+    assert await store.sanctions(5_000) == [("mute", room.id, carl.id, None)]
     await store.lift(room.id, carl.id, "mute")
-    assert await store.mutes(0) == [(room.id, bob.id, 5_000)]
+    assert await store.sanctions(0) == [("mute", room.id, bob.id, 5_000)]
     # the chat gone: nothing to grant or sanction in, and its rows are gone with it
     assert await store.delete_chat(room.id)
-    assert await store.mutes(0) == []
+    assert await store.sanctions(0) == []
     assert not await store.set_moderator(room.id, bob.id, True)
     assert not await store.ban(room.id, bob.id, None)
     assert not await store.mute(room.id, bob.id, None)
