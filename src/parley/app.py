@@ -85,8 +85,8 @@ async def lifespan(app: web.Application) -> AsyncIterator[None]:
         service = Service(ctx)
         await broker.start(hub.deliver)
         try:
-            # (after the broker: a mute published while they are read is not lost)
-            await ctx.mutes.start(store.mutes)
+            # (after the broker: a sanction published while they are read is not lost)
+            await ctx.sanctions.start(store.sanctions)
             await presence.start(hub.presence, service.user_gone)
             heartbeat = Heartbeat(service, settings.heartbeat)
             try:
@@ -104,7 +104,7 @@ async def lifespan(app: web.Application) -> AsyncIterator[None]:
                 await asyncio.to_thread(ctx.hashing.close)
                 await presence.close()
         finally:
-            await ctx.mutes.close()
+            await ctx.sanctions.close()
             await broker.close()
             await asyncio.to_thread(image_pool.close)
     finally:

@@ -31,12 +31,12 @@ from .images import ImageStore
 from .limits import Spacing, Throttle
 from .metrics import Metrics
 from .model import ChatSummary, Draft, Stored
-from .mutes import Mutes
 from .passwords import Hasher
 from .peer import Peer
 from .pools import WorkPool
 from .presence import Presence
 from .rules import TokenBucket
+from .sanctions import Sanctions
 from .sockets import Sockets
 from .store import Store
 from .writer import MessageWriter
@@ -122,8 +122,8 @@ class Context:
         self.writer = MessageWriter(store, functools.partial(on_commit, self))
         #: stores edits, removals and reactions in batches (see parley.changes)
         self.changes = ChangeWriter(store)
-        #: the mutes in force, asked by every message (see parley.moderation)
-        self.mutes = Mutes()
+        #: the bans and mutes in force, asked by every message (see parley.moderation)
+        self.sanctions = Sanctions()
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def _read_list(self) -> Struct:

@@ -7,20 +7,20 @@ by are read from the database at the request (rare operations: an admin granted 
 the command line holds at once). The rows are :mod:`parley.moderation_rows`'.
 
 A ban takes the user out of the chat on every process: the ``leave`` event (see
-:mod:`parley.membership`) with the ban notice for a frame. A mute reaches every
-process's map of mutes (:class:`parley.mutes.Mutes`) as a ``mute`` event, which
-posting asks at each message without a database query.
+:mod:`parley.membership`) with the ban notice for a frame. Every ban, mute and their
+lifting reach every process's map of sanctions (:class:`parley.sanctions.Sanctions`)
+as an event of their own, which posting asks at each message without a database query.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from . import rules
+from . import chats, rules
 from .answers import BanNotice, ModeratorAnswer, SanctionAnswer, Staff
 from .broker import Event
 from .context import Context, Handler
-from .errors import Invalid, NoRight, NotFound, ParleyError
+from .errors import Invalid, Muted, NoRight, NotAllowed, NotFound, ParleyError
 from .messages import Ban, Moderator, Moderators, Mute, Unban, Unmute
 from .model import Chat, User, now_ms
 from .peer import Peer
@@ -52,8 +52,10 @@ async def ban(ctx: Context, conn: Peer, r: Ban) -> None:
     user = conn.session.need_user()
     minutes = _minutes(r.Minutes, required=False)
     chat, target = await _target(ctx, user, r, may_moderate)
-    if not await ctx.store.ban(chat.id, target.id, _until(minutes)):
+    until = _until(minutes)
+    if not await ctx.store.ban(chat.id, target.id, until):
         raise NotFound()
+    ctx.broker.publish(Event("ban", chat.id, b"", sender=target.id, until=until))
     conn.send(_done("ban", chat, target))
     # those of the user's sockets that have the chat chosen, on every process, leave
     # it and are told (this process's at once: the broker delivers as it publishes)
@@ -66,6 +68,7 @@ async def unban(ctx: Context, conn: Peer, r: Unban) -> None:
     user = conn.session.need_user()
     chat, target = await _target(ctx, user, r, may_moderate)
     await ctx.store.lift(chat.id, target.id, "ban")
+    ctx.broker.publish(Event("unban", chat.id, b"", sender=target.id))
     conn.send(_done("unban", chat, target))
 
 
@@ -100,6 +103,23 @@ async def moderators(ctx: Context, conn: Peer, r: Moderators) -> None:
     owner, logins = await ctx.store.staff(chat.id)
     conn.send(Staff(Type="chat", Command="moderators", Chat=chat.name, Owner=owner,
                     Moderators=logins, Role=roles.role))
+
+
+def check_sanctions(ctx: Context, conn: Peer, user_id: int, chat_id: int, *,
+                    mute: bool) -> None:
+    """Before a message (``mute``: a muted user's is refused too) or a change in the
+    chosen chat: a dict look-up in this process's map of sanctions, no query. A banned
+    user's socket that still has the chat chosen (the ban's ``leave`` event lost on its
+    way here, or the chat chosen while the ban was stored) leaves it now and is answered
+    as a socket with no chat chosen."""
+    sanctions = ctx.sanctions
+    if not len(sanctions):
+        return
+    if sanctions.banned(chat_id, user_id):
+        chats.leave_chat(ctx, conn)
+        raise NotAllowed()
+    if mute and sanctions.muted(chat_id, user_id):
+        raise Muted()
 
 
 HANDLERS: dict[type, Handler] = {

@@ -37,7 +37,7 @@ class ModerationStore(Protocol):
     async def mute(self, chat_id: int, user_id: int, until_ms: int | None) -> bool: ...
     async def lift(self, chat_id: int, user_id: int, kind: Kind) -> None: ...
     async def banned(self, chat_id: int, user_id: int, now: int) -> bool: ...
-    async def mutes(self, now: int) -> list[tuple[int, int, int | None]]: ...
+    async def sanctions(self, now: int) -> list[tuple[str, int, int, int | None]]: ...
 
 
 def _roles_query(chat_id: int, user_id: int) -> sa.Select[Any]:
@@ -140,13 +140,13 @@ class ModerationRows(Transactions):
             sanctions.c.kind == "ban", _active(now)))
         return row is not None
 
-    async def mutes(self, now: int) -> list[tuple[int, int, int | None]]:
-        """Every mute in force at ``now``: (chat id, user id, end or None)."""
+    async def sanctions(self, now: int) -> list[tuple[str, int, int, int | None]]:
+        """Every ban and mute in force at ``now``: (kind, chat id, user id, end or None)."""
         async with self._tx() as conn:
             rows = await conn.execute(
-                sa.select(sanctions.c.chat_id, sanctions.c.user_id, sanctions.c.until_ms)
-                .where(sanctions.c.kind == "mute", _active(now)))
-            return [(int(r.chat_id), int(r.user_id),
+                sa.select(sanctions.c.kind, sanctions.c.chat_id, sanctions.c.user_id,
+                          sanctions.c.until_ms).where(_active(now)))
+            return [(str(r.kind), int(r.chat_id), int(r.user_id),
                      None if r.until_ms is None else int(r.until_ms)) for r in rows]
 
     async def _sanction(self, conn: AsyncConnection, chat_id: int, user_id: int, kind: Kind,

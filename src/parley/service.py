@@ -62,7 +62,7 @@ class Service:
         self.ctx = ctx
         ctx.hub.on_user = lambda peer, event: accounts.user_event(ctx, peer, event)
         ctx.hub.on_leave = lambda peer, event: membership.left_elsewhere(ctx, peer, event)
-        ctx.hub.on_mute = ctx.mutes.delivered
+        ctx.hub.on_sanction = ctx.sanctions.delivered
         #: this process's activity pushes
         self.activity = activity.ActivityPusher(ctx.hub, ctx.store.member_ids, ctx.background)
         ctx.hub.on_activity = self.activity.deliver
