@@ -279,6 +279,15 @@ def test_an_owner_makes_a_moderator_who_then_moderates_and_is_listed(
     author_name(bob, "hi all").click()
     expect(menu(bob)).to_be_hidden()
 
+    # A ban takes the role away: the list says so at once.
+    open_online_menu(alice, c).filter(has_text="Make moderator").click()
+    expect(alice.page.locator("#moderator-list li")).to_have_text([c])
+    open_online_menu(alice, c).filter(has_text="Ban for 1 day").click()
+    toast(alice, "ok", f"{c} is banned from “{room}” for 1 day.")
+    expect(alice.page.locator("#moderator-list li")).to_have_text(["None yet"])
+    assert moderators(server, room) == []
+    toast(carol, "error", f"You were banned from “{room}”.")
+
 
 def test_in_russian_the_banned_person_reads_it_in_russian(
     people: Callable[..., Person], server: ServerProcess, unique: Callable[[str], str]

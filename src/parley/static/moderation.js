@@ -222,6 +222,7 @@ export class Moderation {
         this.appoint(chat, user, frame.Grant === true);
         toast(frame.Grant === true ? t("moderation.granted", { user, chat }) : t("moderation.revoked", { user, chat }), "ok");
       } else if (frame.Command === "ban") {
+        this.appoint(chat, user, false); // a ban takes the role away too
         toast(t("moderation.bannedDone", { user, chat, time }), "ok");
       } else {
         toast(t("moderation.mutedDone", { user, chat, time }), "ok");
