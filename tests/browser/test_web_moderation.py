@@ -176,6 +176,43 @@ def test_an_owner_bans_a_member_for_an_hour_from_their_name(
     expect(bob.page.locator("#chat-name")).not_to_have_text(room)
 
 
+def test_a_ban_from_a_closed_chat_is_said_in_its_password_dialog(
+    people: Callable[..., Person], server: ServerProcess, unique: Callable[[str], str]
+) -> None:
+    a, b, room = unique("alice"), unique("bob"), unique("secret")
+    alice = people(url=server.http)
+    alice.register(a)
+    alice.create_chat(room, password="open sesame")
+    bob = people(url=server.http)
+    bob.register(b)
+    bob.chat_button(room).click()
+    bob.page.fill("#password-input", "open sesame")
+    bob.page.get_by_role("button", name="Join").click()
+    expect(bob.page.locator("#chat-name")).to_have_text(room)
+    expect(online_name(alice, b)).to_be_visible()
+
+    open_online_menu(alice, b).filter(has_text="Ban for 1 hour").click()
+    toast(alice, "ok", f"{b} is banned from “{room}” for 1 hour.")
+    toast(bob, "error", f"You were banned from “{room}”.")
+    expect(bob.page.locator("#chat-name")).to_have_text("Choose a chat")
+    assert not is_member(server, room, b)
+
+    # The refusal of a closed chat is the same for a ban and a wrong password: the dialog
+    # says both, and the right password is refused while the ban holds.
+    bob.chat_button(room).click()
+    dialog = bob.page.locator("#password-dialog")
+    expect(dialog).to_be_visible()
+    note = f"You were banned from “{room}”. Once the ban has ended, its password lets you in again."
+    expect(bob.page.locator("#password-error")).to_have_text(note)
+    bob.page.fill("#password-input", "open sesame")
+    bob.page.get_by_role("button", name="Join").click()
+    # (sending clears the note: it is back with the answer)
+    expect(bob.page.locator("#password-error")).to_have_text(note)
+    expect(dialog).to_be_visible()
+    expect(bob.page.locator("#chat-name")).to_have_text("Choose a chat")
+    assert not is_member(server, room, b)
+
+
 def test_an_owner_mutes_a_member_from_a_message_and_nothing_they_send_is_stored(
     people: Callable[..., Person], server: ServerProcess, unique: Callable[[str], str]
 ) -> None:

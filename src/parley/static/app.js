@@ -464,7 +464,7 @@ function handleBareStatus(frame) {
   }
   if (frame.Status === "access denied") {
     state.passwords.delete(pending.chat);
-    askPassword(pending.chat, pending.password !== null ? S.wrongPassword : "");
+    askPassword(pending.chat, moderation.passwordNote(pending.chat) ?? (pending.password !== null ? S.wrongPassword : ""));
     return;
   }
   toast(S.noSuchChat(), "error");

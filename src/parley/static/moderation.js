@@ -200,15 +200,25 @@ export class Moderation {
     toast(t("moderation.youBanned", { chat }), "error", 12000);
   }
 
-  /** Why a `choice` of `chat` was refused, when a ban explains it (else null). */
+  /**
+   * Why a `choice` of `chat` was refused, when a ban explains it (else null). An open room
+   * refuses no one but the banned; a closed one also refuses a missing or wrong password,
+   * which its password dialog asks for (see passwordNote).
+   */
   refusal(chat, frame) {
     if (frame.Status !== "access denied" || typeof chat !== "string") return null;
     const info = chatInfo(chat);
-    // An open room refuses no one but the banned; a closed one also a wrong password.
-    if (this.bannedFrom.has(chat) || (info && info.closed !== true && info.direct !== true)) {
-      return t("moderation.bannedChoice", { chat });
-    }
+    if (info && info.closed !== true && info.direct !== true) return t("moderation.bannedChoice", { chat });
     return null;
+  }
+
+  /**
+   * The note in the password dialog of a closed chat this page saw the person banned from
+   * (else null): the server's refusal is the same for a ban and a wrong password, and a ban
+   * that has ended (or was lifted) leaves the person to enter the password again.
+   */
+  passwordNote(chat) {
+    return this.bannedFrom.has(chat) ? () => t("moderation.bannedClosed", { chat }) : null;
   }
 
   /** The answer to a ban, mute or moderator request of this page. */
