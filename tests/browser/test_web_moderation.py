@@ -377,3 +377,32 @@ def test_moderation_screenshot(people: Callable[..., Person], own_server: Server
     if os.environ.get("PARLEY_UPDATE_SCREENSHOTS"):
         DOC_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shot, DOC_SCREENSHOTS / "moderation-desktop.png")
+
+
+def test_on_a_phone_the_menu_fits_and_the_moderators_show_with_who_is_online(
+    people: Callable[..., Person], server: ServerProcess, unique: Callable[[str], str]
+) -> None:
+    phone = {"width": 390, "height": 844}
+    a, b, c, room = unique("alice"), unique("bob"), unique("carol"), unique("room")
+    alice = people(url=server.http, viewport=phone)
+    alice.register(a)
+    alice.create_chat(room)
+    for name in (b, c):
+        person = people(url=server.http)
+        person.register(name)
+        person.enter_chat(room)
+        person.say(f"hello from {name}")
+        expect(alice.message_with_text(f"hello from {name}")).to_have_count(1)
+    author_name(alice, f"hello from {b}").click()
+    expect(menu(alice)).to_be_visible()
+    box = menu(alice).bounding_box()
+    assert box is not None
+    assert box["x"] >= 0
+    assert box["x"] + box["width"] <= phone["width"]
+    assert box["y"] + box["height"] <= phone["height"]
+    menu_items(alice).filter(has_text="Make moderator").click()
+    toast(alice, "ok", f"{b} is now a moderator of “{room}”.")
+    alice.page.locator("#online-toggle").click()
+    expect(alice.page.locator("#moderator-list li")).to_have_text([b])
+    expect(alice.page.locator("#moderator-list")).to_be_in_viewport()
+    alice.screenshot("moderation-phone")
