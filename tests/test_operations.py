@@ -22,6 +22,7 @@ import hashlib
 import io
 import os
 import re
+import shlex
 import shutil
 import socket
 import ssl
@@ -36,7 +37,9 @@ import aiohttp
 import pytest
 from PIL import Image
 
-from conftest import ServerProcess, unavailable
+from conftest import unavailable
+from parley import migrations
+from parley.testing import ServerProcess
 from round_trip import open_client, visit
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -121,13 +124,41 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
     return made
 
 
+def settings_file() -> dict[str, str]:
+    """The variables of the page's settings file (/etc/parley/parley.env)."""
+    body = re.search(r"<<'EOF'\n(.*?)\nEOF\n", section("### The settings file"), re.S)
+    assert body is not None
+    return dict(line.split("=", 1) for line in body[1].splitlines())
+
+
+def unit_command(key: str) -> list[str]:
+    """A command line of the page's systemd unit (``ExecStart``, ``ExecStartPre``), with
+    this checkout's ``parley``."""
+    (unit,) = blocks("## A systemd unit", "ini")
+    (line,) = [x for x in unit.splitlines() if x.startswith(key + "=")]
+    argv = shlex.split(line.split("=", 1)[1])
+    assert argv[0] == "/opt/parley/bin/parley"
+    return [str(Path(sys.executable).parent / "parley"), *argv[1:]]
+
+
 @pytest.fixture
 def parley(tmp_path: Path) -> Iterator[ServerProcess]:
-    """Parley as the page configures it: behind a proxy on this machine, metrics for one
-    client address; two sockets per address, to see each client counted apart."""
-    server = ServerProcess(
-        tmp_path / "data", "--trusted-proxy", "127.0.0.1", "--metrics-allow", ALICE,
-        "--max-connections-per-ip", "2").start()
+    """Parley as the page runs it: the unit's ``ExecStartPre`` then its ``ExecStart``, with
+    the settings file's variables (the data dir and the port the test's own). For the test,
+    metrics for one client address, and two sockets per address, to see each client
+    counted apart."""
+    env = settings_file()
+    assert env["PARLEY_DATA_DIR"] == "/var/lib/parley"
+    assert env["PARLEY_TRUSTED_PROXY"] == "127.0.0.1"
+    data = tmp_path / "data"
+    env["PARLEY_DATA_DIR"] = str(data)
+    data.mkdir(mode=0o700)
+    migrated = subprocess.run(unit_command("ExecStartPre"), env={**os.environ, **env},
+                              capture_output=True, text=True, timeout=120, check=False)
+    assert (migrated.returncode, migrated.stdout) == (
+        0, f"parley: the database is at {migrations.head()}\n"), migrated.stderr
+    server = ServerProcess(data, "--metrics-allow", ALICE, "--max-connections-per-ip", "2",
+                           env=env, command=unit_command("ExecStart")).start()
     yield server
     assert server.stop() == 0
 
