@@ -39,6 +39,7 @@ from PIL import Image
 
 from conftest import unavailable
 from parley import migrations
+from parley.client import Client
 from parley.testing import ServerProcess
 from round_trip import open_client, visit
 
@@ -246,7 +247,7 @@ class Front:
     def headers(self) -> dict[str, str]:
         return {"Host": f"{NAME}:{self.port}", "Origin": self.origin}
 
-    async def socket(self, source: str) -> object:
+    async def socket(self, source: str) -> Client:
         return await open_client(f"wss://{PROXY}:{self.port}/ws", headers=self.headers(),
                                  tls=self.tls, server_hostname=NAME, local_address=source)
 
@@ -275,14 +276,14 @@ async def through(front: Front, parley: ServerProcess) -> None:
     status, page = await front.get("/", ALICE)
     assert (status, page) == (200, INDEX)
     first, second = await front.socket(ALICE), await front.socket(ALICE)
-    others = []
+    others: list[Client] = []
     try:
-        await visit(first, second, "alice", "lobby")  # type: ignore[arg-type]
+        await visit(first, second, "alice", "lobby")
         png = noise_png()
         url = f"/images/lobby/{hashlib.md5(png).hexdigest()}.png"
-        await first.say(image=base64.b64encode(png).decode())  # type: ignore[attr-defined]
+        await first.say(image=base64.b64encode(png).decode())
         for client in (first, second):
-            frame = await client.recv()  # type: ignore[attr-defined]
+            frame = await client.recv()
             assert (frame["Command"], frame["Message"]["id"], frame["Message"]["image"]) == (
                 "message", 2, url), frame
         assert await front.get(url, BOB) == (200, png)
@@ -294,7 +295,7 @@ async def through(front: Front, parley: ServerProcess) -> None:
         others.append(await front.socket(BOB))
     finally:
         for client in (first, second, *others):
-            await client.close()  # type: ignore[attr-defined]
+            await client.close()
     # /metrics is for Alice's address only; Bob forging it in X-Forwarded-For changes nothing.
     status, body = await front.get("/metrics", ALICE)
     assert status == 200

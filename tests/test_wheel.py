@@ -7,6 +7,7 @@ take most of the time."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sqlite3
 import subprocess
@@ -130,6 +131,7 @@ async def test_the_installed_server_serves_the_client_its_locales_and_a_chat(
         await first.close()
         await second.close()
     # The migrations the server ran at start came from the wheel: the schema is the newest.
-    with sqlite3.connect(server.data_dir / "parley.db") as db:
+    assert server.data_dir is not None
+    with contextlib.closing(sqlite3.connect(server.data_dir / "parley.db")) as db:
         assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [
             (migrations.head(),)]
