@@ -193,7 +193,8 @@ def members(path: Path) -> Iterator[tuple[str, bytes]]:
                     f"{path} is not a Parley archive, or it is corrupted ({exc})") from exc
             raise ArchiveError(f"the archive is truncated or corrupted ({exc})") from exc
         except EOFError as exc:
-            raise ArchiveError("the archive is truncated (it ends in the middle)") from exc
+            raise ArchiveError("the archive is truncated or corrupted (its data ends before "
+                               "the end of its stream)") from exc
         except (*_BROKEN, OSError) as exc:
             raise ArchiveError(f"the archive is corrupted ({type(exc).__name__}: "
                                f"{exc})") from exc

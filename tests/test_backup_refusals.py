@@ -1,0 +1,202 @@
+"""What ``parley restore`` refuses, with one line naming the problem, exit status 1, and
+nothing written to the target (SQLite data dir or PostgreSQL database): a truncated
+archive, a flipped byte, foreign files, an archive of a newer schema or Parley, a
+target that is not empty (unless ``--force``, which replaces it)."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import sqlite3
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from backup_kit import Place, dump, image_files, parley, refused, tables
+from conftest import PG_URL, Postgres, unavailable
+from images_data import image_bytes
+
+PNG = image_bytes(color="purple")
+PNG_NAME = hashlib.md5(PNG).hexdigest() + ".png"
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> Place:
+    """A SQLite database with a user, a token, a chat, messages and an image file."""
+    where = Place(tmp_path_factory.mktemp("source"))
+    assert parley("migrate", *where.args()).returncode == 0
+    db = sqlite3.connect(where.data_dir / "parley.db")
+    with db:
+        db.execute("INSERT INTO users (id, login, login_key, password_hash, created_ms) "
+                   "VALUES (1, 'alice', 'alice', 'hash', 1)")
+        db.execute("INSERT INTO tokens VALUES ('digest', 1, 99999999999999)")
+        db.execute("INSERT INTO chats (id, name, name_key, owner_id, created_ms, last_id) "
+                   "VALUES (2, 'Room', 'room', 1, 1, 2)")
+        db.execute("INSERT INTO members (chat_id, user_id, read_id) VALUES (2, 1, 1)")
+        for id_, text, image in ((1, "one", None), (2, None, PNG_NAME)):
+            db.execute("INSERT INTO messages (chat_id, id, user_id, login, text, image, "
+                       "created_ms) VALUES (2, ?, 1, 'alice', ?, ?, 1)", (id_, text, image))
+        db.execute("INSERT INTO images (chat_id, name, size) VALUES (2, ?, ?)",
+                   (PNG_NAME, len(PNG)))
+    db.close()
+    (where.data_dir / "images" / "2").mkdir(parents=True)
+    (where.data_dir / "images" / "2" / PNG_NAME).write_bytes(PNG)
+    return where
+
+
+@pytest.fixture(scope="module")
+def archive(source: Place, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("archives") / "good.tar.gz"
+    done = parley("backup", str(out), *source.args())
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def target(request: pytest.FixtureRequest, tmp_path: Path, postgres: Postgres) -> Place:
+    if request.param == "sqlite":
+        return Place(tmp_path / "target")
+    if not postgres.reachable():
+        unavailable(f"PostgreSQL at {PG_URL}")
+    return Place(tmp_path / "target", postgres.new_database())
+
+
+async def nothing_written(target: Place) -> None:
+    if target.sqlite:
+        assert not target.data_dir.exists()
+    else:
+        assert await tables(target.url) == []
+        assert not target.data_dir.exists()
+
+
+def contents(path: Path) -> bytes:
+    return path.read_bytes()
+
+
+def rewritten(archive: Path, out: Path, change: Callable[[dict[str, Any]], None], *,
+              checksum: bool = True) -> Path:
+    """A copy of the archive whose manifest ``change`` edited (its checksum made anew,
+    unless ``checksum`` is False)."""
+    body = b""
+    with tarfile.open(archive, "r:gz") as tar, tarfile.open(out, "w:gz") as copy:
+        for info in tar:
+            data = tar.extractfile(info).read()  # type: ignore[union-attr]
+            if info.name == "manifest.json":
+                manifest = json.loads(data)
+                change(manifest)
+                data = body = json.dumps(manifest).encode()
+            elif info.name == "manifest.sha256" and checksum:
+                data = hashlib.sha256(body).hexdigest().encode()
+            info.size = len(data)
+            copy.addfile(info, io.BytesIO(data))
+    return out
+
+
+async def test_truncated(archive: Path, target: Place, tmp_path: Path) -> None:
+    data = contents(archive)
+    for cut in (len(data) // 2, len(data) - 30):
+        short = tmp_path / f"short{cut}.tar.gz"
+        short.write_bytes(data[:cut])
+        refused(parley("restore", str(short), *target.args()), "truncated")
+        await nothing_written(target)
+
+
+async def test_one_flipped_byte(archive: Path, target: Place, tmp_path: Path) -> None:
+    data = contents(archive)
+    for at in (len(data) // 3, len(data) // 2, len(data) - 12):
+        broken = tmp_path / f"flipped{at}.tar.gz"
+        broken.write_bytes(data[:at] + bytes([data[at] ^ 0x01]) + data[at + 1:])
+        refused(parley("restore", str(broken), *target.args()), "corrupted")
+        await nothing_written(target)
+
+
+async def test_flipped_byte_in_an_uncompressed_table(source: Place, target: Place,
+                                                     tmp_path: Path) -> None:
+    plain = tmp_path / "plain.tar"
+    assert parley("backup", str(plain), "--level", "0", *source.args()).returncode == 0
+    data = contents(plain)
+    at = data.index(b'"login":"alice"') + len('"login":"a')
+    plain.write_bytes(data[:at] + b"b" + data[at + 1:])
+    refused(parley("restore", str(plain), *target.args()),
+            "member tables/users/000000.jsonl does not match its checksum")
+    await nothing_written(target)
+
+
+async def test_foreign_files(target: Place, tmp_path: Path) -> None:
+    tar_gz = tmp_path / "photos.tar.gz"
+    with tarfile.open(tar_gz, "w:gz") as tar:
+        info = tarfile.TarInfo("holiday.txt")
+        info.size = 5
+        tar.addfile(info, io.BytesIO(b"hello"))
+    gz = tmp_path / "notes.gz"
+    gz.write_bytes(gzip.compress(b"just some notes\n" * 100))
+    text = tmp_path / "notes.txt"
+    text.write_text("just some notes\n" * 100)
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    refused(parley("restore", str(tar_gz), *target.args()),
+            "not a Parley archive (its first member is 'holiday.txt'")
+    for foreign in (gz, text, empty):
+        refused(parley("restore", str(foreign), *target.args()), "not a Parley archive")
+    refused(parley("restore", str(tmp_path / "missing.tar.gz"), *target.args()),
+            "cannot read the archive", "No such file")
+    await nothing_written(target)
+
+
+async def test_newer_schema_or_release(archive: Path, target: Place, tmp_path: Path) -> None:
+    newer = rewritten(archive, tmp_path / "newer.tar.gz",
+                      lambda m: m.update(revision="0099_future"))
+    assert refused(parley("restore", str(newer), *target.args())) == (
+        "parley: the archive is of schema revision 0099_future, which this release does not "
+        "know (its newest is 0009_moderation): it was taken by a newer Parley; restore it "
+        "with that release or a newer one")
+    await nothing_written(target)
+    newer = rewritten(archive, tmp_path / "release.tar.gz",
+                      lambda m: m.update(parley_version="99.0.0"))
+    refused(parley("restore", str(newer), *target.args()),
+            "the archive was taken by Parley 99.0.0, newer than this release")
+    newer = rewritten(archive, tmp_path / "format.tar.gz",
+                      lambda m: m.update(format_version=2))
+    refused(parley("restore", str(newer), *target.args()), "format version 2 is newer")
+    await nothing_written(target)
+
+
+async def test_manifest_edited_without_its_checksum(archive: Path, target: Place,
+                                                    tmp_path: Path) -> None:
+    edited = rewritten(archive, tmp_path / "edited.tar.gz",
+                       lambda m: m["tables"][0].update(rows=5), checksum=False)
+    assert refused(parley("restore", str(edited), *target.args())) == (
+        "parley: the archive's manifest does not match its checksum: corrupted")
+    edited = rewritten(archive, tmp_path / "counted.tar.gz",
+                       lambda m: m["tables"][0].update(rows=5))
+    assert refused(parley("restore", str(edited), *target.args())) == (
+        "parley: table users does not hold the 5 rows the manifest counts")
+    await nothing_written(target)
+
+
+async def test_non_empty_target_unless_forced(archive: Path, source: Place,
+                                              target: Place) -> None:
+    expected = await dump(source.url)
+    assert parley("restore", str(archive), *target.args()).returncode == 0
+    assert await dump(target.url) == expected
+    assert await image_files(target) == {(2, PNG_NAME): PNG}
+    assert refused(parley("restore", str(archive), *target.args()),
+                   "is not empty (1 users, 2 messages)", "--force")
+    assert await dump(target.url) == expected
+    done = parley("restore", str(archive), "--force", *target.args())
+    assert done.returncode == 0, done.stderr
+    assert await dump(target.url) == expected
+    assert await image_files(target) == {(2, PNG_NAME): PNG}
+
+
+async def test_a_migrated_database_counts_as_empty(archive: Path, source: Place,
+                                                   target: Place) -> None:
+    assert parley("migrate", *target.args()).returncode == 0
+    done = parley("restore", str(archive), *target.args())
+    assert done.returncode == 0, done.stderr
+    assert await dump(target.url) == await dump(source.url)
