@@ -11,9 +11,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+import test_migrations
 from backup_kit import PASSWORD, Place, answer, dump, fill, image_files, parley
 from conftest import PG_URL, Postgres, unavailable
 from parley.client import Client
+from parley.store import SqlStore
 from parley.testing import ServerProcess
 
 
@@ -86,3 +88,40 @@ async def test_move_keeps_everything(tmp_path: Path, postgres: Postgres, source_
     chats = (await dump(target.url))["chats"]
     assert [row[:2] for row in chats][-1] == (max(r[0] for r in before["chats"]) + 1,
                                              "after the move")
+
+
+@pytest.mark.parametrize(("source_kind", "target_kind"),
+                         [("sqlite", "postgresql"), ("postgresql", "sqlite")])
+async def test_an_older_revision_moves_forward(tmp_path: Path, postgres: Postgres,
+                                               source_kind: str, target_kind: str) -> None:
+    """An archive of a database at 0005 (rows of that release) restores, and is migrated
+    to the newest revision: the same as migrating the old database in place; search works
+    on the moved messages."""
+    source = place(source_kind, tmp_path / "source", postgres)
+    target = place(target_kind, tmp_path / "target", postgres)
+    source.data_dir.mkdir()
+    dialect = "sqlite" if source.sqlite else "postgresql"
+    await test_migrations.run(source.url, *test_migrations.with_mention(dialect),
+                              revision="0005_mentions")
+    archive = tmp_path / "old.tar.gz"
+    done = parley("backup", str(archive), *source.args())
+    assert done.returncode == 0, done.stderr
+    assert "backup of revision 0005_mentions" in done.stdout
+    done = parley("restore", str(archive), *target.args())
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.rstrip().endswith("the database is at 0009_moderation")
+
+    store = await SqlStore.open(source.url)  # the old database migrated in place
+    await store.close()
+    moved = await dump(target.url)
+    assert moved == await dump(source.url)
+    assert moved["alembic_version"] == [("0009_moderation",)]
+    assert len(moved["messages"]) == len(test_migrations.MESSAGES)
+    store = await SqlStore.open(target.url)
+    try:
+        found = await store.search(3, ["text"], limit=50)
+        # carl reads the open chats general (1) and Team (2); secret (4) is closed to him
+        assert sorted((m.chat_id, m.id) for _, m in found) == [
+            (1, 1), (1, 2), (1, 3), (2, 1), (2, 2)]
+    finally:
+        await store.close()
