@@ -231,9 +231,47 @@ async def _fill(conn: AsyncConnection, path: Path, manifest: Manifest,
     _match(found, manifest)
     for shape in reversed(list(found.values())):
         await conn.execute(shape.table.delete())
+    rebuild = await _drop_indexes(conn)
     await _load(conn, path, manifest, found, sink)
+    for statement in rebuild:
+        await conn.exec_driver_sql(statement)
     await conn.run_sync(_migrate, "head")
     await _set_sequences(conn, manifest)
+
+
+async def _drop_indexes(conn: AsyncConnection) -> list[str]:
+    """Drop what the load would otherwise keep up to date row by row, at great cost: the
+    search index (SQLite: the FTS5 insert trigger; PostgreSQL: the messages' indexes
+    that back no constraint, the GIN index among them); the statements that make it
+    again, at once, after the load."""
+    if conn.dialect.name == "sqlite":
+        found = (await conn.execute(sa.text(
+            "SELECT sql FROM sqlite_master WHERE type = 'trigger' "
+            "AND name = 'messages_fts_insert'"))).scalar()
+        if found is None:
+            return []
+        await conn.exec_driver_sql("DROP TRIGGER messages_fts_insert")
+        return [str(found), "INSERT INTO messages_fts(messages_fts) VALUES ('rebuild')"]
+    indexes = (await conn.execute(sa.text(
+        "SELECT i.indexname, i.indexdef FROM pg_indexes i WHERE i.schemaname = "
+        "current_schema() AND i.tablename = 'messages' AND NOT EXISTS (SELECT 1 FROM "
+        "pg_constraint c WHERE c.conname = i.indexname) AND i.indexdef NOT LIKE "
+        "'CREATE UNIQUE%'"))).all()
+    for name, _ in indexes:
+        await conn.exec_driver_sql(f'DROP INDEX "{name}"')
+    return [str(definition) for _, definition in indexes]
+
+
+async def _insert(conn: AsyncConnection, shape: Shape, rows: list[dict[str, Any]]) -> None:
+    """Insert rows (PostgreSQL: by ``COPY``, in the same transaction)."""
+    if conn.dialect.name != "postgresql":
+        await conn.execute(shape.table.insert(), rows)
+        return
+    columns = list(rows[0])
+    raw = (await conn.get_raw_connection()).driver_connection
+    assert raw is not None
+    await raw.copy_records_to_table(
+        shape.name, records=[tuple(row[c] for c in columns) for row in rows], columns=columns)
 
 
 def _match(found: dict[str, Shape], manifest: Manifest) -> None:
@@ -258,7 +296,7 @@ async def _load(conn: AsyncConnection, path: Path, manifest: Manifest,
             shape = found[table[1]]
             rows = [_decode(line, shape) for line in data.splitlines()]
             if rows:
-                await conn.execute(shape.table.insert(), rows)
+                await _insert(conn, shape, rows)
         elif image:
             await sink(conn, int(image[1]), image[2], data)
         else:
