@@ -9,6 +9,7 @@ import gzip
 import hashlib
 import io
 import json
+import shutil
 import sqlite3
 import tarfile
 from collections.abc import Callable
@@ -200,3 +201,33 @@ async def test_a_migrated_database_counts_as_empty(archive: Path, source: Place,
     done = parley("restore", str(archive), *target.args())
     assert done.returncode == 0, done.stderr
     assert await dump(target.url) == await dump(source.url)
+
+
+def test_backup_failures(source: Place, tmp_path: Path) -> None:
+    """What ``parley backup`` cannot do gets one line, exit status 1, and no archive."""
+    out = tmp_path / "out.tar.gz"
+    refused(parley("backup", str(out), "--data-dir", str(tmp_path / "nothing")),
+            f"there is no database at {tmp_path / 'nothing' / 'parley.db'}")
+    refused(parley("backup", str(out), "--database-url",
+                   "postgresql://postgres@127.0.0.1:1/parley"),
+            "cannot reach the database at postgresql+asyncpg://postgres@127.0.0.1:1/parley")
+    refused(parley("backup", str(tmp_path / "no" / "such" / "dir.tar.gz"), *source.args()),
+            "cannot write", "No such file or directory")
+    newer = Place(tmp_path / "newer")
+    newer.data_dir.mkdir()
+    shutil.copy(source.data_dir / "parley.db", newer.data_dir / "parley.db")
+    db = sqlite3.connect(newer.data_dir / "parley.db")
+    with db:
+        db.execute("UPDATE alembic_version SET version_num = '0099_future'")
+    db.close()
+    refused(parley("backup", str(out), *newer.args()),
+            "revision 0099_future, which this release of Parley does not know")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["newer"]
+
+
+def test_restore_into_an_unreachable_database(archive: Path, tmp_path: Path) -> None:
+    refused(parley("restore", str(archive), "--database-url",
+                   "postgresql://postgres@127.0.0.1:1/parley", "--data-dir",
+                   str(tmp_path / "data")),
+            "cannot reach the database at postgresql+asyncpg://postgres@127.0.0.1:1/parley")
+    assert not (tmp_path / "data").exists()

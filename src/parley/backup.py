@@ -119,7 +119,13 @@ def run(settings: Settings, output: Path, *, level: int) -> int:
             raise BackupError(f"there is no database at {path}")
     if output.is_dir():
         raise BackupError(f"{output} is a directory")
-    manifest = asyncio.run(_backup(settings, output, level))
+    try:
+        manifest = asyncio.run(_backup(settings, output, level))
+    except sa.exc.SQLAlchemyError as exc:
+        raise BackupError(f"reading the database failed, no archive written: "
+                          f"{reason(exc)}") from exc
+    except OSError as exc:
+        raise BackupError(f"cannot write {output}: {exc.strerror or exc}") from exc
     print(f"parley: backup of revision {manifest.revision} written to {output}: "
           + ", ".join(f"{t.rows} {t.name}" for t in manifest.tables)
           + f", {manifest.images.count} images ({manifest.images.bytes} bytes)", flush=True)

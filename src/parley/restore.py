@@ -67,18 +67,31 @@ ImageSink = Callable[[AsyncConnection, int, str, bytes], Awaitable[None]]
 
 
 class Refused(Exception):
-    """The restore would overwrite data, or the archive is too new (one line says so)."""
+    """The restore would overwrite data, the archive is too new, or the load failed and
+    was undone (one line says so)."""
 
 
 def run(settings: Settings, path: Path, *, force: bool) -> int:
     manifest = verify(path)
     check_release(manifest)
     url = settings.db_url
-    if url.startswith("sqlite"):
-        _into_sqlite(settings, path, manifest, force=force)
-    else:
-        asyncio.run(_into_postgresql(settings, path, manifest, force=force))
-        _place_images(settings, _image_staging(settings))
+    try:
+        if url.startswith("sqlite"):
+            _into_sqlite(settings, path, manifest, force=force)
+        else:
+            asyncio.run(_into_postgresql(settings, path, manifest, force=force))
+    except sa.exc.SQLAlchemyError as exc:
+        raise Refused(f"the restore failed, and nothing was written: {reason(exc)}") from exc
+    except OSError as exc:
+        raise Refused(f"the restore failed, and nothing was written: {_os_reason(exc)}") \
+            from exc
+    staging = _image_staging(settings)
+    try:
+        _place_images(settings, staging)
+    except OSError as exc:
+        raise Refused(f"the database is restored, but its image files could not be put in "
+                      f"place ({_os_reason(exc)}): move {staging} to {settings.image_dir}") \
+            from exc
     rows = ", ".join(f"{t.rows} {t.name}" for t in manifest.tables)
     print(f"parley: restored {path} (revision {manifest.revision}, Parley "
           f"{manifest.parley_version}) into {safe_url(url)}: {rows}, "
@@ -118,7 +131,7 @@ def _refuse_unless(force: bool, users: int, messages: int, where: str) -> None:
 
 def _into_sqlite(settings: Settings, path: Path, manifest: Manifest, *, force: bool) -> None:
     database = Path(sa.engine.make_url(settings.db_url).database or "")
-    if database.exists():
+    if database.exists() and not force:
         users, messages = _sqlite_counts(database)
         _refuse_unless(force, users, messages, str(database))
     database.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -139,7 +152,6 @@ def _into_sqlite(settings: Settings, path: Path, manifest: Manifest, *, force: b
         _remove(database.with_name(database.name + leftover))
     os.replace(staging, database)
     _fsync(database.parent)
-    _place_images(settings, image_staging)
 
 
 async def _build_sqlite(settings: Settings, path: Path, manifest: Manifest, staging: Path,
@@ -191,8 +203,9 @@ async def _into_postgresql(settings: Settings, path: Path, manifest: Manifest, *
                               f"{reason(exc)}") from exc
         try:
             async with conn.begin():
-                users, messages = await _pg_counts(conn)
-                _refuse_unless(force, users, messages, safe_url(url))
+                if not force:
+                    users, messages = await _pg_counts(conn)
+                    _refuse_unless(force, users, messages, safe_url(url))
                 shutil.rmtree(image_staging, ignore_errors=True)
                 for table in OURS:
                     await conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{table}" CASCADE')
@@ -378,6 +391,11 @@ def _place_images(settings: Settings, staging: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
     if staging.exists():
         os.replace(staging, target)
+
+
+def _os_reason(exc: OSError) -> str:
+    text = exc.strerror or str(exc)
+    return f"{text}: {exc.filename}" if exc.filename else text
 
 
 def _remove(path: Path) -> None:
