@@ -231,3 +231,40 @@ def test_restore_into_an_unreachable_database(archive: Path, tmp_path: Path) -> 
                    str(tmp_path / "data")),
             "cannot reach the database at postgresql+asyncpg://postgres@127.0.0.1:1/parley")
     assert not (tmp_path / "data").exists()
+
+
+async def test_an_image_file_gone_before_it_was_read(source: Place, tmp_path: Path) -> None:
+    """An image whose file was deleted (its message removed) after the snapshot began:
+    its row is left out, named on stderr and in the manifest; the rest restores."""
+    gone = Place(tmp_path / "gone")
+    copy_tree(source.data_dir, gone.data_dir)
+    remove_file(gone.data_dir / "images" / "2" / PNG_NAME)
+    out = tmp_path / "gone.tar.gz"
+    done = parley("backup", str(out), *gone.args())
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == (f"parley: image 2/{PNG_NAME} was deleted after the snapshot began; "
+                           f"left out\n")
+    manifest = json.loads(member(out, "manifest.json"))
+    assert manifest["images"] == {"count": 0, "bytes": 0, "missing": [f"2/{PNG_NAME}"]}
+    assert [t["rows"] for t in manifest["tables"] if t["name"] == "images"] == [0]
+    target = Place(tmp_path / "target")
+    assert parley("restore", str(out), *target.args()).returncode == 0
+    restored = await dump(target.url)
+    assert restored["images"] == []
+    assert restored["messages"] == (await dump(source.url))["messages"]
+    assert await image_files(target) == {}
+
+
+def copy_tree(source: Path, target: Path) -> None:
+    shutil.copytree(source, target)
+
+
+def remove_file(path: Path) -> None:
+    path.unlink()
+
+
+def member(archive: Path, name: str) -> bytes:
+    with tarfile.open(archive, "r:gz") as tar:
+        body = tar.extractfile(name)
+        assert body is not None
+        return body.read()
