@@ -110,11 +110,14 @@ def main() -> None:
                         help="a database of the server to make the benchmark's database on")
     parser.add_argument("--levels", default="1,0,6", help="gzip levels to back up at")
     parser.add_argument("--out", type=Path, help="write the figures here as JSON")
+    parser.add_argument("--reuse", action="store_true",
+                        help="measure on the source database of an earlier run in --dir")
     args = parser.parse_args()
     source = args.dir / "source"
-    shutil.rmtree(source, ignore_errors=True)
-    source.mkdir(parents=True)
-    asyncio.run(make_source(source, args.messages, args.chats))
+    if not (args.reuse and (source / "parley.db").exists()):
+        shutil.rmtree(source, ignore_errors=True)
+        source.mkdir(parents=True)
+        asyncio.run(make_source(source, args.messages, args.chats))
     size = sum(p.stat().st_size for p in source.glob("parley.db*")) / 1e6
     print(f"source database: {size:.1f} MB", flush=True)
     runs = []
