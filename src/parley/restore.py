@@ -36,6 +36,7 @@ from collections.abc import Awaitable, Callable
 from importlib import metadata as package
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import msgspec
 import sqlalchemy as sa
@@ -135,7 +136,7 @@ def _into_sqlite(settings: Settings, path: Path, manifest: Manifest, *, force: b
         users, messages = _sqlite_counts(database)
         _refuse_unless(force, users, messages, str(database))
     database.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    staging = database.with_name(database.name + ".restoring")
+    staging = database.with_name(database.name + ".restoring").resolve()
     image_staging = _image_staging(settings)
     _remove(staging)
     shutil.rmtree(image_staging, ignore_errors=True)
@@ -156,7 +157,7 @@ def _into_sqlite(settings: Settings, path: Path, manifest: Manifest, *, force: b
 
 async def _build_sqlite(settings: Settings, path: Path, manifest: Manifest, staging: Path,
                         image_staging: Path) -> None:
-    engine = create_async_engine(f"sqlite+aiosqlite:///{staging}")
+    engine = create_async_engine(f"sqlite+aiosqlite:///{quote(str(staging), safe='/')}")
 
     @sa.event.listens_for(engine.sync_engine, "connect")
     def _pragmas(dbapi: Any, _record: Any) -> None:
@@ -172,7 +173,7 @@ async def _build_sqlite(settings: Settings, path: Path, manifest: Manifest, stag
 
 def _sqlite_counts(database: Path) -> tuple[int, int]:
     try:
-        db = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+        db = sqlite3.connect(database.resolve().as_uri() + "?mode=ro", uri=True)
     except sqlite3.Error as exc:
         raise Unreachable(f"cannot read the database at {database}: {exc}") from exc
     try:
