@@ -87,7 +87,7 @@ async def dump(url: str) -> dict[str, list[tuple[Any, ...]]]:
 
 async def image_files(place: Place) -> dict[tuple[int, str], bytes]:
     """Every image's bytes, by (chat id, name), wherever the database keeps them; and
-    when they are files, no file without its row."""
+    no file in the data dir but those of the rows without bytes."""
     engine = create_async_engine(place.url)
     try:
         async with engine.connect() as conn:
@@ -96,13 +96,14 @@ async def image_files(place: Place) -> dict[tuple[int, str], bytes]:
     finally:
         await engine.dispose()
     out = {}
+    as_files = set()
     for chat_id, name, data in rows:
         if data is None:
             data = (place.data_dir / "images" / str(chat_id) / name).read_bytes()
+            as_files.add((chat_id, name))
         out[(chat_id, name)] = bytes(data)
-    if place.sqlite:
-        files = {(int(p.parent.name), p.name) for p in (place.data_dir / "images").glob("*/*")}
-        assert files == set(out)
+    files = {(int(p.parent.name), p.name) for p in (place.data_dir / "images").glob("*/*")}
+    assert files == as_files
     return out
 
 

@@ -268,3 +268,16 @@ def member(archive: Path, name: str) -> bytes:
         body = tar.extractfile(name)
         assert body is not None
         return body.read()
+
+
+async def test_images_go_where_the_target_keeps_them(archive: Path, target: Place) -> None:
+    """``--image-store`` of the target decides, whatever the source did: the archive's
+    image files (from a SQLite data dir) become rows of a SQLite target told to keep
+    them in the database, and files of a PostgreSQL target told to keep files."""
+    store = "database" if target.sqlite else "files"
+    done = parley("restore", str(archive), "--image-store", store, *target.args())
+    assert done.returncode == 0, done.stderr
+    assert await image_files(target) == {(2, PNG_NAME): PNG}
+    on_disk = sorted(str(p.relative_to(target.data_dir)) for p in target.data_dir.rglob("*")
+                     if p.is_file() and "images" in p.parts)
+    assert on_disk == ([] if store == "database" else [f"images/2/{PNG_NAME}"])
