@@ -80,15 +80,22 @@ def contents(path: Path) -> bytes:
 
 
 def rewritten(archive: Path, out: Path, change: Callable[[dict[str, Any]], None], *,
-              checksum: bool = True) -> Path:
+              checksum: bool = True,
+              edits: dict[str, Callable[[bytes], bytes]] | None = None) -> Path:
     """A copy of the archive whose manifest ``change`` edited (its checksum made anew,
-    unless ``checksum`` is False)."""
+    unless ``checksum`` is False), and whose members named in ``edits`` were edited (their
+    checksums in the manifest made anew)."""
     body = b""
+    sums: dict[str, str] = {}
     with tarfile.open(archive, "r:gz") as tar, tarfile.open(out, "w:gz") as copy:
         for info in tar:
             data = tar.extractfile(info).read()  # type: ignore[union-attr]
+            if edits and info.name in edits:
+                data = edits[info.name](data)
+                sums[info.name] = hashlib.sha256(data).hexdigest()
             if info.name == "manifest.json":
                 manifest = json.loads(data)
+                manifest["members"].update(sums)
                 change(manifest)
                 data = body = json.dumps(manifest).encode()
             elif info.name == "manifest.sha256" and checksum:
@@ -281,3 +288,28 @@ async def test_images_go_where_the_target_keeps_them(archive: Path, target: Plac
     on_disk = sorted(str(p.relative_to(target.data_dir)) for p in target.data_dir.rglob("*")
                      if p.is_file() and "images" in p.parts)
     assert on_disk == ([] if store == "database" else [f"images/2/{PNG_NAME}"])
+
+
+async def test_a_failing_load_changes_nothing(archive: Path, target: Place,
+                                              tmp_path: Path) -> None:
+    """An archive whose checksums hold but whose rows cannot be stored (two users with
+    one login): the load fails part way, and the target keeps what it held, even with
+    --force (PostgreSQL: the one transaction rolls back; SQLite: the new file is
+    dropped)."""
+    duplicate = b'{"id":2,"login":"alice","login_key":"alice","password_hash":"h",' \
+        b'"created_ms":1,"admin":false,"disabled":false,"seen_ms":null}\n'
+
+    def users(manifest: dict[str, Any]) -> None:
+        manifest["tables"][0]["rows"] += 1
+    bad = rewritten(archive, tmp_path / "bad.tar.gz", users,
+                    edits={"tables/users/000000.jsonl": lambda rows: rows + duplicate})
+    assert parley("restore", str(archive), *target.args()).returncode == 0
+    held = await dump(target.url)
+    refused(parley("restore", str(bad), "--force", *target.args()),
+            "the restore failed, and nothing was written: ", "login_key")
+    assert await dump(target.url) == held
+    assert await image_files(target) == {(2, PNG_NAME): PNG}
+    if target.sqlite:  # (no parley.db.restoring, no images.restoring left)
+        assert sorted(p.name for p in target.data_dir.iterdir()) == ["images", "parley.db"]
+    else:
+        assert not target.data_dir.exists()

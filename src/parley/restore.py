@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import asyncpg  # type: ignore[import-untyped]
 import msgspec
 import sqlalchemy as sa
 from alembic import command
@@ -81,7 +82,7 @@ def run(settings: Settings, path: Path, *, force: bool) -> int:
             _into_sqlite(settings, path, manifest, force=force)
         else:
             asyncio.run(_into_postgresql(settings, path, manifest, force=force))
-    except sa.exc.SQLAlchemyError as exc:
+    except (sa.exc.SQLAlchemyError, asyncpg.PostgresError) as exc:  # (COPY's are asyncpg's)
         raise Refused(f"the restore failed, and nothing was written: {reason(exc)}") from exc
     except OSError as exc:
         raise Refused(f"the restore failed, and nothing was written: {_os_reason(exc)}") \
