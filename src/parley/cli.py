@@ -1,5 +1,5 @@
 """``parley serve``: start the server; ``parley migrate [--check]``: upgrade the database;
-``parley --version``."""
+``parley backup OUTPUT`` and ``parley restore ARCHIVE [--force]``; ``parley --version``."""
 
 from __future__ import annotations
 
@@ -12,12 +12,14 @@ import resource
 import signal
 import sys
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from . import migrate
+from . import backup, migrate, restore
 from .app import make_app
+from .archive import ArchiveError
 from .config import DATABASE_SETTINGS, Settings, add_arguments, settings_from
 from .gate import Gate, tcp_limit
 from .migrations import NewerSchema
@@ -41,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     upgrade.add_argument("--check", action="store_true",
                          help="change nothing: say whether migrations are pending")
     add_arguments(upgrade.add_argument_group("database settings"), DATABASE_SETTINGS)
+    _backup_commands(commands)
     args = parser.parse_args(argv)
     try:
         settings = settings_from(args)
@@ -50,11 +53,42 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "migrate":
             return asyncio.run(migrate.run(settings, check=args.check))
+        if args.command in ("backup", "restore"):
+            os.umask(os.umask(0o077) | 0o077)  # an archive holds password hashes
+        if args.command == "backup":
+            return backup.run(settings, args.output, level=args.level)
+        if args.command == "restore":
+            return restore.run(settings, args.archive, force=args.force)
         return serve_forever(settings)
-    except NewerSchema as exc:
+    except (NewerSchema, migrate.Unreachable, backup.BackupError, restore.Refused,
+            ArchiveError) as exc:
         return migrate.fail(str(exc))
-    except migrate.Unreachable as exc:
-        return migrate.fail(str(exc))
+
+
+#: what ``parley backup`` and ``parley restore`` take: the database, and where images go
+BACKUP_SETTINGS = (*DATABASE_SETTINGS, "image_store")
+
+
+def _backup_commands(commands: Any) -> None:
+    taking = commands.add_parser(
+        "backup", help="write the database and its images to one archive",
+        description="Write the whole database and its images to one archive (a gzipped tar "
+        "with a manifest), from one snapshot, while servers keep running. Exit status 1 "
+        "when the database cannot be read.")
+    taking.add_argument("output", type=Path, metavar="OUTPUT", help="the archive to write")
+    taking.add_argument("--level", type=int, default=1, choices=range(10),
+                        help="gzip level, 0 for none (default 1: fast)")
+    add_arguments(taking.add_argument_group("database settings"), BACKUP_SETTINGS)
+    loading = commands.add_parser(
+        "restore", help="load an archive of 'parley backup' into an empty database",
+        description="Check every checksum of the archive, then load it into the database "
+        "the settings name (SQLite or PostgreSQL), migrating it to the newest revision. "
+        "Exit status 1, with nothing written, when the archive is truncated, corrupted, "
+        "foreign or newer than this release, or the target is not empty.")
+    loading.add_argument("archive", type=Path, metavar="ARCHIVE")
+    loading.add_argument("--force", action="store_true",
+                         help="replace everything the target database holds")
+    add_arguments(loading.add_argument_group("database settings"), BACKUP_SETTINGS)
 
 
 def serve_forever(settings: Settings) -> int:
