@@ -1,7 +1,8 @@
 """The aiohttp application: routes, and every resource's life in one place.
 
 :func:`lifespan` opens the resources in order (store, images, broker, hub,
-service, writer) and closes them in reverse; routes find them on the app.
+service, the reader of the admin command line's events, writer) and closes them in
+reverse; routes find them on the app.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from .broker import Broker, MemoryBroker
 from .config import Settings
 from .connection import FLUSHER, SERVICE, Conn, Heartbeat, serve_socket
 from .context import Context
+from .control import ControlReader
 from .errors import Unavailable
 from .gate import allowed
 from .hub import Hub
@@ -84,12 +86,16 @@ async def lifespan(app: web.Application) -> AsyncIterator[None]:
                       image_pool=image_pool)
         service = Service(ctx)
         await broker.start(hub.deliver)
+        # what ``parley admin`` writes reaches this process's hub (see parley.control)
+        control = ControlReader(store.engine, hub.deliver)
         try:
+            await control.start()
             await presence.start(hub.presence, service.user_gone)
             heartbeat = Heartbeat(service, settings.heartbeat)
             try:
                 ctx.writer.start()
                 ctx.changes.start()
+                ctx.seen.start()
                 heartbeat.start()
                 app[SERVICE] = service
                 app[FLUSHER] = Flusher(asyncio.get_running_loop())
@@ -98,10 +104,12 @@ async def lifespan(app: web.Application) -> AsyncIterator[None]:
                 await ctx.writer.close()
                 await ctx.changes.close()
                 await service.drain()
+                await ctx.seen.close()
             finally:
                 await asyncio.to_thread(ctx.hashing.close)
                 await presence.close()
         finally:
+            await control.close()
             await broker.close()
             await asyncio.to_thread(image_pool.close)
     finally:

@@ -1,5 +1,5 @@
 """``parley serve``: start the server; ``parley migrate [--check]``: upgrade the database;
-``parley --version``."""
+``parley admin ...``: manage users and chats (:mod:`parley.admin`); ``parley --version``."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import migrate
+from . import admin, migrate
 from .app import make_app
 from .config import DATABASE_SETTINGS, Settings, add_arguments, settings_from
 from .gate import Gate, tcp_limit
@@ -41,12 +41,15 @@ def main(argv: list[str] | None = None) -> int:
     upgrade.add_argument("--check", action="store_true",
                          help="change nothing: say whether migrations are pending")
     add_arguments(upgrade.add_argument_group("database settings"), DATABASE_SETTINGS)
+    admin.add_parser(commands)
     args = parser.parse_args(argv)
     try:
         settings = settings_from(args)
     except (TypeError, ValueError) as exc:
         parser.error(str(exc))
     _setup_logging(settings)
+    if args.command == "admin":
+        return admin.run(args, settings)
     try:
         if args.command == "migrate":
             return asyncio.run(migrate.run(settings, check=args.check))

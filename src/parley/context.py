@@ -36,6 +36,7 @@ from .peer import Peer
 from .pools import WorkPool
 from .presence import Presence
 from .rules import TokenBucket
+from .seen import LastSeen
 from .sockets import Sockets
 from .store import Store
 from .writer import MessageWriter
@@ -121,6 +122,8 @@ class Context:
         self.writer = MessageWriter(store, functools.partial(on_commit, self))
         #: stores edits, removals and reactions in batches (see parley.changes)
         self.changes = ChangeWriter(store)
+        #: when users were last connected, written every few seconds (started by the app)
+        self.seen = LastSeen(store)
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def _read_list(self) -> Struct:

@@ -25,6 +25,7 @@ from .model import Chat, ChatSummary, Draft, Stored, StoredMessage, Unread, User
 from .rules import chat_key
 from .schema import chats, images, members, mentions, messages, reactions, tokens, users
 from .search_rows import SearchRows
+from .seen import SeenRows, SeenStore
 from .unread_rows import ReadPointers
 
 
@@ -32,7 +33,7 @@ class OwnsTooMany(Exception):
     """``create_chat``: the owner already owns ``max_owned`` chats."""
 
 
-class Store(ChangeStore, Protocol):
+class Store(ChangeStore, SeenStore, Protocol):
     """What the server needs from a database (changes to messages: :class:`ChangeStore`)."""
 
     async def ping(self) -> None: ...
@@ -78,7 +79,7 @@ class Store(ChangeStore, Protocol):
     async def close(self) -> None: ...
 
 
-class SqlStore(ReadPointers, DirectRows, ChangeRows, SearchRows):
+class SqlStore(ReadPointers, DirectRows, ChangeRows, SearchRows, SeenRows):
     """:class:`Store` on SQLAlchemy's async engine: SQLite (aiosqlite) or PostgreSQL
     (asyncpg); read pointers and unread counts in :class:`~parley.unread_rows.ReadPointers`,
     direct chats in :class:`~parley.direct_rows.DirectRows`, changes to messages in
@@ -139,11 +140,11 @@ class SqlStore(ReadPointers, DirectRows, ChangeRows, SearchRows):
 
     async def find_user(self, key: str) -> tuple[User, str] | None:
         row = await self._first(
-            sa.select(users.c.id, users.c.login, users.c.password_hash).where(
-                users.c.login_key == key
-            )
+            sa.select(users.c.id, users.c.login, users.c.password_hash, users.c.disabled)
+            .where(users.c.login_key == key)
         )
-        return None if row is None else (User(row.id, row.login), row.password_hash)
+        return None if row is None else (User(row.id, row.login, bool(row.disabled)),
+                                         row.password_hash)
 
     async def logins_starting(self, prefix_key: str, limit: int) -> list[str]:
         """The first ``limit`` logins, by login key, whose key starts with ``prefix_key``:
@@ -171,11 +172,11 @@ class SqlStore(ReadPointers, DirectRows, ChangeRows, SearchRows):
 
     async def user_by_token(self, digest: str) -> User | None:
         row = await self._first(
-            sa.select(users.c.id, users.c.login)
+            sa.select(users.c.id, users.c.login, users.c.disabled)
             .join(tokens, tokens.c.user_id == users.c.id)
             .where(tokens.c.digest == digest, tokens.c.expires_ms > now_ms())
         )
-        return None if row is None else User(row.id, row.login)
+        return None if row is None else User(row.id, row.login, bool(row.disabled))
 
     async def revoke_token(self, digest: str) -> None:
         async with self._tx() as conn:
