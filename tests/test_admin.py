@@ -50,7 +50,9 @@ async def test_users_lists_every_user_with_flags_and_last_seen(
     assert (await inproc(*db_args(server), "disable", str(bob.user))).code == 0
     assert server.stop() == 0  # (its last sightings are written as it stops)
     at = await seen(server)
-    assert at["carol"] is None and at[str(alice.user)] and at[str(bob.user)]
+    assert at["carol"] is None
+    assert at[str(alice.user)]
+    assert at[str(bob.user)]
     a, b = str(alice.user), str(bob.user)
     width = max(len(a), len(b), len("LOGIN"))
     expected = "\n".join(
@@ -191,13 +193,17 @@ async def test_reset_password_prints_a_new_password_once(
     done = await run_cli(*db_args(fresh_server), "reset-password", login)
     first, second = done.out.splitlines()
     prefix = f"new password for {login} (shown only now): "
-    assert first.startswith(prefix) and (done.code, done.err) == (0, "")
+    assert first.startswith(prefix)
+    assert (done.code, done.err) == (0, "")
     password = first[len(prefix):]
-    assert len(password) == 20 and password != PASSWORD
+    assert len(password) == 20
+    assert password != PASSWORD
     assert second == f"every token of {login} is revoked; their sockets are logged out"
     again = (await inproc(*db_args(fresh_server), "--json", "reset-password", login)).json()
-    assert again.keys() == {"login", "password"} and again["login"] == login
-    assert again["password"] != password and len(again["password"]) == 20
+    assert again.keys() == {"login", "password"}
+    assert again["login"] == login
+    assert again["password"] != password
+    assert len(again["password"]) == 20
     fresh = await Client.connect(fresh_server.ws)
     try:
         assert (await fresh.login(login, password))["Status"] == "error"
