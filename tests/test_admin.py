@@ -23,6 +23,7 @@ from conftest import (
 )
 from parley import migrations
 from parley.client import Client
+from parley.config import normalize_database_url
 
 
 async def flags(server: ServerProcess, login: str) -> tuple[bool, bool]:
@@ -88,7 +89,7 @@ async def test_grant_revoke_disable_enable_say_what_they_did(
          (False, False)),
     ]
     for name, text, document, stored in cases:
-        assert await inproc(*where, name, login) == Done(0, text, "")
+        assert await run_cli(*where, name, login) == Done(0, text, "")
         assert await flags(server, login) == stored
         # the same with --json, and with the login in other case (logins match folded)
         assert (await inproc(*where, "--json", name, login.upper())).json() == document
@@ -157,7 +158,9 @@ async def test_a_missing_sqlite_database_is_not_created(tmp_path: Path) -> None:
     assert not (tmp_path / "data").exists()
 
 
-async def test_pending_migrations_tell_to_run_migrate(backend: Backend, tmp_path: Path) -> None:
+async def test_pending_migrations_or_a_newer_schema_are_one_line(
+    backend: Backend, tmp_path: Path
+) -> None:
     if backend.postgres is None:
         url = f"sqlite:///{tmp_path / 'parley.db'}"
         where = ["--data-dir", str(tmp_path)]
@@ -165,8 +168,7 @@ async def test_pending_migrations_tell_to_run_migrate(backend: Backend, tmp_path
         url = backend.postgres.new_database()
         where = ["--database-url", url]
     older = "0008_users_prefix"
-    engine = create_async_engine(url.replace("sqlite://", "sqlite+aiosqlite://").replace(
-        "postgresql://", "postgresql+asyncpg://"))
+    engine = create_async_engine(normalize_database_url(url))
     try:
         async with engine.begin() as conn:
             def upgrade(sync: sa.Connection) -> None:
@@ -183,6 +185,18 @@ async def test_pending_migrations_tell_to_run_migrate(backend: Backend, tmp_path
         assert (done.code, done.out, done.err) == (
             1, "", "parley: the database lacks 1 migration(s) (0009_moderation): "
             "run `parley migrate` first\n")
+    assert (await inproc(*where, "--json", "users")).code == 1
+    engine = create_async_engine(normalize_database_url(url))
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(sa.text("UPDATE alembic_version SET version_num = 'from_a_newer'"))
+    finally:
+        await engine.dispose()
+    done = await inproc(*where, "users")
+    assert (done.code, done.out, done.err) == (
+        1, "", "parley: the database is at revision from_a_newer, which this release of "
+        f"Parley does not know (its newest is {migrations.head()}): it was upgraded by a "
+        "newer release; run that one\n")
 
 
 async def test_reset_password_prints_a_new_password_once(

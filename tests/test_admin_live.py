@@ -59,6 +59,7 @@ async def test_disable_closes_the_users_sockets_and_refuses_their_logins(
     assert await watcher.recv() == left(name, victim.user)  # and nothing else
     assert await watcher.silent()
     assert (await inproc(*db_args(server), "enable", str(victim.user))).code == 0
+    assert (await again.login(token=token)) == LOGIN_FAILED  # revoked by enable
     assert (await again.login(victim.user, PASSWORD))["Status"] == "success"
     await again.close()
 

@@ -126,13 +126,16 @@ async def list_users(engine: AsyncEngine) -> list[UserRow]:
 async def set_flag(engine: AsyncEngine, login: str, column: str, value: bool) -> str:
     """``users.admin`` or ``users.disabled`` of the user set; the login as stored.
     Disabling also revokes every token and closes the user's sockets on every process
-    (code :data:`CLOSE_DISABLED`)."""
+    (code :data:`CLOSE_DISABLED`); enabling revokes the tokens issued meanwhile."""
     async with _tx(engine) as conn:
         user_id, stored = await _user_id(conn, login)
         await conn.execute(users.update().where(users.c.id == user_id).values({column: value}))
         events: list[Event] = []
-        if column == "disabled" and value:
+        if column == "disabled":
+            # (enabling too: a token a login issued while the account was being
+            # disabled must not come back to life)
             await conn.execute(tokens.delete().where(tokens.c.user_id == user_id))
+        if column == "disabled" and value:
             events.append(user_event(user_id, DISABLED_REASON, close=CLOSE_DISABLED))
         await control.write(conn, events, now_ms())
         return stored

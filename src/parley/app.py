@@ -224,7 +224,8 @@ async def _member(request: web.Request, chat_id: int) -> bool:
         return False
     store = request.app[SERVICE].ctx.store
     user = await store.user_by_token(token_digest(token))
-    return user is not None and await store.is_member(chat_id, user.id)
+    return (user is not None and not user.disabled
+            and await store.is_member(chat_id, user.id))
 
 
 async def image(request: web.Request) -> web.StreamResponse:
