@@ -57,10 +57,11 @@ def db_args(server: ServerProcess) -> list[str]:
     return ["--database-url", server.db_url]
 
 
-def cli(*args: str) -> Done:
-    """``parley admin ARGS`` as a subprocess."""
+def cli(*args: str, env: dict[str, str] | None = None) -> Done:
+    """``parley admin ARGS`` as a subprocess (``env``: variables over this process's)."""
     done = subprocess.run([str(PARLEY), "admin", *args], capture_output=True, text=True,
-                          timeout=120, env={**os.environ, "PARLEY_ARGON2_PROFILE": "test"})
+                          timeout=120, env={**os.environ, "PARLEY_ARGON2_PROFILE": "test",
+                                            **(env or {})})
     return Done(done.returncode, done.stdout, done.stderr)
 
 

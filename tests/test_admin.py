@@ -4,6 +4,7 @@ lacks migrations or does not exist (one line on stderr, exit status 1, nothing c
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -140,6 +141,18 @@ async def test_unknown_logins_and_chats_are_one_line_and_exit_1(
         1, "", "parley: the chat 'general' is never deleted\n")
     assert await fresh_server.rows("SELECT * FROM users ORDER BY id") == before
     assert await fresh_server.rows("SELECT name FROM chats") == [("general",)]
+
+
+async def test_the_database_may_be_named_by_parley_variables(
+    fresh_server: ServerProcess,
+) -> None:
+    if fresh_server.backend.postgres is None:
+        env = {"PARLEY_DATA_DIR": str(fresh_server.data_dir)}
+    else:
+        env = {"PARLEY_DATABASE_URL": fresh_server.db_url}
+    done = await asyncio.to_thread(cli, "--json", "chats", env=env)
+    assert done.json() == {"chats": [
+        {"name": "general", "owner": None, "members": 0, "messages": 0, "direct": False}]}
 
 
 def test_an_unreachable_database_is_one_line_and_exit_1() -> None:
