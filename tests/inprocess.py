@@ -155,6 +155,7 @@ class Parley:
                                   Hasher(s.argon2_profile), metrics, presence,
                                   image_pool=image_pool))
         await broker.start(hub.deliver)
+        await service.ctx.sanctions.start(store.sanctions)
         await presence.start(hub.presence, service.user_gone)
         service.ctx.writer.start()
         service.ctx.changes.start()
@@ -167,6 +168,7 @@ class Parley:
             service.ctx.hashing.close()
             image_pool.close()
             await presence.close()
+            await service.ctx.sanctions.close()
             await broker.close()
             await store.close()
 

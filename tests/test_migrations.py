@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 import first_release
 from conftest import PG_URL, Backend, Postgres, ServerProcess, unavailable
 from parley import migrations
+from parley.rights import Roles
 from parley.store import SqlStore
 
 T0 = 1_795_534_662_000
@@ -197,6 +198,28 @@ async def changes_upgraded(url: str, store: SqlStore) -> None:
     assert await store.positions(1) == (3, 3)
 
 
+async def moderation_upgraded(url: str, store: SqlStore) -> None:
+    """Moderation (0009) on the rows of 0008: no admin, no one disabled or seen yet, no
+    moderators, sanctions or control rows; moderation then works on them."""
+    assert await rows(url, "SELECT id, admin, disabled, seen_ms FROM users ORDER BY id") == [
+        (1, False, False, None), (2, False, False, None), (3, False, False, None),
+        (4, False, False, None)]
+    for table in ("moderators", "sanctions", "control"):
+        assert await rows(url, f"SELECT count(*) FROM {table}") == [(0,)], table
+    # Team (2) is alice's: carl becomes its moderator, dave is banned, bob muted
+    assert await store.roles(2, 1, 3) == Roles(3, False)
+    assert await store.set_moderator(2, 3, True)
+    assert await store.roles(2, 1, 3) == Roles(3, False, moderator=True)
+    assert await store.staff(2) == ("alice", ["carl"])
+    await store.add_member(2, 4)
+    assert await store.ban(2, 4, None)
+    assert not await store.is_member(2, 4)
+    assert await store.banned(2, 4, T0)
+    assert await store.mute(2, 2, T0 + 60_000)
+    assert sorted(await store.sanctions(T0)) == [("ban", 2, 4, None), ("mute", 2, 2, T0 + 60_000)]
+    assert await store.sanctions(T0 + 60_000) == [("ban", 2, 4, None)]
+
+
 @dataclass(frozen=True)
 class Case:
     revision: str  #: the newest revision of the release
@@ -214,6 +237,7 @@ CASES = [
     Case("0002_tokens_by_user", lambda dialect, _: release_rows(dialect), membership_upgraded,
          grows=("members",)),
     Case("0005_mentions", lambda dialect, _: with_mention(dialect), changes_upgraded),
+    Case("0008_users_prefix", lambda dialect, _: release_rows(dialect), moderation_upgraded),
 ]
 
 

@@ -225,6 +225,47 @@ class Activity(Struct, kw_only=True):
     Mention: bool
 
 
+class ModeratorAnswer(Struct, kw_only=True):
+    """``moderator``: the role granted or revoked; also pushed to the target's sockets."""
+
+    Type: str
+    Command: str
+    Status: str
+    Chat: str
+    Login: str
+    Grant: bool
+
+
+class SanctionAnswer(Struct, kw_only=True):
+    """``ban``, ``unban``, ``mute``, ``unmute``: done."""
+
+    Type: str
+    Command: str
+    Status: str
+    Chat: str
+    Login: str
+
+
+class BanNotice(Struct, kw_only=True):
+    """``ban``: pushed to the banned user's sockets that had the chat chosen."""
+
+    Type: str
+    Command: str
+    Chat: str
+    Status: str
+
+
+class Staff(Struct, kw_only=True):
+    """``moderators``: the chat's owner (None: none), its moderators, the asker's role."""
+
+    Type: str
+    Command: str
+    Chat: str
+    Owner: str | None
+    Moderators: list[str]
+    Role: str
+
+
 class Online(Struct, kw_only=True, omit_defaults=True):
     """``connected``: the whole list on request, a delta when pushed."""
 

@@ -90,6 +90,8 @@ async def lifespan(app: web.Application) -> AsyncIterator[None]:
         control = ControlReader(store.engine, hub.deliver)
         try:
             await control.start()
+            # (after the broker: a sanction published while they are read is not lost)
+            await ctx.sanctions.start(store.sanctions)
             await presence.start(hub.presence, service.user_gone)
             heartbeat = Heartbeat(service, settings.heartbeat)
             try:
@@ -109,6 +111,7 @@ async def lifespan(app: web.Application) -> AsyncIterator[None]:
                 await asyncio.to_thread(ctx.hashing.close)
                 await presence.close()
         finally:
+            await ctx.sanctions.close()
             await control.close()
             await broker.close()
             await asyncio.to_thread(image_pool.close)

@@ -32,10 +32,15 @@ class Event(msgspec.Struct, array_like=True, frozen=True):
     what they knew of them); ``direct``: the direct chat ``chat_id`` was created: to the
     sockets of its members (``users``) only, each of which gets its user's new chat list
     (``frame``: the delta, for the sockets that take deltas; ``entry``: the chat's
-    encoded list entry, see :meth:`parley.chatlist.ChatList.direct_created`)."""
+    encoded list entry, see :meth:`parley.chatlist.ChatList.direct_created`); ``ban``,
+    ``mute``: the user ``sender`` was banned from or muted in the chat until ``until``
+    (None: until lifted); ``unban``, ``unmute``: no longer is; every process's map of
+    sanctions learns it (:class:`parley.sanctions.Sanctions`), no socket gets a frame
+    (a ban's sockets are told by its ``leave`` event)."""
 
     kind: Literal["chat", "all", "deleted", "joined", "left", "list", "user", "typing", "leave",
-                  "mine", "activity", "members", "direct"]
+                  "mine", "activity", "members", "direct", "ban", "unban", "mute",
+                  "unmute"]
     chat_id: int
     frame: bytes
     message_id: int | None = None
@@ -51,7 +56,9 @@ class Event(msgspec.Struct, array_like=True, frozen=True):
     #: ``chat``, a message sent with a ``Nonce``: the sender's user id, and the frame
     #: with the nonce for the sender's own sockets (see :meth:`Hub.sender_frame`);
     #: ``typing``: the typist's user id, whose sockets get nothing; ``leave``: the user
-    #: who left; ``mine``: the user; ``activity``: the message's author (the frame with
+    #: who left (or was banned); ``mine``: the user; ``ban``, ``mute`` and the lifting
+    #: of either: the user;
+    #: ``activity``: the message's author (the frame with
     #: ``Mention`` true in ``own``)
     sender: int | None = None
     own: bytes | None = None
@@ -62,6 +69,8 @@ class Event(msgspec.Struct, array_like=True, frozen=True):
     entry: bytes | None = None
     #: ``chat``: a change (edit, removal, reaction) of a message: its change number
     change: int | None = None
+    #: ``ban``, ``mute``: when it ends, in milliseconds since the epoch (None: when lifted)
+    until: int | None = None
 
 
 def user_event(user_id: int, frame: bytes = b"", *, close: int = 0, token: str | None = None,

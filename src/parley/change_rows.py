@@ -23,6 +23,7 @@ from . import message_extras
 from .errors import Invalid, NoRight, NotFound, ParleyError
 from .message_rows import COLUMNS, stored
 from .model import Change, ChangeOp, StoredMessage
+from .moderation_rows import roles_in
 from .rights import Roles, may_edit, may_remove
 from .rows import Transactions
 from .schema import chats, images, mentions, messages, reactions
@@ -166,6 +167,10 @@ def _one(conn: sa.Connection, op: ChangeOp, place: _Chat) -> Change:
         changed = dataclasses.replace(message, text=text or None, edited_ms=op.at,
                                       change=number)
     elif op.kind == "remove":
+        if not may_remove(roles, message.user_id):
+            # another's message: the user's other roles, read now (a role granted or
+            # revoked a moment ago, on any process or by the admin command line, holds)
+            roles = roles_in(conn, op.chat_id, place.owner_id, op.user_id)
         if not may_remove(roles, message.user_id):
             raise NoRight()
         return _remove(conn, op, message, _next(place))

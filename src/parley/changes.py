@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 
-from . import presenter, rules
+from . import moderation, presenter, rules
 from .context import Context, Handler
 from .errors import ChatMissing, Invalid, RateLimited
 from .messages import Edit, React, Remove
@@ -72,6 +72,7 @@ async def free_image(ctx: Context, chat_id: int, name: str) -> None:
 def _acting(ctx: Context, conn: Peer) -> tuple[User, Place]:
     """Who and where, then how fast: changes count against the user's message rate."""
     user, place = conn.session.need_chat()
+    moderation.check_sanctions(ctx, conn, user.id, place.id, mute=False)
     if not ctx.send_rate.take(user.id):
         raise RateLimited()
     return user, place

@@ -30,7 +30,7 @@ from .errors import (
     RateLimited,
 )
 from .messages import Choice, Connected, Create, Delete, Earlier, ListChats
-from .model import Chat, ChatSummary, StoredMessage, User
+from .model import Chat, ChatSummary, StoredMessage, User, now_ms
 from .ordering import CHANGES, MESSAGES
 from .peer import Peer
 from .store import OwnsTooMany
@@ -104,6 +104,8 @@ async def choice(ctx: Context, conn: Peer, r: Choice) -> None:
     chat = await ctx.store.find_chat(r.Chat) if r.Chat else None
     if chat is None:
         raise ChatMissing()
+    if not chat.direct and await ctx.store.banned(chat.id, user.id, now_ms()):
+        raise AccessDenied()  # (as a closed chat refuses: see parley.moderation)
     if not await ctx.store.is_member(chat.id, user.id):
         if chat.direct:  # its members never change
             raise AccessDenied()

@@ -36,6 +36,7 @@ from .peer import Peer
 from .pools import WorkPool
 from .presence import Presence
 from .rules import TokenBucket
+from .sanctions import Sanctions
 from .seen import LastSeen
 from .sockets import Sockets
 from .store import Store
@@ -122,6 +123,8 @@ class Context:
         self.writer = MessageWriter(store, functools.partial(on_commit, self))
         #: stores edits, removals and reactions in batches (see parley.changes)
         self.changes = ChangeWriter(store)
+        #: the bans and mutes in force, asked by every message (see parley.moderation)
+        self.sanctions = Sanctions()
         #: when users were last connected, written every few seconds (started by the app)
         self.seen = LastSeen(store)
         self._tasks: set[asyncio.Task[None]] = set()

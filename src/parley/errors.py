@@ -20,6 +20,7 @@ Hierarchy (status in brackets)::
     ├── Disabled                ["disabled"]             the account is disabled (v2)
     ├── ImageRejected           ["failed to attach image"]
     ├── RateLimited             ["rate limited"]
+    ├── Muted                   ["muted"]                a message from a muted user
     └── Unavailable             ["error"]                storage down; the server carries on
 """
 
@@ -36,6 +37,7 @@ __all__ = [
     "ImageRejected",
     "Invalid",
     "LoginFailed",
+    "Muted",
     "NoRight",
     "NotAllowed",
     "NotFound",
@@ -157,6 +159,12 @@ class RateLimited(ParleyError):
     """Too many messages too fast."""
 
     status = "rate limited"
+
+
+class Muted(ParleyError):
+    """The sender is muted in the chat (see :mod:`parley.moderation`): nothing is stored."""
+
+    status = "muted"
 
 
 class Unavailable(ParleyError):

@@ -37,6 +37,8 @@ REORDER_WAIT = ordering.REORDER_WAIT
 PRESENCE_WINDOW = 0.25
 #: the events :attr:`Hub.on_activity` is told
 _ACTIVITY = frozenset(("activity", "members", "leave", "deleted"))
+#: the events :attr:`Hub.on_sanction` is told
+_SANCTIONS = frozenset(("ban", "unban", "mute", "unmute"))
 
 
 @dataclass
@@ -77,6 +79,9 @@ class Hub:
         #: :meth:`parley.chatlist.ChatList.direct_created`), which pushes each member's
         #: sockets here (found in :attr:`users`) their new list
         self.on_direct: Callable[[Event], int] = lambda event: 0
+        #: ``ban``, ``unban``, ``mute`` and ``unmute`` events are told to this process's
+        #: map of sanctions (set by the service: :meth:`parley.sanctions.Sanctions.delivered`)
+        self.on_sanction: Callable[[Event], None] = lambda event: None
         self.deliveries = 0
 
     # -- membership (called by the service) ----------------------------------------
@@ -193,6 +198,8 @@ class Hub:
             if peers and self.on_user is not None:
                 for peer in list(peers):  # the callback signs them out
                     self.on_user(peer, event)
+        elif event.kind in _SANCTIONS:
+            self.on_sanction(event)
         elif event.kind == "leave":
             peers = None if event.sender is None else self.users.get(event.sender)
             if peers and self.on_leave is not None:

@@ -11,7 +11,7 @@ The answers are in :mod:`parley.answers`.
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 from msgspec import Meta, Struct
@@ -165,10 +165,51 @@ class React(Request, tag="react"):
     Emoji: str | None = None
 
 
+class Moderator(Request, tag="moderator"):
+    TYPE = "chat"
+    Chat: str | None = None
+    Login: str | None = None
+    #: true to grant the role, false to revoke it (checked by the handler)
+    Grant: Any = None
+
+
+class Ban(Request, tag="ban"):
+    TYPE = "chat"
+    Chat: str | None = None
+    Login: str | None = None
+    #: how long (checked by the handler: a whole number of minutes); none: until unbanned
+    Minutes: Any = None
+
+
+class Unban(Request, tag="unban"):
+    TYPE = "chat"
+    Chat: str | None = None
+    Login: str | None = None
+
+
+class Mute(Request, tag="mute"):
+    TYPE = "chat"
+    Chat: str | None = None
+    Login: str | None = None
+    #: how long (checked by the handler: a whole number of minutes, required)
+    Minutes: Any = None
+
+
+class Unmute(Request, tag="unmute"):
+    TYPE = "chat"
+    Chat: str | None = None
+    Login: str | None = None
+
+
+class Moderators(Request, tag="moderators"):
+    TYPE = "chat"
+    Chat: str | None = None
+
+
 AnyRequest = (
     Registration | Login | Logout | ListChats | Create | Choice | Earlier | Connected | Delete
     | Send | ChangePassword | Users | Typing | Leave | Read | UnreadRequest | Direct
-    | Edit | Remove | React | Search
+    | Edit | Remove | React | Search | Moderator | Ban | Unban | Mute | Unmute | Moderators
 )
 
 _decoder: msgspec.json.Decoder[AnyRequest] = msgspec.json.Decoder(AnyRequest)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from . import activity, presenter
+from . import activity, moderation, presenter
 from .context import Context, Handler
 from .errors import ChatMissing, ImageRejected, NotFound
 from .images import decode_in
@@ -18,6 +18,7 @@ from .peer import Peer
 
 async def message(ctx: Context, conn: Peer, r: Send) -> None:
     user, place = conn.session.check_message(r, ctx.send_rate.take)
+    moderation.check_sanctions(ctx, conn, user.id, place.id, mute=True)
     image = None
     created = False
     if r.Image:

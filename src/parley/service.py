@@ -23,6 +23,7 @@ from . import (
     chats,
     direct,
     membership,
+    moderation,
     posting,
     search,
     typists,
@@ -46,6 +47,7 @@ HANDLERS: dict[type, Handler] = {
     **chats.HANDLERS,
     **direct.HANDLERS,
     **membership.HANDLERS,
+    **moderation.HANDLERS,
     **posting.HANDLERS,
     **search.HANDLERS,
     **typists.HANDLERS,
@@ -60,6 +62,7 @@ class Service:
         self.ctx = ctx
         ctx.hub.on_user = lambda peer, event: accounts.user_event(ctx, peer, event)
         ctx.hub.on_leave = lambda peer, event: membership.left_elsewhere(ctx, peer, event)
+        ctx.hub.on_sanction = ctx.sanctions.delivered
         #: this process's activity pushes
         self.activity = activity.ActivityPusher(ctx.hub, ctx.store.member_ids, ctx.background)
         ctx.hub.on_activity = self.activity.deliver

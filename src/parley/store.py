@@ -22,6 +22,7 @@ from .change_rows import ChangeRows, ChangeStore
 from .direct_rows import CHAT, DirectRows, chat_of
 from .errors import Unavailable
 from .model import Chat, ChatSummary, Draft, Stored, StoredMessage, Unread, User, now_ms
+from .moderation_rows import ModerationRows, ModerationStore
 from .rules import chat_key
 from .schema import chats, images, members, mentions, messages, reactions, tokens, users
 from .search_rows import SearchRows
@@ -33,8 +34,10 @@ class OwnsTooMany(Exception):
     """``create_chat``: the owner already owns ``max_owned`` chats."""
 
 
-class Store(ChangeStore, SeenStore, Protocol):
-    """What the server needs from a database (changes to messages: :class:`ChangeStore`)."""
+class Store(ChangeStore, ModerationStore, SeenStore, Protocol):
+    """What the server needs from a database (changes to messages: :class:`ChangeStore`;
+    roles, moderators, bans and mutes: :class:`ModerationStore`; when users were last
+    seen: :class:`~parley.seen.SeenStore`)."""
 
     async def ping(self) -> None: ...
     async def create_user(self, login: str, key: str, password_hash: str) -> User | None: ...
@@ -79,11 +82,12 @@ class Store(ChangeStore, SeenStore, Protocol):
     async def close(self) -> None: ...
 
 
-class SqlStore(ReadPointers, DirectRows, ChangeRows, SearchRows, SeenRows):
+class SqlStore(ReadPointers, DirectRows, ChangeRows, SearchRows, ModerationRows, SeenRows):
     """:class:`Store` on SQLAlchemy's async engine: SQLite (aiosqlite) or PostgreSQL
     (asyncpg); read pointers and unread counts in :class:`~parley.unread_rows.ReadPointers`,
     direct chats in :class:`~parley.direct_rows.DirectRows`, changes to messages in
-    :class:`~parley.change_rows.ChangeRows`, search in :class:`~parley.search_rows.SearchRows`."""
+    :class:`~parley.change_rows.ChangeRows`, search in :class:`~parley.search_rows.SearchRows`,
+    moderation in :class:`~parley.moderation_rows.ModerationRows`."""
 
     def __init__(self, engine: AsyncEngine, sync_engine: sa.Engine | None = None) -> None:
         self.engine = engine
