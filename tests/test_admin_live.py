@@ -210,14 +210,28 @@ async def test_last_seen_is_written_at_login_and_when_the_last_socket_closes(
                                  "last_seen": when(at_close)}]
 
 
-async def test_grant_is_stored_at_once_and_listed(
+async def test_grant_makes_an_admin_at_once_and_revoke_unmakes_one(
     fresh_server: ServerProcess, connect: Connect
 ) -> None:
     server = fresh_server
-    client = await user(connect, server.ws)
-    done = await run_cli(*db_args(server), "--json", "grant", str(client.user))
-    assert done.json() == {"login": client.user, "admin": True}
-    assert await server.rows("SELECT admin FROM users WHERE login = :l", l=client.user) == [
+    name, (owner, helper) = await room(connect, url=server.ws)
+    for text in ("spam", "more spam"):
+        await owner.say(text)
+        for client in (owner, helper):
+            await client.until(lambda f, t=text: f.get("Message", {}).get("text") == t)
+    remove = {"Type": "chat", "Command": "remove", "Id": 1}
+    assert await helper.request(remove) == {
+        "Type": "chat", "Command": "remove", "Status": "not allowed"}
+    done = await run_cli(*db_args(server), "--json", "grant", str(helper.user))
+    assert done.json() == {"login": helper.user, "admin": True}
+    assert await server.rows("SELECT admin FROM users WHERE login = :l", l=helper.user) == [
         (True,)]
+    removed = {"Type": "chat", "Command": "remove", "Chat": name, "Change": 1, "Id": 1}
+    assert await helper.request(remove) == removed  # the same socket, at once
+    assert await owner.recv() == removed
     listed = (await inproc(*db_args(server), "--json", "users")).json()["users"]
-    assert [(u["login"], u["admin"]) for u in listed] == [(client.user, True)]
+    assert sorted((u["login"], u["admin"]) for u in listed) == sorted(
+        [(owner.user, False), (helper.user, True)])
+    assert (await run_cli(*db_args(server), "revoke", str(helper.user))).code == 0
+    assert await helper.request({**remove, "Id": 2}) == {
+        "Type": "chat", "Command": "remove", "Status": "not allowed"}
