@@ -191,11 +191,12 @@ async def chats(engine: AsyncEngine, settings: Settings, args: argparse.Namespac
 
 async def delete_chat(engine: AsyncEngine, settings: Settings,
                       args: argparse.Namespace) -> Output:
-    """As the owner's ``delete``: the rows (``SqlStore.delete_chat``), the image files,
-    the chat's presence in Redis, then the events every process delivers."""
+    """As the owner's ``delete``: the rows (``SqlStore.delete_chat``) with the events every
+    process delivers in the same transaction, then the image files and the chat's
+    presence in Redis."""
     name = args.chat
     chat_id = await rows.deletable_chat(engine, name)
-    if not await SqlStore(engine).delete_chat(chat_id):
+    if not await SqlStore(engine).delete_chat(chat_id, rows.announce_deleted(chat_id, name)):
         raise rows.Refused(f"no chat {name!r}")
     if not settings.images_in_database:
         await asyncio.to_thread(FileImageStore(settings.image_dir).drop_chat, chat_id)
@@ -206,7 +207,6 @@ async def delete_chat(engine: AsyncEngine, settings: Settings,
                                  prefix=settings.redis_prefix)
         await presence.forget_chat(chat_id)
         await presence.close()
-    await rows.announce_deleted(engine, chat_id, name)
     return _out(f"deleted the chat {name}", {"chat": name, "deleted": True})
 
 

@@ -6,7 +6,7 @@ Nothing here prints; :mod:`parley.admin` turns the results into text or JSON.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -188,16 +188,20 @@ async def deletable_chat(engine: AsyncEngine, name: str) -> int:
     return chat_id
 
 
-async def announce_deleted(engine: AsyncEngine, chat_id: int, name: str) -> None:
+def announce_deleted(chat_id: int, name: str) -> Callable[[AsyncConnection], Awaitable[None]]:
     """What the owner's ``delete`` publishes, for every process: the ``deleted`` notice
-    to the chat's sockets, and the chat list's change."""
+    to the chat's sockets, and the chat list's change; written in the transaction that
+    deletes the chat (``SqlStore.delete_chat``'s ``also``)."""
     events = [
         Event("deleted", chat_id, frame(
             ChatAnswer(Type="chat", Command="delete", Status="deleted", Chat=name))),
         Event("list", 0, frame(presenter.chats_changed([], [name]))),
     ]
-    async with _tx(engine) as conn:
+
+    async def write(conn: AsyncConnection) -> None:
         await control.write(conn, events, now_ms())
+
+    return write
 
 
 async def purge(engine: AsyncEngine, name: str, before_ms: int) -> Purged:

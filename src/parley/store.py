@@ -8,7 +8,7 @@ and carry on; the engine's pool reconnects by itself once the database is back.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
@@ -292,8 +292,12 @@ class SqlStore(ReadPointers, DirectRows, ChangeRows, SearchRows, ModerationRows,
             await conn.execute(members.delete().where(
                 members.c.chat_id == chat_id, members.c.user_id == user_id))
 
-    async def delete_chat(self, chat_id: int) -> bool:
+    async def delete_chat(self, chat_id: int,
+                          also: Callable[[AsyncConnection], Awaitable[None]] | None = None,
+                          ) -> bool:
         """Delete the chat with its messages, members and images; False if it was gone.
+        ``also`` runs in the same transaction once the chat is deleted (``parley admin``
+        writes the events that announce it: see parley.control).
 
         Its name key goes to the oldest look-alike chat kept without one (made before
         names were unique after case folding; see migration 0003), if there is one."""
@@ -311,6 +315,8 @@ class SqlStore(ReadPointers, DirectRows, ChangeRows, SearchRows, ModerationRows,
             heir = next((row.id for row in unkeyed if chat_key(row.name) == key), None)
             if heir is not None:
                 await conn.execute(chats.update().where(chats.c.id == heir).values(name_key=key))
+            if also is not None:
+                await also(conn)
             return True
 
     # -- messages -----------------------------------------------------------------
