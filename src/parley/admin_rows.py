@@ -233,10 +233,13 @@ async def purge(engine: AsyncEngine, name: str, before_ms: int) -> Purged:
 
 
 async def vacuum_sqlite(engine: AsyncEngine) -> None:
-    """``VACUUM``, then a checkpoint that empties the write-ahead log into the file and
+    """The search index merged (FTS5 keeps a deleted row's entries as deletion markers
+    until its segments are merged: without it the index would keep most of its size),
+    ``VACUUM``, then a checkpoint that empties the write-ahead log into the file and
     truncates it, so that the file's size is the database's."""
     async with engine.connect() as conn:
         auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await auto.execute(sa.text("INSERT INTO messages_fts(messages_fts) VALUES ('optimize')"))
         await auto.execute(sa.text("PRAGMA wal_checkpoint(TRUNCATE)"))
         await auto.execute(sa.text("VACUUM"))
         await auto.execute(sa.text("PRAGMA wal_checkpoint(TRUNCATE)"))
