@@ -94,6 +94,8 @@ class ControlReader:
                 await self.read()
             except (sa.exc.SQLAlchemyError, OSError) as exc:
                 log.warning("could not read the control table: %s", exc)
+            except Exception:  # a failed delivery must not end the reading
+                log.exception("delivering an event of the control table failed")
 
     async def read(self) -> int:
         """Deliver the events of the rows not read yet; how many."""
