@@ -90,8 +90,8 @@ def test_reply_edit_react_and_remove(
 
     # Reply from the menu: the composer says to whom, the message carries the quote.
     open_menu(alice, "hello alice")
-    # Alice owns the chat: she may remove Bob's message, not edit it.
-    expect(menu_items(alice)).to_have_text(["Reply", "Remove"])
+    # Alice owns the chat: she may remove Bob's message, not edit it (and moderate Bob).
+    expect(menu_items(alice)).to_have_text(["Reply", "Remove", f"Moderate {b}…"])
     alice.page.get_by_role("menuitem", name="Reply").click()
     expect(alice.page.locator("#composer-context-text")).to_have_text(
         f"Replying to {b}: hello alice"

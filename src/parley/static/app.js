@@ -11,6 +11,7 @@ import { setupLanguageSwitches } from "./language.js";
 import { Live } from "./live.js";
 import { Search } from "./search.js";
 import { MessageView } from "./messages.js";
+import { Moderation } from "./moderation.js";
 import * as S from "./statuses.js";
 import * as St from "./state.js";
 import { TOKEN_STORAGE_KEY, limits, loadLimits, setToken, state } from "./state.js";
@@ -57,6 +58,17 @@ const changes = new Changes({
   composer,
   openAt: (chat, id) => live.openAt(chat, id),
 });
+// Roles, bans and mutes: the menu on names, the moderators' line, the ban push (moderation.js).
+const moderation = new Moderation({
+  send: (request) => conn.send(request),
+  menu: changes.menu,
+  online,
+  writeTo: (login) => live.directs.start([login]),
+  banned: (chat) => {
+    if (chat === state.chat) leaveChat();
+  },
+});
+changes.moderates = () => moderation.moderates;
 const search = new Search((request) => conn.send(request), (chat, id) => openAround(chat, id));
 // ListChanges: after the whole list, the server sends only what changes in it.
 const auth = new AuthForm((command, login, password) =>
@@ -131,7 +143,7 @@ conn.addEventListener("frame", (event) => {
 });
 
 function handleFrame(frame) {
-  if (changes.handle(frame) || search.handle(frame) || live.handle(frame)) return;
+  if (changes.handle(frame) || search.handle(frame) || live.handle(frame) || moderation.handle(frame)) return;
   if (frame.Type === "account") return handleAccount(frame);
   if (frame.Type === "chat") return handleChat(frame);
   if (frame.Type === "error") return toast(S.protocolError(frame), "error");
@@ -350,6 +362,7 @@ function onChoice(frame) {
     changes.saw(frame.Change);
     messages.setBehind(list.length >= RESUME_PAGE);
   } else if (pending.resume && frame.Chat === state.chat) {
+    moderation.entered(frame.Chat); // roles may have changed while away
     St.sawMessages(list);
     messages.append(list);
     changes.applyChanged(frame);
@@ -383,6 +396,7 @@ function enterChat(chat, list, { open = true, change = null } = {}) {
   composer.showError(null);
   composer.enable(true);
   live.entered(chat);
+  moderation.entered(chat);
   if (open) document.body.classList.add("in-chat");
   updateChatHeader();
   drawChatList();
@@ -395,6 +409,7 @@ function leaveChat() {
   St.leaveChat();
   changes.cancel();
   live.left();
+  moderation.left();
   messages.clear();
   online.hide();
   composer.clear();
@@ -434,7 +449,7 @@ function handleBareStatus(frame) {
     // The chat we were in is gone or closed to us now.
     connectionBack();
     leaveChat();
-    toast(S.chatGone(frame), "error");
+    toast(moderation.refusal(pending.chat, frame) ?? S.chatGone(frame), "error");
     return;
   }
   if (pending.restore) {
@@ -443,9 +458,14 @@ function handleBareStatus(frame) {
     if (pending.chat !== "general") choose("general", { restore: true });
     return;
   }
+  const banned = moderation.refusal(pending.chat, frame);
+  if (banned !== null) {
+    toast(banned, "error", 10000);
+    return;
+  }
   if (frame.Status === "access denied") {
     state.passwords.delete(pending.chat);
-    askPassword(pending.chat, pending.password !== null ? S.wrongPassword : "");
+    askPassword(pending.chat, moderation.passwordNote(pending.chat) ?? (pending.password !== null ? S.wrongPassword : ""));
     return;
   }
   toast(S.noSuchChat(), "error");

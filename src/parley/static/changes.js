@@ -21,6 +21,7 @@ export class Changes {
     this.openAt = openAt;
     this.context = null; // {kind: "reply" | "edit", message} shown above the composer
     this.edited = null; // the text of the last edit sent, given back if it is refused
+    this.moderates = () => false; // the person moderates the open chat (moderation.js)
     this.menu = new MessageMenu(messages.list, (id) => this.actionsFor(id), (action, message, emoji) =>
       this.act(action, message, emoji));
     $("composer-context-cancel").addEventListener("click", () => this.cancel());
@@ -107,7 +108,8 @@ export class Changes {
     if (!message || message.removed === true || state.chat === null) return null;
     const mine = sameUser(message.user, state.me);
     const owner = chatInfo(state.chat)?.owner;
-    return { message, canEdit: mine, canRemove: mine || (typeof owner === "string" && sameUser(owner, state.me)) };
+    const owns = typeof owner === "string" && sameUser(owner, state.me);
+    return { message, canEdit: mine, canRemove: mine || owns || this.moderates() };
   }
 
   act(action, message, emoji) {

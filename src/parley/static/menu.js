@@ -1,6 +1,8 @@
 // The menu of one message: reply, edit, remove, and a small picker of emoji to react
 // with (common ones and the ones used last, remembered in localStorage). It opens from
 // the "⋯" button of a message (by mouse, by keyboard, or a tap) or a long press on it.
+// The same menu, with other items, serves moderation (moderation.js): show() puts any
+// list of items at an anchor, and `extra(message)` adds items after a message's own.
 
 import { t } from "./i18n.js";
 import { el } from "./render.js";
@@ -41,6 +43,7 @@ export class MessageMenu {
     this.node = $("msg-menu");
     this.opener = null;
     this.pressTimer = null;
+    this.extra = () => []; // more items for a message's menu: extra(message) -> [button]
     list.addEventListener("click", (event) => {
       const button = event.target.closest(".msg-menu-button");
       if (button) this.open(button.closest(".msg"), button);
@@ -82,19 +85,31 @@ export class MessageMenu {
     const items = [menuItem(t("chat.reply"), () => choose("reply"))];
     if (actions.canEdit) items.push(menuItem(t("chat.edit"), () => choose("edit")));
     if (actions.canRemove) items.push(menuItem(t("chat.remove"), () => choose("remove"), { danger: true }));
-    this.node.replaceChildren(picker, ...items);
-    this.node.setAttribute("aria-label", t("chat.messageActions", { user: message.user }));
-    this.node.hidden = false;
-    this.opener = opener ?? null;
-    this.opener?.setAttribute("aria-expanded", "true");
-    this.place(opener ?? item);
-    this.node.querySelector("button").focus();
+    items.push(...this.extra(message));
+    this.show([picker, ...items], opener ?? item, t("chat.messageActions", { user: message.user }), { align: "end" });
   }
 
-  place(anchor) {
+  /**
+   * Shows `items` (buttons and groups of them, see menuItem) by `anchor`, labelled `label`,
+   * under it from its left edge ("start", for a name) or ending at its right one ("end", for
+   * the "⋯" button); the keys, the placing and the closing are those of a message's menu.
+   */
+  show(items, anchor, label, { align = "start" } = {}) {
+    this.close();
+    this.node.replaceChildren(...items);
+    this.node.setAttribute("aria-label", label);
+    this.node.hidden = false;
+    this.opener = anchor.matches("button") ? anchor : null;
+    this.opener?.setAttribute("aria-expanded", "true");
+    this.place(anchor, align);
+    this.node.querySelector("button")?.focus();
+  }
+
+  place(anchor, align) {
     const rect = anchor.getBoundingClientRect();
     const menu = this.node.getBoundingClientRect();
-    const left = Math.max(8, Math.min(rect.right - menu.width, window.innerWidth - menu.width - 8));
+    const x = align === "start" ? rect.left : rect.right - menu.width;
+    const left = Math.max(8, Math.min(x, window.innerWidth - menu.width - 8));
     const below = rect.bottom + 4;
     const top = below + menu.height > window.innerHeight - 8 ? Math.max(8, rect.top - menu.height - 4) : below;
     this.node.style.left = `${left}px`;
@@ -126,7 +141,8 @@ export class MessageMenu {
   }
 }
 
-function menuItem(text, onClick, { label = null, danger = false } = {}) {
+/** One item of the menu: a button with `text`, calling onClick. */
+export function menuItem(text, onClick, { label = null, danger = false } = {}) {
   const button = el("button", {
     type: "button", role: "menuitem", className: danger ? "danger" : null, "aria-label": label,
   }, text);

@@ -73,6 +73,8 @@ export function messageError(frame) {
       return t("status.notInChat");
     case "not found":
       return t("status.replyGone");
+    case "muted":
+      return t("status.muted");
     case "error":
       if (hasDetail(frame)) return withDetail(t("status.messageRefused"), frame.Detail);
       return t("status.messageNotSaved");

@@ -151,6 +151,7 @@ export class OnlineView {
     this.sorted = [];        // names, in display order
     this.rows = new Map();   // name -> <li>
     this.list = $("online-list");
+    this.decorate = () => {}; // decorate(row, name): more on a row (moderation.js: role badges)
     $("online-toggle").addEventListener("click", () => {
       const panel = $("online-panel");
       panel.hidden = !panel.hidden;
@@ -160,7 +161,7 @@ export class OnlineView {
 
   reset(names = null) {
     this.sorted = [...new Set(names ?? [])].sort(compareNames);
-    this.rows = new Map(this.sorted.map((name) => [name, onlineRow(name)]));
+    this.rows = new Map(this.sorted.map((name) => [name, this.row(name)]));
     const fragment = document.createDocumentFragment();
     for (const name of this.sorted) fragment.append(this.rows.get(name));
     this.list.replaceChildren(fragment);
@@ -177,11 +178,22 @@ export class OnlineView {
   add(name) {
     if (this.rows.has(name)) return;
     const at = insertionPoint(this.sorted, name);
-    const row = onlineRow(name);
+    const row = this.row(name);
     this.list.insertBefore(row, this.rows.get(this.sorted[at]) ?? null);
     this.sorted.splice(at, 0, name);
     this.rows.set(name, row);
     this.updateCount();
+  }
+
+  row(name) {
+    const row = onlineRow(name);
+    this.decorate(row, name);
+    return row;
+  }
+
+  /** What decorate() adds has changed: every row again. */
+  redecorate() {
+    for (const [name, row] of this.rows) this.decorate(row, name);
   }
 
   remove(name) {
