@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import io
@@ -22,7 +23,6 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from conftest import ServerProcess
 from parley import admin
-from parley.cli import build_parser
 from parley.client import Client
 from parley.config import normalize_database_url, settings_from
 
@@ -66,7 +66,9 @@ def cli(*args: str, env: dict[str, str] | None = None) -> Done:
 
 
 def _inproc(args: tuple[str, ...]) -> Done:
-    parsed = build_parser().parse_args(["admin", "--argon2-profile", "test", *args])
+    parser = argparse.ArgumentParser(prog="parley")
+    admin.add_parser(parser.add_subparsers(dest="command", required=True))
+    parsed = parser.parse_args(["admin", "--argon2-profile", "test", *args])
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = admin.run(parsed, settings_from(parsed))

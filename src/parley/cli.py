@@ -25,27 +25,6 @@ from .workers import WORKER_ENV
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        settings = settings_from(args)
-    except (TypeError, ValueError) as exc:
-        parser.error(str(exc))
-    _setup_logging(settings)
-    if args.command == "admin":
-        return admin.run(args, settings)
-    try:
-        if args.command == "migrate":
-            return asyncio.run(migrate.run(settings, check=args.check))
-        return serve_forever(settings)
-    except NewerSchema as exc:
-        return migrate.fail(str(exc))
-    except migrate.Unreachable as exc:
-        return migrate.fail(str(exc))
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """``parley``'s flags and commands."""
     parser = argparse.ArgumentParser(prog="parley", description="Parley chat server")
     parser.add_argument("--version", action="version",
                         version=f"parley {metadata.version('parley')}")
@@ -63,7 +42,22 @@ def build_parser() -> argparse.ArgumentParser:
                          help="change nothing: say whether migrations are pending")
     add_arguments(upgrade.add_argument_group("database settings"), DATABASE_SETTINGS)
     admin.add_parser(commands)
-    return parser
+    args = parser.parse_args(argv)
+    try:
+        settings = settings_from(args)
+    except (TypeError, ValueError) as exc:
+        parser.error(str(exc))
+    _setup_logging(settings)
+    if args.command == "admin":
+        return admin.run(args, settings)
+    try:
+        if args.command == "migrate":
+            return asyncio.run(migrate.run(settings, check=args.check))
+        return serve_forever(settings)
+    except NewerSchema as exc:
+        return migrate.fail(str(exc))
+    except migrate.Unreachable as exc:
+        return migrate.fail(str(exc))
 
 
 def serve_forever(settings: Settings) -> int:
