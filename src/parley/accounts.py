@@ -11,7 +11,7 @@ from . import chats, rules
 from .answers import AccountAnswer, Answer, UserList
 from .broker import Event
 from .context import Context, Handler
-from .errors import Conflict, Invalid, LoginFailed, ParleyError, RateLimited
+from .errors import Conflict, Disabled, Invalid, LoginFailed, ParleyError, RateLimited
 from .messages import ChangePassword, Login, Logout, Registration, Users
 from .model import User, now_ms
 from .passwords import new_token, token_digest
@@ -56,11 +56,15 @@ async def login(ctx: Context, conn: Peer, r: Login) -> None:
         user = await ctx.store.user_by_token(token_digest(token))
     elif r.Login is not None and r.Password is not None:
         user = await _check_password(ctx, conn, r.Login, r.Password)
+        if user is not None and user.disabled:
+            raise Disabled()
         token = await _new_token(ctx, user) if user else ""
     else:
         user = None
     if user is None:
         raise LoginFailed()
+    if user.disabled:
+        raise Disabled()
     _become(ctx, conn, user, token_digest(token))
     conn.send(AccountAnswer(Type="account", Command="login", Status="success",
                             User=user.login, Token=token))
@@ -163,12 +167,15 @@ def gone(ctx: Context, conn: Peer) -> None:
 def _signed_out(ctx: Context, conn: Peer, user_id: int | None) -> None:
     ctx.hub.signed_out(conn, user_id)
     ctx.lists.forget(conn)
+    if user_id is not None and user_id not in ctx.hub.users:
+        ctx.seen.mark(user_id)  # the user's last socket here
 
 
 def _become(ctx: Context, conn: Peer, user: User, digest: str) -> None:
     sign_out(ctx, conn)
     conn.session.logged_in(user, digest)
     ctx.hub.signed_in(conn, user.id)
+    ctx.seen.mark(user.id)
 
 
 async def _slow_down(ctx: Context, conn: Peer) -> None:

@@ -1,7 +1,8 @@
 """The aiohttp application: routes, and every resource's life in one place.
 
 :func:`lifespan` opens the resources in order (store, images, broker, hub,
-service, writer) and closes them in reverse; routes find them on the app.
+service, the reader of the admin command line's events, writer) and closes them in
+reverse; routes find them on the app.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from .broker import Broker, MemoryBroker
 from .config import Settings
 from .connection import FLUSHER, SERVICE, Conn, Heartbeat, serve_socket
 from .context import Context
+from .control import ControlReader
 from .errors import Unavailable
 from .gate import allowed
 from .hub import Hub
@@ -84,7 +86,10 @@ async def lifespan(app: web.Application) -> AsyncIterator[None]:
                       image_pool=image_pool)
         service = Service(ctx)
         await broker.start(hub.deliver)
+        # what ``parley admin`` writes reaches this process's hub (see parley.control)
+        control = ControlReader(store.engine, hub.deliver)
         try:
+            await control.start()
             # (after the broker: a sanction published while they are read is not lost)
             await ctx.sanctions.start(store.sanctions)
             await presence.start(hub.presence, service.user_gone)
@@ -92,6 +97,7 @@ async def lifespan(app: web.Application) -> AsyncIterator[None]:
             try:
                 ctx.writer.start()
                 ctx.changes.start()
+                ctx.seen.start()
                 heartbeat.start()
                 app[SERVICE] = service
                 app[FLUSHER] = Flusher(asyncio.get_running_loop())
@@ -100,11 +106,13 @@ async def lifespan(app: web.Application) -> AsyncIterator[None]:
                 await ctx.writer.close()
                 await ctx.changes.close()
                 await service.drain()
+                await ctx.seen.close()
             finally:
                 await asyncio.to_thread(ctx.hashing.close)
                 await presence.close()
         finally:
             await ctx.sanctions.close()
+            await control.close()
             await broker.close()
             await asyncio.to_thread(image_pool.close)
     finally:
@@ -219,7 +227,8 @@ async def _member(request: web.Request, chat_id: int) -> bool:
         return False
     store = request.app[SERVICE].ctx.store
     user = await store.user_by_token(token_digest(token))
-    return user is not None and await store.is_member(chat_id, user.id)
+    return (user is not None and not user.disabled
+            and await store.is_member(chat_id, user.id))
 
 
 async def image(request: web.Request) -> web.StreamResponse:

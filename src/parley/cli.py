@@ -1,5 +1,6 @@
 """``parley serve``: start the server; ``parley migrate [--check]``: upgrade the database;
-``parley backup OUTPUT`` and ``parley restore ARCHIVE [--force]``; ``parley --version``."""
+``parley backup OUTPUT`` and ``parley restore ARCHIVE [--force]``; ``parley admin ...``:
+manage users and chats (:mod:`parley.admin`); ``parley --version``."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import backup, migrate, restore
+from . import admin, backup, migrate, restore
 from .app import make_app
 from .archive import ArchiveError
 from .config import DATABASE_SETTINGS, Settings, add_arguments, settings_from
@@ -44,12 +45,15 @@ def main(argv: list[str] | None = None) -> int:
                          help="change nothing: say whether migrations are pending")
     add_arguments(upgrade.add_argument_group("database settings"), DATABASE_SETTINGS)
     _backup_commands(commands)
+    admin.add_parser(commands)
     args = parser.parse_args(argv)
     try:
         settings = settings_from(args)
     except (TypeError, ValueError) as exc:
         parser.error(str(exc))
     _setup_logging(settings)
+    if args.command == "admin":
+        return admin.run(args, settings)
     try:
         if args.command == "migrate":
             return asyncio.run(migrate.run(settings, check=args.check))

@@ -37,6 +37,7 @@ from .pools import WorkPool
 from .presence import Presence
 from .rules import TokenBucket
 from .sanctions import Sanctions
+from .seen import LastSeen
 from .sockets import Sockets
 from .store import Store
 from .writer import MessageWriter
@@ -124,6 +125,8 @@ class Context:
         self.changes = ChangeWriter(store)
         #: the bans and mutes in force, asked by every message (see parley.moderation)
         self.sanctions = Sanctions()
+        #: when users were last connected, written every few seconds (started by the app)
+        self.seen = LastSeen(store)
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def _read_list(self) -> Struct:

@@ -17,6 +17,7 @@ Hierarchy (status in brackets)::
     ├── NotFound                ["not found"]            no such message or user (v2)
     ├── Conflict                ["user exist", "chat exist"]
     ├── LoginFailed             ["error"]                same answer for every cause
+    ├── Disabled                ["disabled"]             the account is disabled (v2)
     ├── ImageRejected           ["failed to attach image"]
     ├── RateLimited             ["rate limited"]
     ├── Muted                   ["muted"]                a message from a muted user
@@ -32,6 +33,7 @@ __all__ = [
     "BadRequest",
     "ChatMissing",
     "Conflict",
+    "Disabled",
     "ImageRejected",
     "Invalid",
     "LoginFailed",
@@ -131,6 +133,13 @@ class LoginFailed(ParleyError):
     """Unknown user, wrong password, bad or expired token: one answer for all."""
 
     status = "error"
+
+
+class Disabled(ParleyError):
+    """The right password or token of an account a server admin disabled
+    (``parley admin disable``): said plainly, since only the account's owner knows it."""
+
+    status = "disabled"
 
 
 class ImageRejected(ParleyError):

@@ -20,6 +20,8 @@ def now_ms() -> int:
 class User:
     id: int
     login: str
+    #: may not log in (``parley admin disable``), as read at login
+    disabled: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ and carry on; the engine's pool reconnects by itself once the database is back.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
@@ -26,6 +26,7 @@ from .moderation_rows import ModerationRows, ModerationStore
 from .rules import chat_key
 from .schema import chats, images, members, mentions, messages, reactions, tokens, users
 from .search_rows import SearchRows
+from .seen import SeenRows, SeenStore
 from .unread_rows import ReadPointers
 
 
@@ -33,9 +34,10 @@ class OwnsTooMany(Exception):
     """``create_chat``: the owner already owns ``max_owned`` chats."""
 
 
-class Store(ChangeStore, ModerationStore, Protocol):
+class Store(ChangeStore, ModerationStore, SeenStore, Protocol):
     """What the server needs from a database (changes to messages: :class:`ChangeStore`;
-    roles, moderators, bans and mutes: :class:`ModerationStore`)."""
+    roles, moderators, bans and mutes: :class:`ModerationStore`; when users were last
+    seen: :class:`~parley.seen.SeenStore`)."""
 
     async def ping(self) -> None: ...
     async def create_user(self, login: str, key: str, password_hash: str) -> User | None: ...
@@ -80,7 +82,7 @@ class Store(ChangeStore, ModerationStore, Protocol):
     async def close(self) -> None: ...
 
 
-class SqlStore(ReadPointers, DirectRows, ChangeRows, SearchRows, ModerationRows):
+class SqlStore(ReadPointers, DirectRows, ChangeRows, SearchRows, ModerationRows, SeenRows):
     """:class:`Store` on SQLAlchemy's async engine: SQLite (aiosqlite) or PostgreSQL
     (asyncpg); read pointers and unread counts in :class:`~parley.unread_rows.ReadPointers`,
     direct chats in :class:`~parley.direct_rows.DirectRows`, changes to messages in
@@ -142,11 +144,11 @@ class SqlStore(ReadPointers, DirectRows, ChangeRows, SearchRows, ModerationRows)
 
     async def find_user(self, key: str) -> tuple[User, str] | None:
         row = await self._first(
-            sa.select(users.c.id, users.c.login, users.c.password_hash).where(
-                users.c.login_key == key
-            )
+            sa.select(users.c.id, users.c.login, users.c.password_hash, users.c.disabled)
+            .where(users.c.login_key == key)
         )
-        return None if row is None else (User(row.id, row.login), row.password_hash)
+        return None if row is None else (User(row.id, row.login, bool(row.disabled)),
+                                         row.password_hash)
 
     async def logins_starting(self, prefix_key: str, limit: int) -> list[str]:
         """The first ``limit`` logins, by login key, whose key starts with ``prefix_key``:
@@ -174,11 +176,11 @@ class SqlStore(ReadPointers, DirectRows, ChangeRows, SearchRows, ModerationRows)
 
     async def user_by_token(self, digest: str) -> User | None:
         row = await self._first(
-            sa.select(users.c.id, users.c.login)
+            sa.select(users.c.id, users.c.login, users.c.disabled)
             .join(tokens, tokens.c.user_id == users.c.id)
             .where(tokens.c.digest == digest, tokens.c.expires_ms > now_ms())
         )
-        return None if row is None else User(row.id, row.login)
+        return None if row is None else User(row.id, row.login, bool(row.disabled))
 
     async def revoke_token(self, digest: str) -> None:
         async with self._tx() as conn:
@@ -290,8 +292,12 @@ class SqlStore(ReadPointers, DirectRows, ChangeRows, SearchRows, ModerationRows)
             await conn.execute(members.delete().where(
                 members.c.chat_id == chat_id, members.c.user_id == user_id))
 
-    async def delete_chat(self, chat_id: int) -> bool:
+    async def delete_chat(self, chat_id: int,
+                          also: Callable[[AsyncConnection], Awaitable[None]] | None = None,
+                          ) -> bool:
         """Delete the chat with its messages, members and images; False if it was gone.
+        ``also`` runs in the same transaction once the chat is deleted (``parley admin``
+        writes the events that announce it: see parley.control).
 
         Its name key goes to the oldest look-alike chat kept without one (made before
         names were unique after case folding; see migration 0003), if there is one."""
@@ -309,6 +315,8 @@ class SqlStore(ReadPointers, DirectRows, ChangeRows, SearchRows, ModerationRows)
             heir = next((row.id for row in unkeyed if chat_key(row.name) == key), None)
             if heir is not None:
                 await conn.execute(chats.update().where(chats.c.id == heir).values(name_key=key))
+            if also is not None:
+                await also(conn)
             return True
 
     # -- messages -----------------------------------------------------------------

@@ -168,9 +168,10 @@ function handleAccount(frame) {
         state.me = null;
         leaveChat();
         hideBanner();
-        return auth.show(S.sessionExpired);
+        return auth.show(frame.Status === "disabled" ? () => S.loginError(frame)
+          : S.sessionExpired);
       }
-      return auth.error(S.loginError);
+      return auth.error(() => S.loginError(frame));
     }
     case "logout":
       if (frame.Status === "logged out" && state.loggedIn) {

@@ -18,7 +18,8 @@ export function registrationError(frame) {
   return withDetail(t("status.registrationRefused"), frame.Detail);
 }
 
-export function loginError() {
+export function loginError(frame) {
+  if (frame && frame.Status === "disabled") return t("status.accountDisabled");
   return t("status.loginWrong");
 }
 
@@ -122,6 +123,7 @@ export function closeReason(code) {
   if (code === 1001) return t("status.closeRestarting");
   if (code === 4008) return t("status.closeBehind");
   if (code === 4001) return t("status.closeLoggedOut");
+  if (code === 4003) return t("status.closeDisabled");
   return "";
 }
 
