@@ -12,7 +12,6 @@ here ever waits on a slow reader.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import TYPE_CHECKING
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING
 from aiohttp import WSCloseCode, WSMsgType, web
 from yarl import URL
 
-from . import frames
+from . import frames, tasks
 from .errors import BadRequest
 from .frames import Outgoing
 from .gate import refusal, request_client
@@ -140,10 +139,8 @@ class Heartbeat:
             self._task = asyncio.create_task(self._run(), name="heartbeat")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await tasks.stop(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         interval = self._interval

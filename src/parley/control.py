@@ -23,7 +23,6 @@ than :data:`KEEP_MS` are deleted by the command that writes the next one.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -32,6 +31,7 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from . import tasks
 from .broker import Deliver, Event
 from .schema import control
 
@@ -81,11 +81,8 @@ class ControlReader:
         self._task = asyncio.create_task(self._run(), name="control-reader")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await tasks.stop(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         while True:

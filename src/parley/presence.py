@@ -25,6 +25,8 @@ from typing import Protocol
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
+from . import tasks
+
 log = logging.getLogger(__name__)
 
 #: (chat id, chat name, login): a user's last socket in a chat is gone (found by a reaper)
@@ -110,10 +112,8 @@ class RedisPresence:
         self._task = asyncio.create_task(self._heartbeat(), name="presence-heartbeat")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await tasks.stop(self._task)
+        self._task = None
         with contextlib.suppress(RedisError, OSError):
             # Leaving cleanly: take our entries out now rather than at expiry.
             await self._reap(self._origin)

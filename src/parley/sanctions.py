@@ -17,10 +17,10 @@ the ban was being stored.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from . import tasks
 from .broker import Event
 from .errors import Unavailable
 from .model import now_ms
@@ -113,11 +113,8 @@ class Sanctions:
                 log.warning("reading the sanctions failed; the map stays as it was")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await tasks.stop(self._task)
+        self._task = None
 
     def __len__(self) -> int:
         return len(self._until)

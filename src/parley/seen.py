@@ -10,13 +10,13 @@ more when the server stops). A write that fails is kept for the next one.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Mapping
 from typing import Protocol
 
 import sqlalchemy as sa
 
+from . import tasks
 from .errors import Unavailable
 from .model import now_ms
 from .rows import Transactions
@@ -64,11 +64,8 @@ class LastSeen:
 
     async def close(self) -> None:
         """Stop the task and write what is left."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await tasks.stop(self._task)
+        self._task = None
         await self.flush()
 
     async def flush(self) -> None:
