@@ -188,6 +188,25 @@ def services(postgres: Postgres) -> Postgres:
     return postgres
 
 
+def cluster(root: Path, services: Postgres, name: str, count: int,
+            *args: str) -> Iterator[list[ServerProcess]]:
+    """``count`` ``parley serve`` processes sharing one new PostgreSQL database and one
+    Redis prefix of their own (``name`` in it), started under ``root``; a fixture yields
+    from it, and they are stopped when it ends."""
+    db_url, prefix = services.new_database(), f"t{os.getpid()}{name}{unique()}"
+    procs: list[ServerProcess] = []
+    try:
+        for i in range(count):
+            procs.append(ServerProcess(
+                root / f"node{i}", "--database-url", db_url, "--redis-url", REDIS_URL,
+                "--redis-prefix", prefix, *FAST, *args).start())
+        yield procs
+    finally:
+        for proc in procs:
+            if proc.alive():
+                proc.stop()
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def backend(request: pytest.FixtureRequest, postgres: Postgres) -> Backend:
     """Every test that uses a server runs once on SQLite and once on PostgreSQL."""

@@ -4,28 +4,20 @@ sockets close on both within 2 seconds, and a deleted chat's notice reaches both
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from admin_kit import Done, closed_within, run_cli
-from conftest import FAST, PASSWORD, REDIS_URL, Postgres, ServerProcess, unique
+from conftest import PASSWORD, Postgres, ServerProcess, cluster, unique
 from parley.client import Client
 
 
 @pytest.fixture
 def pair(tmp_path: Path, services: Postgres) -> Iterator[tuple[str, list[ServerProcess]]]:
-    db_url = services.new_database()
-    prefix = f"adm{os.getpid()}x{unique()}"
-    made = [ServerProcess(tmp_path / f"node{n}", "--database-url", db_url, "--redis-url",
-                          REDIS_URL, "--redis-prefix", prefix, *FAST).start()
-            for n in range(2)]
-    yield db_url, made
-    for proc in made:
-        if proc.alive():
-            proc.stop()
+    for made in cluster(tmp_path, services, "adm", 2):
+        yield made[0].db_url, made
 
 
 async def test_disable_closes_the_users_sockets_on_every_process(

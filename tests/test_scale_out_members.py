@@ -11,13 +11,12 @@ so a request's answer on the first socket comes after any frame it was sent.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from conftest import FAST, PASSWORD, REDIS_URL, Postgres, ServerProcess, unique
+from conftest import PASSWORD, Postgres, ServerProcess, cluster, unique
 from parley.client import Client, Frame
 from test_scale_out import clients, messages, settle
 
@@ -31,19 +30,8 @@ def trio(
     tmp_path_factory: pytest.TempPathFactory, services: Postgres
 ) -> Iterator[list[ServerProcess]]:
     """Three processes sharing one PostgreSQL database and one Redis prefix."""
-    db_url, prefix = services.new_database(), f"t{os.getpid()}members"
-    procs: list[ServerProcess] = []
-    try:
-        for i in range(3):
-            proc = ServerProcess(
-                tmp_path_factory.mktemp(f"node{i}"), "--database-url", db_url,
-                "--redis-url", REDIS_URL, "--redis-prefix", prefix, "--presence-ttl", "3", *FAST)
-            procs.append(proc.start())
-        yield procs
-    finally:
-        for proc in procs:
-            if proc.alive():
-                proc.stop()
+    yield from cluster(tmp_path_factory.mktemp("members"), services, "members", 3,
+                       "--presence-ttl", "3")
 
 
 async def probe(client: Client) -> tuple[list[Frame], Frame]:
