@@ -82,6 +82,9 @@ class Hub:
         #: ``ban``, ``unban``, ``mute`` and ``unmute`` events are told to this process's
         #: map of sanctions (set by the service: :meth:`parley.sanctions.Sanctions.delivered`)
         self.on_sanction: Callable[[Event], None] = lambda event: None
+        #: told the id of a chat this process no longer has a socket in (set by the
+        #: service: the broker's :meth:`~parley.broker.Broker.unsubscribe`)
+        self.on_vacated: Callable[[int], None] = lambda chat_id: None
         self.deliveries = 0
 
     # -- membership (called by the service) ----------------------------------------
@@ -112,6 +115,7 @@ class Hub:
         if not room.peers:
             _stop(room)
             del self.rooms[chat_id]
+            self.on_vacated(chat_id)
         return True
 
     def signed_in(self, peer: Peer, user_id: int) -> None:
@@ -182,6 +186,7 @@ class Hub:
             gone = self.rooms.pop(event.chat_id, None)
             if gone is not None:
                 _stop(gone)
+                self.on_vacated(event.chat_id)
                 for peer in gone.peers:
                     peer.push(event.frame)
                     peer.chat_deleted(event.chat_id)
