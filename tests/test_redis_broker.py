@@ -1,0 +1,138 @@
+"""The Redis broker in-process, against the real Redis: which channel each kind of
+event travels on, subscribing (confirmed before ``subscribe`` returns), the
+linger before unsubscribing, and the memory engine's no-ops."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+import redis.asyncio as redis
+
+from conftest import REDIS_URL, Postgres
+from parley.broker import CHAT_KINDS, Event, MemoryBroker
+from parley.redis_broker import RedisBroker
+
+_prefixes = itertools.count(1)
+LINGER = 0.3
+
+
+@pytest.fixture
+async def pair(services: Postgres) -> AsyncIterator[tuple[RedisBroker, RedisBroker,
+                                                          list[Event], str]]:
+    """Two brokers of one server (two processes' worth), what the first delivers, the
+    prefix."""
+    prefix = f"b{os.getpid()}x{next(_prefixes)}"
+    got: list[Event] = []
+    one = RedisBroker(REDIS_URL, "one", prefix=prefix, linger=LINGER)
+    two = RedisBroker(REDIS_URL, "two", prefix=prefix, linger=LINGER)
+    await one.start(got.append)
+    await two.start(lambda event: None)
+    yield one, two, got, prefix
+    await one.close()
+    await two.close()
+
+
+@pytest.fixture
+async def rds() -> AsyncIterator[redis.Redis]:
+    client = redis.Redis.from_url(REDIS_URL)
+    yield client
+    await client.aclose()
+
+
+async def _numsub(rds: redis.Redis, channel: str) -> int:
+    [(_, count)] = await rds.pubsub_numsub(channel)
+    return int(count)
+
+
+async def _until(check: Callable[[], Awaitable[bool]]) -> None:
+    """Poll ``check`` until it holds (at most 5 seconds)."""
+    deadline = time.monotonic() + 5
+    while not await check():
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.01)
+
+
+async def _arrived(got: list[Event], count: int) -> None:
+    async def enough() -> bool:
+        return len(got) >= count
+    await _until(enough)
+
+
+async def test_chat_events_reach_only_the_subscribed(
+    pair: tuple[RedisBroker, RedisBroker, list[Event], str], rds: redis.Redis,
+) -> None:
+    one, two, got, prefix = pair
+    await one.subscribe(7)
+    # confirmed by Redis when subscribe returns
+    assert one.subscribed() == [7]
+    assert await _numsub(rds, f"{prefix}:chat:7") == 1
+    events = [Event(kind, chat, b"f", login="x") for chat in (7, 8)  # type: ignore[arg-type]
+              for kind in sorted(CHAT_KINDS)]
+    events.append(Event("members", 8, b""))  # a global kind, of a chat it is not in
+    for event in events:
+        two.publish(event)
+    want = [e for e in events if e.chat_id == 7 or e.kind not in CHAT_KINDS]
+    await _arrived(got, len(want))
+    await asyncio.sleep(0.2)  # (and nothing more comes)
+    assert got == want
+    assert one.received_events == len(want)
+    assert one.received_bytes > 0
+
+
+async def test_unsubscribe_after_the_linger_unless_wanted_again(
+    pair: tuple[RedisBroker, RedisBroker, list[Event], str], rds: redis.Redis,
+) -> None:
+    one, two, got, prefix = pair
+    channel = f"{prefix}:chat:7"
+    await one.subscribe(7)
+    one.unsubscribe(7)
+    await asyncio.sleep(LINGER / 3)
+    assert await _numsub(rds, channel) == 1  # lingering
+    await one.subscribe(7)  # back within the linger: never left
+    await asyncio.sleep(LINGER * 2)
+    assert await _numsub(rds, channel) == 1
+    assert one.subscribed() == [7]
+    one.unsubscribe(7)
+    async def gone() -> bool:
+        return await _numsub(rds, channel) == 0
+    await _until(gone)
+    assert one.subscribed() == []
+    two.publish(Event("chat", 7, b"gone", 1))
+    await asyncio.sleep(0.2)
+    assert got == []
+    # subscribing again: confirmed on return, and the events come again
+    await one.subscribe(7)
+    assert one.subscribed() == [7]
+    two.publish(Event("chat", 7, b"back", 2))
+    await _arrived(got, 1)
+    assert got == [Event("chat", 7, b"back", 2)]
+
+
+async def test_own_events_delivered_at_once_and_not_again(
+    pair: tuple[RedisBroker, RedisBroker, list[Event], str],
+) -> None:
+    one, _, got, _ = pair
+    await one.subscribe(7)
+    one.publish(Event("chat", 7, b"mine", 1))
+    assert got == [Event("chat", 7, b"mine", 1)]  # at once, before Redis
+    async def back() -> bool:  # it comes back from Redis, and is skipped
+        return one.received_events >= 1
+    await _until(back)
+    assert got == [Event("chat", 7, b"mine", 1)]
+
+
+async def test_memory_broker_subscriptions_change_nothing() -> None:
+    got: list[Event] = []
+    broker = MemoryBroker()
+    await broker.start(got.append)
+    broker.unsubscribe(3)
+    broker.publish(Event("chat", 3, b"a", 1))
+    await broker.subscribe(3)
+    broker.publish(Event("chat", 4, b"b", 1))
+    assert got == [Event("chat", 3, b"a", 1), Event("chat", 4, b"b", 1)]
+    assert (broker.received_events, broker.received_bytes) == (0, 0)
