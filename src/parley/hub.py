@@ -58,8 +58,12 @@ class Room:
 
 
 class Hub:
-    def __init__(self, *, presence_window: float = PRESENCE_WINDOW) -> None:
+    def __init__(self, *, presence_window: float = PRESENCE_WINDOW,
+                 held_start: bool = False) -> None:
         self.presence_window = presence_window
+        #: several processes: a new room's ordered streams wait for the history read to
+        #: say where they start (see :class:`parley.ordering.Sequencer`)
+        self.held_start = held_start
         self.rooms: dict[int, Room] = {}
         self.logged_in: set[Peer] = set()
         #: user id -> this process's sockets logged in as that user
@@ -261,7 +265,8 @@ class Hub:
 
     def _room(self, chat: str) -> Room:
         room = Room(chat)
-        room.sequencer = Sequencer(functools.partial(self._push, room), wait=REORDER_WAIT)
+        room.sequencer = Sequencer(functools.partial(self._push, room), wait=REORDER_WAIT,
+                                   held_start=self.held_start)
         return room
 
     def _push(self, room: Room, event: Event) -> None:
