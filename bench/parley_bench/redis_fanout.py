@@ -9,8 +9,8 @@ sends ``--messages`` messages, each one once the previous one came back. Per
 worker, from before the first message to after the last one reached every socket:
 
 - ``events`` and ``bytes``: the ``parley_broker_received_*`` counters, read from
-  the worker's own ``/metrics`` (over a kept-alive connection the kernel gave
-  that worker);
+  the worker's own ``/metrics`` (scraping until the kernel gave each worker a
+  scrape, each answer's worker found with ``ss``);
 - ``kernel bytes``: what the kernel counted in on all of the worker's
   connections to Redis (``ss -ti``, ``bytes_received``), which needs no counter
   of Parley's: the same figure for any version.
@@ -39,6 +39,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from parley.broker import CHAT_KINDS
 from parley.client import Client
 
 PASSWORD = "correct horse battery"
@@ -49,7 +50,7 @@ _PID = re.compile(r"pid=(\d+)")
 
 @dataclass
 class Reading:
-    events: float
+    events: dict[str, float]
     size: float
     kernel: int
 
@@ -85,51 +86,40 @@ def _redis_bytes(pid: int, redis_port: int) -> int:
                if owner == pid and peer.endswith(f":{redis_port}"))
 
 
-class Scraper:
-    """``GET /metrics`` over one kept-alive connection: always the same worker."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-        self.local_port = int(writer.get_extra_info("sockname")[1])
-
-    async def metrics(self) -> dict[str, float]:
-        self.writer.write(b"GET /metrics HTTP/1.1\r\nHost: bench\r\n\r\n")
-        head = await self.reader.readuntil(b"\r\n\r\n")
+async def _scrape(port: int) -> tuple[int, dict[str, float]]:
+    """``GET /metrics`` once, on a new connection: which worker answered, and what."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(b"GET /metrics HTTP/1.1\r\nHost: bench\r\n\r\n")
+        head = await reader.readuntil(b"\r\n\r\n")
+        pid = _owner(port, int(writer.get_extra_info("sockname")[1]))
         length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
-        body = (await self.reader.readexactly(length)).decode()
-        values: dict[str, float] = {}
-        for line in body.splitlines():
-            if line and not line.startswith("#"):
-                name, value = line.rsplit(" ", 1)
-                values[name] = float(value)
-        return values
+        body = (await reader.readexactly(length)).decode()
+    finally:
+        writer.close()
+    values: dict[str, float] = {}
+    for line in body.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            values[name] = float(value)
+    return pid, values
 
 
-async def _scrapers(port: int, workers: int) -> dict[int, Scraper]:
-    found: dict[int, Scraper] = {}
-    spare: list[Scraper] = []
+async def _readings(port: int, redis_port: int, workers: int) -> dict[int, Reading]:
+    """Every worker's counters (scraping until the kernel gave each one a scrape)."""
+    found: dict[int, Reading] = {}
     for _ in range(200):
-        scraper = Scraper(*await asyncio.open_connection("127.0.0.1", port))
-        await scraper.metrics()
-        pid = _owner(port, scraper.local_port)
-        if pid in found:
-            spare.append(scraper)
-        else:
-            found[pid] = scraper
+        pid, values = await _scrape(port)
+        if pid not in found:
+            kinds = {name[name.index('"') + 1:-2]: value for name, value in values.items()
+                     if name.startswith("parley_broker_received_events_total{")}
+            found[pid] = Reading(
+                kinds,
+                values.get("parley_broker_received_bytes_total", float("nan")),
+                _redis_bytes(pid, redis_port))
         if len(found) == workers:
-            break
-    for scraper in spare:
-        scraper.writer.close()
-    if len(found) < workers:
-        raise RuntimeError("could not reach every worker")
-    return found
-
-
-async def _read(scraper: Scraper, pid: int, redis_port: int) -> Reading:
-    values = await scraper.metrics()
-    return Reading(values.get("parley_broker_received_events_total", float("nan")),
-                   values.get("parley_broker_received_bytes_total", float("nan")),
-                   _redis_bytes(pid, redis_port))
+            return found
+    raise RuntimeError("could not reach every worker")
 
 
 async def _drain(client: Client, last: int) -> None:
@@ -150,8 +140,7 @@ async def _send(client: Client, count: int) -> None:
 async def measure(port: int, sockets: int, messages: int, redis_port: int,
                   ) -> dict[int, tuple[Reading, Reading]]:
     url = f"ws://127.0.0.1:{port}/ws"
-    scrapers = await _scrapers(port, 2)
-    pids = sorted(scrapers)
+    pids = sorted(await _readings(port, redis_port, 2))
     by_worker: dict[int, list[Client]] = {pid: [] for pid in pids}
     extra: list[Client] = []
     tag = uuid.uuid4().hex[:6]
@@ -177,17 +166,15 @@ async def measure(port: int, sockets: int, messages: int, redis_port: int,
             await client.send({"Type": "chat", "Command": "choice", "Chat": rooms[pid]})
             await client.until(lambda f: f.get("Command") == "choice")
     await asyncio.sleep(2)  # presence and list pushes settle
-    before = {pid: await _read(scrapers[pid], pid, redis_port) for pid in pids}
+    before = await _readings(port, redis_port, 2)
     await asyncio.gather(
         *(_send(clients[0], messages) for clients in by_worker.values()),
         *(_drain(c, messages) for clients in by_worker.values() for c in clients[1:]))
     await asyncio.sleep(1)
-    after = {pid: await _read(scrapers[pid], pid, redis_port) for pid in pids}
+    after = await _readings(port, redis_port, 2)
     for clients in by_worker.values():
         for client in clients:
             await client.close()
-    for scraper in scrapers.values():
-        scraper.writer.close()
     return {pid: (before[pid], after[pid]) for pid in pids}
 
 
@@ -238,12 +225,18 @@ def main() -> None:
         asyncio.run(_database(args.pg_url, name, False))
     print(f"{args.messages} messages into each of 2 rooms, {args.sockets} receivers + 1 "
           f"sender per room, each room on its own worker ({took:.0f} s)")
-    print("| worker | events received | bytes received (counter) | "
-          "bytes in from Redis (kernel) |")
-    print("|---|---:|---:|---:|")
+    print("| worker | events of the chat kinds | other events (activity, ...) | "
+          "events in all | bytes (counter) | bytes in from Redis (kernel) |")
+    print("|---|---:|---:|---:|---:|---:|")
     for i, (before, after) in enumerate(result.values()):
-        print(f"| {i + 1} | {after.events - before.events:,.0f} | "
-              f"{after.size - before.size:,.0f} | {after.kernel - before.kernel:,} |")
+        got = {kind: count - before.events.get(kind, 0) for kind, count in after.events.items()}
+        chat = sum(count for kind, count in got.items() if kind in CHAT_KINDS)
+        print(f"| {i + 1} | {chat:,.0f} | {sum(got.values()) - chat:,.0f} | "
+              f"{sum(got.values()):,.0f} | {after.size - before.size:,.0f} | "
+              f"{after.kernel - before.kernel:,} |")
+    print("events by kind:", [
+        {k: int(v - b.events.get(k, 0)) for k, v in sorted(a.events.items())}
+        for b, a in result.values()])
 
 
 def _free_port() -> int:

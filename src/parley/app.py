@@ -77,7 +77,7 @@ async def lifespan(app: web.Application) -> AsyncIterator[None]:
         hub = Hub(held_start=bool(settings.redis_url))
         metrics = Metrics()
         metrics.count_deliveries(lambda: hub.deliveries)
-        metrics.count_broker(lambda: (broker.received_events, broker.received_bytes))
+        metrics.count_broker(lambda: (broker.received, broker.received_bytes))
         hasher = await asyncio.to_thread(Hasher, settings.argon2_profile)
         image_pool = WorkPool("images", threads=settings.image_threads,
                               queue=settings.image_queue, budget=settings.image_memory)

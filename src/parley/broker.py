@@ -114,9 +114,9 @@ Deliver = Callable[[Event], None]
 
 
 class Broker(Protocol):
-    #: events, and their bytes, that arrived from other processes' engine (Redis): the
-    #: traffic this process decodes, whether or not it had a socket for it
-    received_events: int
+    #: events (by kind), and their bytes, that arrived from the engine between processes
+    #: (Redis): the traffic this process decodes, whether or not a socket wanted it
+    received: dict[str, int]
     received_bytes: int
 
     async def start(self, deliver: Deliver) -> None: ...
@@ -144,7 +144,7 @@ class MemoryBroker:
 
     def __init__(self) -> None:
         self._deliver: Deliver | None = None
-        self.received_events = 0
+        self.received: dict[str, int] = {}
         self.received_bytes = 0
 
     async def start(self, deliver: Deliver) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.core import CounterMetricFamily
@@ -38,8 +38,8 @@ class Metrics:
         (the hot path adds to a plain int, not to a metric)."""
         self.registry.register(_Deliveries(read))
 
-    def count_broker(self, read: Callable[[], tuple[int, int]]) -> None:
-        """Expose ``parley_broker_received_events_total`` and
+    def count_broker(self, read: Callable[[], tuple[Mapping[str, int], int]]) -> None:
+        """Expose ``parley_broker_received_events_total{kind=...}`` and
         ``parley_broker_received_bytes_total``: what reached this process from the other
         processes' fan-out (Redis), which it decodes whether or not a socket of its
         wanted it (see :mod:`parley.redis_broker`); read at scrape time."""
@@ -60,14 +60,17 @@ class _Deliveries(Collector):
 
 
 class _Received(Collector):
-    def __init__(self, read: Callable[[], tuple[int, int]]) -> None:
+    def __init__(self, read: Callable[[], tuple[Mapping[str, int], int]]) -> None:
         self._read = read
 
     def collect(self) -> Iterator[CounterMetricFamily]:
-        events, size = self._read()
-        yield CounterMetricFamily(
-            "parley_broker_received_events", "Events received from the fan-out (Redis)",
-            value=events)
+        kinds, size = self._read()
+        events = CounterMetricFamily(
+            "parley_broker_received_events", "Events received from the fan-out (Redis), by kind",
+            labels=["kind"])
+        for kind, count in sorted(kinds.items()):
+            events.add_metric([kind], count)
+        yield events
         yield CounterMetricFamily(
             "parley_broker_received_bytes", "Bytes of events received from the fan-out (Redis)",
             value=size)

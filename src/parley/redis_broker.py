@@ -100,7 +100,7 @@ class RedisBroker:
         self._pubsub: PubSub | None = None
         self._commands: set[asyncio.Task[None]] = set()
         self.connected = asyncio.Event()
-        self.received_events = 0
+        self.received: dict[str, int] = {}
         self.received_bytes = 0
 
     def chat_channel(self, chat_id: int) -> str:
@@ -276,9 +276,10 @@ class RedisBroker:
                     kind = message["type"]
                     if kind == "message":
                         data = message["data"]
-                        self.received_events += 1
-                        self.received_bytes += len(data)
                         envelope = self._decode(data)
+                        kind = envelope.event.kind
+                        self.received[kind] = self.received.get(kind, 0) + 1
+                        self.received_bytes += len(data)
                         if envelope.origin != self._origin and self._deliver is not None:
                             self._deliver(envelope.event)
                     elif kind in ("subscribe", "unsubscribe"):
