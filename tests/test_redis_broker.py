@@ -16,6 +16,7 @@ import redis.asyncio as redis
 from conftest import REDIS_URL, Postgres
 from parley.broker import CHAT_KINDS, Event, MemoryBroker
 from parley.redis_broker import RedisBroker
+from proxy import Proxy
 
 _prefixes = itertools.count(1)
 LINGER = 0.3
@@ -136,3 +137,49 @@ async def test_memory_broker_subscriptions_change_nothing() -> None:
     broker.publish(Event("chat", 4, b"b", 1))
     assert got == [Event("chat", 3, b"a", 1), Event("chat", 4, b"b", 1)]
     assert (broker.received, broker.received_bytes) == ({}, 0)
+
+
+async def test_after_an_outage_every_wanted_chat_is_subscribed_again(
+    services: Postgres, rds: redis.Redis,
+) -> None:
+    """Redis cut: ``subscribe`` does not wait for it (the process keeps serving its own
+    sockets); back: the chats wanted before and during the cut are subscribed again,
+    those left meanwhile are not."""
+    prefix = f"b{os.getpid()}x{next(_prefixes)}"
+    proxy = await Proxy("127.0.0.1", int(REDIS_URL.rsplit(":", 1)[1].split("/")[0])).start()
+    got: list[Event] = []
+    one = RedisBroker(f"redis://127.0.0.1:{proxy.port}/0", "one", prefix=prefix,
+                      linger=LINGER)
+    two = RedisBroker(REDIS_URL, "two", prefix=prefix, linger=LINGER)
+    try:
+        await one.start(got.append)
+        await two.start(lambda event: None)
+        await one.subscribe(1)
+        await one.subscribe(2)
+        assert one.subscribed() == [1, 2]
+        await proxy.cut()
+
+        async def away() -> bool:
+            return not one.connected.is_set()
+        await _until(away)
+        async with asyncio.timeout(1):  # at once, not after SUBSCRIBE_WAIT
+            await one.subscribe(3)
+        one.unsubscribe(2)
+        await asyncio.sleep(LINGER * 2)
+        await proxy.restore()
+
+        async def back() -> bool:
+            return one.subscribed() == [1, 3]
+        await _until(back)
+        channels = [f"{prefix}:chat:{n}" for n in (1, 2, 3)]
+        assert await rds.pubsub_numsub(*channels) == [
+            (channels[0].encode(), 1), (channels[1].encode(), 0), (channels[2].encode(), 1)]
+        for n in (1, 2, 3):
+            two.publish(Event("chat", n, b"after", 1))
+        await _arrived(got, 2)
+        await asyncio.sleep(0.2)
+        assert got == [Event("chat", 1, b"after", 1), Event("chat", 3, b"after", 1)]
+    finally:
+        await one.close()
+        await two.close()
+        await proxy.close()
