@@ -341,3 +341,67 @@ def test_sequencer_to_subscriptions_of_two_sockets() -> None:
     assert reader_sent == []
     reader.release({MESSAGES: 5})  # its page had up to 5
     assert reader_sent == [b"joined", b"m6"]
+
+
+# ---------------------------------------------------- the held start (several processes)
+
+
+def held() -> tuple[Sequencer[str], list[str], Clock]:
+    out: list[str] = []
+    clock = Clock()
+    return (Sequencer(out.append, wait=0.5, call_later=clock.call_later, held_start=True),
+            out, clock)
+
+
+def test_held_start_waits_for_the_database_read() -> None:
+    """102 overtook 101 (published by another process, still on its way), both after
+    the history read that stopped at 100: neither is lost, both in order."""
+    seq, out, clock = held()
+    seq.offer(m(102), "102")
+    assert out == []
+    seq.start(MESSAGES, 101)
+    assert out == []  # 101 still missing: it waits for it
+    seq.offer(m(101), "101")
+    assert out == ["101", "102"]
+    assert clock.pending() == []
+
+
+def test_held_start_drops_what_the_read_covered() -> None:
+    seq, out, clock = held()
+    seq.offer(m(100), "100")
+    seq.offer(m(101), "101")
+    seq.start(MESSAGES, 101)
+    assert out == ["101"]
+    assert clock.pending() == []
+    seq.offer(m(100), "100 again")
+    seq.offer(m(102), "102")
+    assert out == ["101", "102"]
+
+
+def test_held_start_gives_up_waiting_for_a_start() -> None:
+    """No complete page says where to start (a full ``After`` page): after ``wait`` the
+    first held one starts the stream."""
+    seq, out, clock = held()
+    seq.offer(m(7), "7")
+    seq.offer(m(9), "9")
+    [timer] = clock.pending()
+    assert timer.delay == 0.5
+    clock.fire()
+    assert out == ["7"]
+    clock.fire()  # 8 never came
+    assert out == ["7", "9"]
+    seq.start(MESSAGES, 3)  # (started already: changes nothing)
+    seq.offer(m(10), "10")
+    assert out == ["7", "9", "10"]
+
+
+def test_held_start_per_stream_and_unkeyed_frames_pass() -> None:
+    seq, out, _ = held()
+    seq.offer(None, "typing")
+    seq.offer(c(5), "c5")
+    seq.offer(m(3), "m3")
+    assert out == ["typing"]
+    seq.start(CHANGES, 5)
+    assert out == ["typing", "c5"]
+    seq.start(MESSAGES, 3)
+    assert out == ["typing", "c5", "m3"]

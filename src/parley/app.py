@@ -76,9 +76,10 @@ async def lifespan(app: web.Application) -> AsyncIterator[None]:
             await asyncio.to_thread(image_sweep.sweep, images.root, await store.image_names())
         origin = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         broker, presence = _fan_out(settings, origin)
-        hub = Hub()
+        hub = Hub(held_start=bool(settings.redis_url))
         metrics = Metrics()
         metrics.count_deliveries(lambda: hub.deliveries)
+        metrics.count_broker(lambda: (broker.received, broker.received_bytes))
         hasher = await asyncio.to_thread(Hasher, settings.argon2_profile)
         image_pool = WorkPool("images", threads=settings.image_threads,
                               queue=settings.image_queue, budget=settings.image_memory)

@@ -4,6 +4,31 @@ Every event that reaches sockets is published once to the broker, which
 hands it to the hub of every server process (with one process, just its own).
 Events carry the frame ready to write, so a process never re-encodes what
 another one encoded.
+
+Where an event goes between processes (see :mod:`parley.redis_broker`): the kinds
+whose only receivers are the sockets that have the chat chosen travel on a channel
+of that chat, which a process listens to only while it has such a socket; every
+other kind travels on the one channel every process listens to.
+
+=============  ==========  ====================================================
+kind           channel     why
+=============  ==========  ====================================================
+``chat``       the chat's  only the chat's sockets get messages and changes
+``joined``     the chat's  presence deltas go to the chat's sockets alone
+``left``       the chat's  (the same)
+``typing``     the chat's  (the same)
+``deleted``    global      every process forgets the chat's members (activity)
+``activity``   global      for members' sockets that do *not* have the chat chosen
+``members``    global      every process forgets what it knew of the members
+``leave``      global      found by user: the user's sockets, whatever they chose
+``ban`` ...    global      every process's map of sanctions (``ban``, ``unban``,
+                           ``mute``, ``unmute``)
+``all``        global      every logged-in socket
+``list``       global      the chat list: sockets that take deltas, then all
+``direct``     global      the new direct chat's members' sockets
+``user``       global      the user's sockets, logged out
+``mine``       global      every socket of one user
+=============  ==========  ====================================================
 """
 
 from __future__ import annotations
@@ -73,6 +98,10 @@ class Event(msgspec.Struct, array_like=True, frozen=True):
     until: int | None = None
 
 
+#: the kinds that travel on a chat's own channel (see the module's table)
+CHAT_KINDS: frozenset[str] = frozenset(("chat", "joined", "left", "typing"))
+
+
 def user_event(user_id: int, frame: bytes = b"", *, close: int = 0, token: str | None = None,
                spare: str | None = None) -> Event:
     """Log out the user's sockets on every process: those on token digest ``token`` (None:
@@ -85,10 +114,26 @@ Deliver = Callable[[Event], None]
 
 
 class Broker(Protocol):
+    #: events (by kind), and their bytes, that arrived from the engine between processes
+    #: (Redis): the traffic this process decodes, whether or not a socket wanted it
+    received: dict[str, int]
+    received_bytes: int
+
     async def start(self, deliver: Deliver) -> None: ...
 
     def publish(self, event: Event) -> None:
-        """Send the event to every process; never blocks."""
+        """Send the event to every process that needs it (a :data:`CHAT_KINDS` event:
+        those subscribed to its chat); never blocks."""
+        ...
+
+    async def subscribe(self, chat_id: int) -> None:
+        """This process has a socket in the chat: from when this returns, every event
+        of the chat published anywhere reaches it (so a history read after it meets
+        the live events with no gap)."""
+        ...
+
+    def unsubscribe(self, chat_id: int) -> None:
+        """This process's last socket in the chat left it: its events may stop coming."""
         ...
 
     async def close(self) -> None: ...
@@ -99,6 +144,8 @@ class MemoryBroker:
 
     def __init__(self) -> None:
         self._deliver: Deliver | None = None
+        self.received: dict[str, int] = {}
+        self.received_bytes = 0
 
     async def start(self, deliver: Deliver) -> None:
         self._deliver = deliver
@@ -106,6 +153,12 @@ class MemoryBroker:
     def publish(self, event: Event) -> None:
         if self._deliver is not None:
             self._deliver(event)
+
+    async def subscribe(self, chat_id: int) -> None:
+        """Every event is this process's already."""
+
+    def unsubscribe(self, chat_id: int) -> None:
+        """(Nothing to stop.)"""
 
     async def close(self) -> None:
         self._deliver = None

@@ -295,8 +295,12 @@ async def _check_password(ctx: Context, chat: Chat, user: User, password: str | 
 
 async def _enter(ctx: Context, conn: Peer, chat: Chat, user: User) -> bool:
     """Put ``conn`` in the chat; True when it is its user's first socket there on any
-    process (the caller then pushes ``Joined``)."""
-    if not ctx.hub.enter(conn, chat.id, chat.name, user.login):
+    process (the caller then pushes ``Joined``). Returns once this process receives the
+    chat's events (see :meth:`parley.broker.Broker.subscribe`): the history read after
+    it meets the live events with nothing lost between them."""
+    first = ctx.hub.enter(conn, chat.id, chat.name, user.login)
+    await ctx.broker.subscribe(chat.id)
+    if not first:
         return False
     return await ctx.presence.arrived(chat.id, chat.name, user.login)
 

@@ -58,8 +58,12 @@ class Room:
 
 
 class Hub:
-    def __init__(self, *, presence_window: float = PRESENCE_WINDOW) -> None:
+    def __init__(self, *, presence_window: float = PRESENCE_WINDOW,
+                 held_start: bool = False) -> None:
         self.presence_window = presence_window
+        #: several processes: a new room's ordered streams wait for the history read to
+        #: say where they start (see :class:`parley.ordering.Sequencer`)
+        self.held_start = held_start
         self.rooms: dict[int, Room] = {}
         self.logged_in: set[Peer] = set()
         #: user id -> this process's sockets logged in as that user
@@ -82,6 +86,9 @@ class Hub:
         #: ``ban``, ``unban``, ``mute`` and ``unmute`` events are told to this process's
         #: map of sanctions (set by the service: :meth:`parley.sanctions.Sanctions.delivered`)
         self.on_sanction: Callable[[Event], None] = lambda event: None
+        #: told the id of a chat this process no longer has a socket in (set by the
+        #: service: the broker's :meth:`~parley.broker.Broker.unsubscribe`)
+        self.on_vacated: Callable[[int], None] = lambda chat_id: None
         self.deliveries = 0
 
     # -- membership (called by the service) ----------------------------------------
@@ -112,6 +119,7 @@ class Hub:
         if not room.peers:
             _stop(room)
             del self.rooms[chat_id]
+            self.on_vacated(chat_id)
         return True
 
     def signed_in(self, peer: Peer, user_id: int) -> None:
@@ -182,6 +190,7 @@ class Hub:
             gone = self.rooms.pop(event.chat_id, None)
             if gone is not None:
                 _stop(gone)
+                self.on_vacated(event.chat_id)
                 for peer in gone.peers:
                     peer.push(event.frame)
                     peer.chat_deleted(event.chat_id)
@@ -256,7 +265,8 @@ class Hub:
 
     def _room(self, chat: str) -> Room:
         room = Room(chat)
-        room.sequencer = Sequencer(functools.partial(self._push, room), wait=REORDER_WAIT)
+        room.sequencer = Sequencer(functools.partial(self._push, room), wait=REORDER_WAIT,
+                                   held_start=self.held_start)
         return room
 
     def _push(self, room: Room, event: Event) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.core import CounterMetricFamily
@@ -38,6 +38,13 @@ class Metrics:
         (the hot path adds to a plain int, not to a metric)."""
         self.registry.register(_Deliveries(read))
 
+    def count_broker(self, read: Callable[[], tuple[Mapping[str, int], int]]) -> None:
+        """Expose ``parley_broker_received_events_total{kind=...}`` and
+        ``parley_broker_received_bytes_total``: what reached this process from the other
+        processes' fan-out (Redis), which it decodes whether or not a socket of its
+        wanted it (see :mod:`parley.redis_broker`); read at scrape time."""
+        self.registry.register(_Received(read))
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
@@ -50,3 +57,20 @@ class _Deliveries(Collector):
         yield CounterMetricFamily(
             "parley_deliveries", "Frames pushed to sockets by broadcasts", value=self._read()
         )
+
+
+class _Received(Collector):
+    def __init__(self, read: Callable[[], tuple[Mapping[str, int], int]]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        kinds, size = self._read()
+        events = CounterMetricFamily(
+            "parley_broker_received_events", "Events received from the fan-out (Redis), by kind",
+            labels=["kind"])
+        for kind, count in sorted(kinds.items()):
+            events.add_metric([kind], count)
+        yield events
+        yield CounterMetricFamily(
+            "parley_broker_received_bytes", "Bytes of events received from the fan-out (Redis)",
+            value=size)

@@ -70,15 +70,24 @@ class _Stream(Generic[T]):
 
 
 class Sequencer(Generic[T]):
-    """One chat's ordered streams: items in, ``emit`` called in key order."""
+    """One chat's ordered streams: items in, ``emit`` called in key order.
 
-    __slots__ = ("_call_later", "_emit", "_streams", "wait")
+    With ``held_start``, a stream does not start on the first item to come: items are
+    held until :meth:`start` says where the database read left off (or, at most
+    ``wait`` seconds, until the first one held). Several processes need it: the
+    history is read after this process began receiving the chat's events, and an
+    event published later by another process may overtake an earlier one still on its
+    way; the first to come is then not the first to emit, and the other, if it started
+    the stream, would drop its predecessor."""
+
+    __slots__ = ("_call_later", "_emit", "_held_start", "_streams", "wait")
 
     def __init__(self, emit: Callable[[T], None], *, wait: float = REORDER_WAIT,
-                 call_later: CallLater = _loop_call_later) -> None:
+                 call_later: CallLater = _loop_call_later, held_start: bool = False) -> None:
         self._emit = emit
         self.wait = wait
         self._call_later = call_later
+        self._held_start = held_start
         self._streams: dict[str, _Stream[T]] = {}
 
     def start(self, stream: str, first: int) -> None:
@@ -87,6 +96,11 @@ class Sequencer(Generic[T]):
         state = self._stream(stream)
         if state.next is None:
             state.next = first
+            for key in [key for key in state.early if key < first]:
+                del state.early[key]  # (the database read had them)
+            self._drain(state)
+            if state.early and state.timer is None:
+                state.timer = self._call_later(self.wait, lambda: self.give_up(stream))
 
     def offer(self, position: Position | None, item: T) -> None:
         """Emit ``item`` now, later (after its predecessors, or when they are given
@@ -96,7 +110,11 @@ class Sequencer(Generic[T]):
             return
         state = self._stream(position.stream)
         key = position.key
-        if state.next is None or key == state.next:
+        if state.next is None and self._held_start:
+            state.early[key] = item
+            if state.timer is None:
+                state.timer = self._call_later(self.wait, lambda: self.give_up(position.stream))
+        elif state.next is None or key == state.next:
             self._emit(item)
             state.next = key + 1
             if state.early:

@@ -1,10 +1,29 @@
-"""Fan-out between server processes over Redis pub/sub.
+"""Fan-out between server processes over Redis pub/sub, one channel per chat.
 
 Each process delivers its own events to its own sockets at once (so it keeps
-serving them while Redis is away) and publishes them on one channel; what
-arrives from the channel is delivered unless it came from this process.
-Events published while Redis is unreachable are dropped for the other
-processes; their clients fill the gap with ``choice`` + ``After``.
+serving them while Redis is away) and publishes them; what arrives from Redis
+is delivered unless it came from this process. Events published while Redis is
+unreachable are dropped for the other processes; their clients fill the gap with
+``choice`` + ``After``.
+
+Events for the sockets that have a chat chosen (:data:`parley.broker.CHAT_KINDS`)
+go on the chat's channel, ``PREFIX:chat:ID``; the others on ``PREFIX:events``,
+which every process listens to. A process listens to a chat's channel while it
+has a socket in the chat (:meth:`RedisBroker.subscribe`, then
+:meth:`~RedisBroker.unsubscribe` when the last one leaves, acted on after
+:data:`LINGER` so that sockets flapping between chats cost no churn). So a
+process decodes the traffic of the chats its sockets are in, not of every chat.
+
+No gap when a socket chooses a chat: :meth:`~RedisBroker.subscribe` returns once
+Redis has confirmed the subscription, and Redis delivers every message published
+on the channel after that confirmation. The chat's history is read after it, so
+a message published before the confirmation was committed before the read (a
+message is published after its commit) and is in the page; one published after
+it arrives live. What arrives both ways is dropped by its key
+(:class:`parley.ordering.Subscription`). Commands for a channel are never
+overlapped in a way that makes a confirmation ambiguous: an ``UNSUBSCRIBE`` is
+only sent once the channel's ``SUBSCRIBE`` is confirmed, so the next ``subscribe``
+confirmation is always that of the newest ``SUBSCRIBE``.
 """
 
 from __future__ import annotations
@@ -12,12 +31,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass, field
 
 import msgspec
 import redis.asyncio as redis
+from redis.asyncio.client import PubSub
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from .broker import Deliver, Event
+from .broker import CHAT_KINDS, Deliver, Event
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +48,11 @@ log = logging.getLogger(__name__)
 BACKLOG = 100_000
 #: at most this many waiting events go to Redis in one round trip (a pipeline)
 PUBLISH_BATCH = 500
+#: a chat's channel stays subscribed this long after this process's last socket left it
+LINGER = 1.0
+#: how long choosing a chat waits for Redis to confirm its channel's subscription
+#: (past it the choice goes on: Redis is away, and the client fills gaps as after an outage)
+SUBSCRIBE_WAIT = 3.0
 
 
 class _Envelope(msgspec.Struct, array_like=True):
@@ -32,18 +60,51 @@ class _Envelope(msgspec.Struct, array_like=True):
     event: Event
 
 
+@dataclass(slots=True)
+class _Channel:
+    """One chat's channel, on the current Redis connection."""
+
+    #: this process has a socket in the chat
+    wanted: bool = True
+    #: the last command sent for it on this connection ("SUBSCRIBE", "UNSUBSCRIBE")
+    last: str | None = None
+    #: Redis confirmed the subscription, and no unsubscription since
+    subscribed: bool = False
+    #: commands sent and not yet confirmed
+    inflight: int = 0
+    #: ``subscribe`` calls waiting for the confirmation
+    waiters: list[asyncio.Future[None]] = field(default_factory=list)
+    linger: asyncio.TimerHandle | None = None
+
+
 class RedisBroker:
-    def __init__(self, url: str, origin: str, *, prefix: str = "parley") -> None:
+    def __init__(self, url: str, origin: str, *, prefix: str = "parley",
+                 linger: float = LINGER) -> None:
         self._url = url
+        self._prefix = prefix
         self._channel = f"{prefix}:events"
+        self._chat_prefix = f"{prefix}:chat:".encode()
         self._origin = origin
+        self._linger = linger
         self._redis = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+        # (no retries of its own: a lost connection is the listener's to replace, and
+        # it subscribes again to what is wanted)
+        self._listener = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2,
+                                              retry=Retry(NoBackoff(), 0))
         self._deliver: Deliver | None = None
-        self._outgoing: asyncio.Queue[bytes] = asyncio.Queue(BACKLOG)
+        self._outgoing: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(BACKLOG)
         self._tasks: list[asyncio.Task[None]] = []
         self._encode = msgspec.msgpack.Encoder().encode
         self._decode = msgspec.msgpack.Decoder(_Envelope).decode
+        self._chats: dict[int, _Channel] = {}
+        self._pubsub: PubSub | None = None
+        self._commands: set[asyncio.Task[None]] = set()
         self.connected = asyncio.Event()
+        self.received: dict[str, int] = {}
+        self.received_bytes = 0
+
+    def chat_channel(self, chat_id: int) -> str:
+        return f"{self._prefix}:chat:{chat_id}"
 
     async def start(self, deliver: Deliver) -> None:
         self._deliver = deliver
@@ -58,18 +119,110 @@ class RedisBroker:
         if self._deliver is not None:
             self._deliver(event)
         data = self._encode(_Envelope(self._origin, event))
+        channel = (self.chat_channel(event.chat_id) if event.kind in CHAT_KINDS
+                   else self._channel)
         if self._outgoing.full():
             self._outgoing.get_nowait()
-        self._outgoing.put_nowait(data)
+        self._outgoing.put_nowait((channel, data))
+
+    async def subscribe(self, chat_id: int) -> None:
+        state = self._chats.get(chat_id)
+        if state is None:
+            state = self._chats[chat_id] = _Channel()
+        state.wanted = True
+        if state.linger is not None:
+            state.linger.cancel()
+            state.linger = None
+        pubsub = self._pubsub
+        if pubsub is None or not self.connected.is_set():
+            return  # Redis is away: the listener subscribes to it when it is back
+        if state.last == "SUBSCRIBE" and state.subscribed:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        state.waiters.append(waiter)
+        try:
+            if state.last != "SUBSCRIBE":
+                await self._command(pubsub, "SUBSCRIBE", chat_id, state)
+            await asyncio.wait_for(asyncio.shield(waiter), SUBSCRIBE_WAIT)
+        except TimeoutError:
+            log.warning("Redis did not confirm the subscription to chat %d", chat_id)
+        finally:
+            with contextlib.suppress(ValueError):
+                state.waiters.remove(waiter)
+
+    def unsubscribe(self, chat_id: int) -> None:
+        state = self._chats.get(chat_id)
+        if state is None:
+            return
+        state.wanted = False
+        if state.linger is None:
+            state.linger = asyncio.get_running_loop().call_later(
+                self._linger, self._lingered, chat_id)
+
+    def subscribed(self) -> list[int]:
+        """The chats whose channel Redis confirmed (for tests and diagnostics)."""
+        return sorted(chat_id for chat_id, state in self._chats.items() if state.subscribed)
 
     async def close(self) -> None:
-        for task in self._tasks:
+        for task in [*self._tasks, *self._commands]:
             task.cancel()
-        for task in self._tasks:
+        for task in [*self._tasks, *self._commands]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        for state in self._chats.values():
+            if state.linger is not None:
+                state.linger.cancel()
         await self._redis.aclose()
+        await self._listener.aclose()
         self._deliver = None
+
+    def _lingered(self, chat_id: int) -> None:
+        """The linger after the chat's last socket ended: unsubscribe unless one came
+        back, or wait again while a subscription is unconfirmed (see the module's doc)."""
+        state = self._chats.get(chat_id)
+        if state is None:
+            return
+        state.linger = None
+        if state.wanted:
+            return
+        if state.last != "SUBSCRIBE" or self._pubsub is None:
+            if state.inflight == 0 and not state.waiters:
+                del self._chats[chat_id]
+            return
+        if state.inflight:  # the SUBSCRIBE is not confirmed yet
+            state.linger = asyncio.get_running_loop().call_later(
+                self._linger, self._lingered, chat_id)
+            return
+        task = asyncio.create_task(self._command(self._pubsub, "UNSUBSCRIBE", chat_id, state))
+        self._commands.add(task)
+        task.add_done_callback(self._commands.discard)
+
+    async def _command(self, pubsub: PubSub, verb: str, chat_id: int, state: _Channel) -> None:
+        state.last = verb
+        state.inflight += 1
+        try:
+            await pubsub.execute_command(verb, self.chat_channel(chat_id))
+        except (RedisError, OSError) as exc:  # the listener reconnects and subscribes again
+            log.warning("%s of chat %d failed (%s)", verb, chat_id, exc)
+
+    def _confirmed(self, kind: str, channel: bytes) -> None:
+        """A ``subscribe`` or ``unsubscribe`` confirmation of a chat's channel."""
+        if not channel.startswith(self._chat_prefix):
+            return
+        chat_id = int(channel[len(self._chat_prefix):])
+        state = self._chats.get(chat_id)
+        if state is None:
+            return
+        state.inflight = max(0, state.inflight - 1)
+        if kind == "subscribe":
+            state.subscribed = True
+            for waiter in state.waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+        else:
+            state.subscribed = False
+            if not state.wanted and state.inflight == 0 and state.linger is None:
+                del self._chats[chat_id]
 
     async def _publish(self) -> None:
         """Publish what waits, in order, a batch per round trip: one round trip per event
@@ -84,30 +237,58 @@ class RedisBroker:
             while True:
                 try:
                     async with self._redis.pipeline(transaction=False) as pipe:
-                        for data in batch:
-                            pipe.publish(self._channel, data)
+                        for channel, data in batch:
+                            pipe.publish(channel, data)
                         await pipe.execute()
                     break
                 except (RedisError, OSError) as exc:
                     log.warning("publishing to Redis failed (%s); retrying", exc)
                     await asyncio.sleep(0.5)
 
+    async def _connect(self, pubsub: PubSub) -> None:
+        """A new subscription: the global channel and every wanted chat's. Set up before
+        :attr:`connected` is set; a chat wanted meanwhile is subscribed right after."""
+        for chat_id, state in list(self._chats.items()):
+            state.subscribed, state.inflight, state.last = False, 0, None
+            if not state.wanted and not state.waiters:
+                if state.linger is not None:
+                    state.linger.cancel()
+                del self._chats[chat_id]
+        wanted = [chat_id for chat_id, state in self._chats.items() if state.wanted]
+        for chat_id in wanted:
+            self._chats[chat_id].last, self._chats[chat_id].inflight = "SUBSCRIBE", 1
+        await pubsub.subscribe(self._channel, *map(self.chat_channel, wanted))
+        self._pubsub = pubsub
+        self.connected.set()
+        late = [(chat_id, state) for chat_id, state in self._chats.items()
+                if state.wanted and state.last is None]
+        for chat_id, state in late:
+            await self._command(pubsub, "SUBSCRIBE", chat_id, state)
+
     async def _listen(self) -> None:
         delay = 0.1
         while True:
-            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            pubsub = self._listener.pubsub()
             try:
-                await pubsub.subscribe(self._channel)
-                self.connected.set()
+                await self._connect(pubsub)
                 delay = 0.1
                 async for message in pubsub.listen():
-                    envelope = self._decode(message["data"])
-                    if envelope.origin != self._origin and self._deliver is not None:
-                        self._deliver(envelope.event)
+                    kind = message["type"]
+                    if kind == "message":
+                        data = message["data"]
+                        envelope = self._decode(data)
+                        kind = envelope.event.kind
+                        self.received[kind] = self.received.get(kind, 0) + 1
+                        self.received_bytes += len(data)
+                        if envelope.origin != self._origin and self._deliver is not None:
+                            self._deliver(envelope.event)
+                    elif kind in ("subscribe", "unsubscribe"):
+                        self._confirmed(kind, message["channel"])
             except (RedisError, OSError) as exc:
-                self.connected.clear()
                 log.warning("Redis subscription lost (%s); reconnecting", exc)
             finally:
+                self.connected.clear()
+                self._pubsub = None
                 with contextlib.suppress(RedisError, OSError):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
             await asyncio.sleep(delay)

@@ -63,6 +63,7 @@ class Service:
         ctx.hub.on_user = lambda peer, event: accounts.user_event(ctx, peer, event)
         ctx.hub.on_leave = lambda peer, event: membership.left_elsewhere(ctx, peer, event)
         ctx.hub.on_sanction = ctx.sanctions.delivered
+        ctx.hub.on_vacated = ctx.broker.unsubscribe
         #: this process's activity pushes
         self.activity = activity.ActivityPusher(ctx.hub, ctx.store.member_ids, ctx.background)
         ctx.hub.on_activity = self.activity.deliver
