@@ -228,16 +228,18 @@ async def backlog_upgraded(url: str, store: SqlStore) -> None:
     sqlite = url.startswith("sqlite")
     if sqlite:
         assert await rows(url, "SELECT count(*) FROM search_backlog") == [(0,)]
-    # bob (2) reads general and secret, not Team
+    # bob (2) reads the open chats and secret, not quiet (no message there)
     found = await store.search(2, ["text"], limit=50)
-    assert [(chat, m.id, m.text) for chat, m in found] == [
-        ("secret", 2, "text 4/2"), ("secret", 1, "text 4/1"), ("general", 3, "text 1/3"),
-        ("general", 2, "text 1/2"), ("general", 1, "text 1/1")]
+    assert sorted((chat, m.id, m.text) for chat, m in found) == [
+        ("Team", 1, "text 2/1"), ("Team", 2, "text 2/2"), ("general", 1, "text 1/1"),
+        ("general", 2, "text 1/2"), ("general", 3, "text 1/3"), ("secret", 1, "text 4/1"),
+        ("secret", 2, "text 4/2")]
     await store.stop_indexer()
     stored = await store.insert_messages([Draft(
         chat_id=1, chat="general", user_id=2, login="bob", text="first draft", image=None,
         image_size=0, image_data=None, nonce=None, created_ms=T0 + 10)])
-    assert stored[0].message is not None and stored[0].message.id == 4
+    assert stored[0].message is not None
+    assert stored[0].message.id == 4
     if sqlite:
         assert await rows(url, "SELECT count(*) FROM search_backlog") == [(1,)]
     assert await store.edit(1, 2, 4, "final words", T0 + 11) is not None

@@ -14,14 +14,14 @@ import asyncio
 import random
 import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 
 from conftest import Backend, ServerProcess
-from parley.client import Client
 from parley import search_index
+from parley.client import Client
 from parley.model import Chat, Draft, User
 from parley.search import words
 from parley.store import SqlStore
@@ -94,6 +94,14 @@ async def say(store: SqlStore, chat: Chat, user: User, *texts: str | None) -> li
     return [s.message.id for s in stored if s.message is not None]
 
 
+async def within_a_second(done: Callable[[], bool]) -> None:
+    """Wait until ``done()``, which must come true within a second."""
+    deadline = time.monotonic() + 1.0
+    while not done():
+        assert time.monotonic() < deadline, "not within a second"
+        await asyncio.sleep(0.01)
+
+
 def rowid(store: SqlStore, chat: Chat, message_id: int) -> int:
     with db(store) as conn:
         found = conn.execute("SELECT rowid FROM messages WHERE chat_id = ? AND id = ?",
@@ -153,7 +161,8 @@ async def test_edits_and_removals_of_waiting_messages(store: SqlStore) -> None:
     assert indexed(store, "first") == indexed(store, "final") == indexed(store, "gone") == []
     integrity(store)
     await store.index_backlog()
-    assert indexed(store, "first") == [] and indexed(store, "gone") == []
+    assert indexed(store, "first") == []
+    assert indexed(store, "gone") == []
     assert indexed(store, "final") == [rowid(store, general, first)]
     assert await found(store, alice, "draft") == []
     assert await found(store, alice, "final") == ["final version"]
@@ -194,8 +203,8 @@ async def test_deleted_messages_leave_the_backlog_and_reused_rowids(
 
 async def test_random_changes_keep_the_index_exact(store: SqlStore) -> None:
     """Inserts, edits, removals and index passes in random order: throughout, the index
-    holds exactly what it must (:func:`integrity`), and at the end every search finds exactly the messages
-    whose current text has the word."""
+    holds exactly what it must (:func:`integrity`), and at the end every search finds
+    exactly the messages whose current text has the word."""
     await store.stop_indexer()
     alice, general = await setup(store)
     rng = random.Random(5)
@@ -239,11 +248,9 @@ async def test_what_waits_at_a_stop_is_indexed_at_the_next_start(tmp_path: Path)
     await store.close()  # stopping indexes nothing: as if the process had died
     with sqlite3.connect(tmp_path / "parley.db") as conn:
         assert conn.execute("SELECT count(*) FROM search_backlog").fetchone() == (2,)
-    started = time.monotonic()
     store = await SqlStore.open(url)
     try:
-        while waiting(store) and time.monotonic() - started < 1.0:
-            await asyncio.sleep(0.02)
+        await within_a_second(lambda: not waiting(store))
         assert waiting(store) == []
         assert len(indexed(store, "behind")) == 2
         integrity(store)
@@ -255,9 +262,7 @@ async def test_the_indexer_takes_new_messages_within_a_second(store: SqlStore) -
     alice, general = await setup(store)
     for round_ in range(3):
         (message_id,) = await say(store, general, alice, f"prompt{round_} words")
-        started = time.monotonic()
-        while not indexed(store, f"prompt{round_}") and time.monotonic() - started < 1.0:
-            await asyncio.sleep(0.01)
+        await within_a_second(lambda w=f"prompt{round_}": bool(indexed(store, w)))
         assert indexed(store, f"prompt{round_}") == [rowid(store, general, message_id)]
     assert waiting(store) == []
 
@@ -276,14 +281,8 @@ async def test_a_served_server_indexes_within_a_second_and_at_its_next_start(
             for n in range(3):
                 await alice.say(f"served{n} words")
                 await alice.until(lambda f: f.get("Command") == "message")
-                started = time.monotonic()
-                while time.monotonic() - started < 1.0 and not await server.rows(
-                        "SELECT rowid FROM messages_fts WHERE messages_fts MATCH :w",
-                        w=f"served{n}"):
-                    await asyncio.sleep(0.01)
-                assert len(await server.rows(
-                    "SELECT rowid FROM messages_fts WHERE messages_fts MATCH :w",
-                    w=f"served{n}")) == 1
+                word = f"served{n}"
+                await within_a_second(lambda w=word: _count(tmp_path, w) == 1)
     finally:
         server.kill()
     with sqlite3.connect(tmp_path / "data" / "parley.db") as conn:
@@ -294,10 +293,7 @@ async def test_a_served_server_indexes_within_a_second_and_at_its_next_start(
     assert _count(tmp_path, "served1") == 0
     server = ServerProcess(tmp_path / "data", backend=Backend("sqlite")).start()
     try:
-        started = time.monotonic()
-        while time.monotonic() - started < 1.0 and _count(tmp_path, "served1") == 0:
-            await asyncio.sleep(0.01)
-        assert _count(tmp_path, "served1") == 1
+        await within_a_second(lambda: _count(tmp_path, "served1") == 1)
         with sqlite3.connect(tmp_path / "data" / "parley.db") as conn:
             assert conn.execute("SELECT count(*) FROM search_backlog").fetchone() == (0,)
     finally:

@@ -6,10 +6,12 @@ The index follows each message's current text: PostgreSQL's generated column
 SQLite's FTS5 table ``messages_fts`` for edits and removals in that transaction, and
 for new messages a moment after their commit, from a backlog
 (:mod:`parley.search_index`), which a search first empties, so that it finds every
-message stored before it. A removed message's text is NULL, so it is in neither. The query matches every word as a word's beginning,
-keeps only chats the user may read (in the query, so the limit counts readable
-messages only) and reads each found message with the columns history reads
-(:data:`parley.message_rows.COLUMNS`), so a result is the message history shows.
+message stored before it. A removed message's text is NULL, so it is in neither.
+
+The query matches every word as a word's beginning, keeps only chats the user may
+read (in the query, so the limit counts readable messages only) and reads each found
+message with the columns history reads (:data:`parley.message_rows.COLUMNS`), so a
+result is the message history shows.
 
 Order, newest first: on SQLite, the messages' rowids descending, the order they
 were stored in (FTS5 walks its index in rowid order and stops at the limit); on
