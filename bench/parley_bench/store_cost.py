@@ -15,6 +15,11 @@ Variants of the search index (``--variants``):
   insert, the messages indexed after their commit, many batches at once, by
   :meth:`parley.store.SqlStore.index_backlog` (its CPU counted here too).
 
+On PostgreSQL (``--postgres URL``: a server where a database may be created), the
+variants are ``pg`` (the generated ``tsvector`` column and its GIN index of ``0007``)
+and ``pg-plain`` (neither); the CPU counted is this process's plus that of the server
+processes serving its connections (read through psutil, so the computed vectors count).
+
 ``--profile`` prints the cProfile of the first variant's run, the functions sorted by
 their own time.
 """
@@ -29,7 +34,12 @@ import pstats
 import sqlite3
 import tempfile
 import time
+import uuid
 from pathlib import Path
+
+import psutil
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from parley.model import Draft
 from parley.store import SqlStore
@@ -64,10 +74,52 @@ def _prepare(path: Path, variant: str) -> None:
     db.close()
 
 
+async def _admin(server: str, statement: str) -> None:
+    engine = create_async_engine(server.replace("postgresql://", "postgresql+asyncpg://", 1),
+                                 isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(sa.text(statement))
+    finally:
+        await engine.dispose()
+
+
+async def _backends(store: SqlStore) -> list[psutil.Process]:
+    """The PostgreSQL server processes of the store's database (its pool's connections)."""
+    async with store.engine.connect() as conn:
+        pids = (await conn.execute(sa.text(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"))).scalars()
+        return [psutil.Process(pid) for pid in pids]
+
+
+def _cpu(processes: list[psutil.Process]) -> float:
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
 async def _run(path: Path, variant: str, *, prefill: int, count: int, batch: int,
-               index_every: int, profile: cProfile.Profile | None) -> float:
+               index_every: int, profile: cProfile.Profile | None,
+               postgres: str | None = None) -> float:
     """CPU µs per message of storing ``count`` messages (after ``prefill`` more)."""
-    store = await SqlStore.open(f"sqlite+aiosqlite:///{path}", sqlite_synchronous="NORMAL")
+    url = f"sqlite+aiosqlite:///{path}"
+    if variant.startswith("pg"):
+        assert postgres is not None, "--postgres is needed"
+        name = f"store_cost_{uuid.uuid4().hex[:8]}"
+        await _admin(postgres, f'CREATE DATABASE "{name}"')
+        url = postgres.rsplit("/", 1)[0] + "/" + name
+        url = url.replace("postgresql://", "postgresql+asyncpg://", 1)
+        try:
+            return await _run_postgres(url, variant, prefill=prefill, count=count,
+                                       batch=batch)
+        finally:
+            await _admin(postgres, f'DROP DATABASE "{name}" WITH (FORCE)')
+    store = await SqlStore.open(url, sqlite_synchronous="NORMAL")
     chat_ids = []
     user = await store.create_user("writer", "writer", "hash")
     assert user is not None
@@ -122,6 +174,39 @@ async def _run(path: Path, variant: str, *, prefill: int, count: int, batch: int
     return spent / count * 1e6
 
 
+async def _run_postgres(url: str, variant: str, *, prefill: int, count: int,
+                        batch: int) -> float:
+    store = await SqlStore.open(url)
+    if variant == "pg-plain":
+        async with store.engine.begin() as conn:
+            await conn.execute(sa.text("DROP INDEX messages_search"))
+            await conn.execute(sa.text("ALTER TABLE messages DROP COLUMN search"))
+    user = await store.create_user("writer", "writer", "hash")
+    assert user is not None
+    chat_ids = []
+    for n in range(10):
+        chat = await store.create_chat(f"room{n}", user.id, None)
+        assert chat is not None
+        chat_ids.append(chat.id)
+    vocabulary = Vocabulary(seed=11)
+
+    def drafts(n: int) -> list[Draft]:
+        return [Draft(chat_id=chat_ids[i % len(chat_ids)], chat="room", user_id=user.id,
+                      login="writer", text=vocabulary.text(), image=None, image_size=0,
+                      image_data=None, nonce=None, created_ms=1) for i in range(n)]
+
+    for start in range(0, prefill, batch):
+        await store.insert_messages(drafts(min(batch, prefill - start)))
+    texts = drafts(count)
+    backends = await _backends(store)
+    started = time.process_time() + _cpu(backends)
+    for start in range(0, count, batch):
+        await store.insert_messages(texts[start:start + batch])
+    spent = time.process_time() + _cpu(backends) - started
+    await store.close()
+    return spent / count * 1e6
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m parley_bench.store_cost",
                                      description=__doc__.split("\n\n")[0])
@@ -134,6 +219,8 @@ def main() -> None:
                         help="backlog: messages stored between two index passes")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test",
+                        help="a PostgreSQL database URL, for the pg variants")
     args = parser.parse_args()
     for index, variant in enumerate(args.variants.split(",")):
         costs = []
@@ -142,7 +229,8 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as tmp:
                 costs.append(asyncio.run(_run(
                     Path(tmp) / "parley.db", variant, prefill=args.prefill, count=args.count,
-                    batch=args.batch, index_every=args.index_every, profile=profile)))
+                    batch=args.batch, index_every=args.index_every, profile=profile,
+                    postgres=args.postgres)))
             if profile is not None:
                 out = io.StringIO()
                 pstats.Stats(profile, stream=out).sort_stats("tottime").print_stats(25)
