@@ -36,8 +36,8 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
-import psutil
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -84,15 +84,20 @@ async def _admin(server: str, statement: str) -> None:
         await engine.dispose()
 
 
-async def _backends(store: SqlStore) -> list[psutil.Process]:
-    """The PostgreSQL server processes of the store's database (its pool's connections)."""
+async def _backends(store: SqlStore) -> list[Any]:
+    """The PostgreSQL server processes of the store's database (its pool's connections):
+    ``psutil`` processes (psutil is in the bench's own venv, ``bench/.venv``)."""
+    import psutil
+
     async with store.engine.connect() as conn:
         pids = (await conn.execute(sa.text(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"))).scalars()
         return [psutil.Process(pid) for pid in pids]
 
 
-def _cpu(processes: list[psutil.Process]) -> float:
+def _cpu(processes: list[Any]) -> float:
+    import psutil
+
     total = 0.0
     for process in processes:
         try:

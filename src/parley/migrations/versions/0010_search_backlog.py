@@ -21,8 +21,9 @@ the index alone halved the rate at which one SQLite writer stores messages. Now:
   later is never mistaken for it.
 
 Messages already stored were all indexed by ``0007``'s trigger: the backlog starts
-empty. PostgreSQL is unchanged (its generated column costs about 4 µs of the store's
-CPU per message; see ``docs/benchmarks.md``).
+empty. PostgreSQL is unchanged: its generated column costs about 35 µs of CPU per
+message, nearly all in the database server's processes rather than Parley's (see
+``docs/benchmarks.md``, "Cost per stored message").
 
 A migration that rebuilds ``messages`` on SQLite must now also empty the backlog
 after its ``rebuild`` of the index.
