@@ -196,8 +196,8 @@ async def test_pending_migrations_or_a_newer_schema_are_one_line(
     for run in ("users", "chats"):
         done = await inproc(*where, run)
         assert (done.code, done.out, done.err) == (
-            1, "", "parley: the database lacks 1 migration(s) (0009_moderation): "
-            "run `parley migrate` first\n")
+            1, "", "parley: the database lacks 2 migration(s) (0009_moderation, "
+            "0010_search_backlog): run `parley migrate` first\n")
     assert (await inproc(*where, "--json", "users")).code == 1
     engine = create_async_engine(normalize_database_url(url))
     try:

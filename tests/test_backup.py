@@ -50,11 +50,11 @@ async def test_move_keeps_everything(tmp_path: Path, postgres: Postgres, source_
     archive = tmp_path / "parley.tar.gz"
     done = parley("backup", str(archive), *source.args())
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith(f"parley: backup of revision 0009_moderation written to "
+    assert done.stdout.startswith(f"parley: backup of revision 0010_search_backlog written to "
                                   f"{archive}: 3 users, 4 chats, ")
     done = parley("restore", str(archive), *target.args())
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith(f"parley: restored {archive} (revision 0009_moderation, ")
+    assert done.stdout.startswith(f"parley: restored {archive} (revision 0010_search_backlog, ")
 
     assert await dump(target.url) == before
     assert await image_files(target) == images_before
@@ -109,13 +109,13 @@ async def test_an_older_revision_moves_forward(tmp_path: Path, postgres: Postgre
     assert "backup of revision 0005_mentions" in done.stdout
     done = parley("restore", str(archive), *target.args())
     assert done.returncode == 0, done.stderr
-    assert done.stdout.rstrip().endswith("the database is at 0009_moderation")
+    assert done.stdout.rstrip().endswith("the database is at 0010_search_backlog")
 
     store = await SqlStore.open(source.url)  # the old database migrated in place
     await store.close()
     moved = await dump(target.url)
     assert moved == await dump(source.url)
-    assert moved["alembic_version"] == [("0009_moderation",)]
+    assert moved["alembic_version"] == [("0010_search_backlog",)]
     assert len(moved["messages"]) == len(test_migrations.MESSAGES)
     store = await SqlStore.open(target.url)
     try:

@@ -118,4 +118,4 @@ async def test_backup_under_write_load(make_server: MakeServer, tmp_path: Path) 
     shown = {(m["chat_id"], m["image"]) for m in rows["messages"] if m["image"]}
     assert shown == set(images)
     assert len(images) >= 4
-    assert out.decode().startswith("parley: backup of revision 0009_moderation written to ")
+    assert out.decode().startswith("parley: backup of revision 0010_search_backlog written to ")

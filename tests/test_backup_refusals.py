@@ -161,7 +161,7 @@ async def test_newer_schema_or_release(archive: Path, target: Place, tmp_path: P
                       lambda m: m.update(revision="0099_future"))
     assert refused(parley("restore", str(newer), *target.args())) == (
         "parley: the archive is of schema revision 0099_future, which this release does not "
-        "know (its newest is 0009_moderation): it was taken by a newer Parley; restore it "
+        "know (its newest is 0010_search_backlog): it was taken by a newer Parley; restore it "
         "with that release or a newer one")
     await nothing_written(target)
     newer = rewritten(archive, tmp_path / "release.tar.gz",

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 import first_release
 from conftest import PG_URL, Backend, Postgres, ServerProcess, unavailable
 from parley import migrations
+from parley.model import Draft
 from parley.rights import Roles
 from parley.store import SqlStore
 
@@ -220,6 +221,34 @@ async def moderation_upgraded(url: str, store: SqlStore) -> None:
     assert await store.sanctions(T0 + 60_000) == [("ban", 2, 4, None)]
 
 
+async def backlog_upgraded(url: str, store: SqlStore) -> None:
+    """The search backlog (0010) on the rows of 0009: the old messages were indexed by
+    0007's trigger, so nothing waits and search finds them; a new message waits in the
+    backlog (SQLite) until a search or the indexer takes it, with its current text."""
+    sqlite = url.startswith("sqlite")
+    if sqlite:
+        assert await rows(url, "SELECT count(*) FROM search_backlog") == [(0,)]
+    # bob (2) reads the open chats and secret, not quiet (no message there)
+    found = await store.search(2, ["text"], limit=50)
+    assert sorted((chat, m.id, m.text) for chat, m in found) == [
+        ("Team", 1, "text 2/1"), ("Team", 2, "text 2/2"), ("general", 1, "text 1/1"),
+        ("general", 2, "text 1/2"), ("general", 3, "text 1/3"), ("secret", 1, "text 4/1"),
+        ("secret", 2, "text 4/2")]
+    await store.stop_indexer()
+    stored = await store.insert_messages([Draft(
+        chat_id=1, chat="general", user_id=2, login="bob", text="first draft", image=None,
+        image_size=0, image_data=None, nonce=None, created_ms=T0 + 10)])
+    assert stored[0].message is not None
+    assert stored[0].message.id == 4
+    if sqlite:
+        assert await rows(url, "SELECT count(*) FROM search_backlog") == [(1,)]
+    assert await store.edit(1, 2, 4, "final words", T0 + 11) is not None
+    assert [m.text for _, m in await store.search(2, ["first"], limit=50)] == []
+    assert [m.text for _, m in await store.search(2, ["final"], limit=50)] == ["final words"]
+    if sqlite:
+        assert await rows(url, "SELECT count(*) FROM search_backlog") == [(0,)]
+
+
 @dataclass(frozen=True)
 class Case:
     revision: str  #: the newest revision of the release
@@ -238,6 +267,7 @@ CASES = [
          grows=("members",)),
     Case("0005_mentions", lambda dialect, _: with_mention(dialect), changes_upgraded),
     Case("0008_users_prefix", lambda dialect, _: release_rows(dialect), moderation_upgraded),
+    Case("0009_moderation", lambda dialect, _: release_rows(dialect), backlog_upgraded),
 ]
 
 

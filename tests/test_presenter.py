@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 from parley import presenter
 from parley.answers import encode
@@ -27,6 +28,14 @@ def test_iso_date() -> None:
 
 def test_iso_date_of_epoch() -> None:
     assert presenter.iso_date(0) == "1970-01-01T00:00:00.000Z"
+
+
+def test_iso_date_is_datetimes_format_over_the_years() -> None:
+    """Seconds formatted once and cached give what a datetime gives, 1970 to 2200."""
+    for ms in range(0, 7_258_118_400_000, 9_876_543_211):
+        moment = datetime.fromtimestamp(ms // 1000, tz=UTC)
+        assert presenter.iso_date(ms) == moment.strftime("%Y-%m-%dT%H:%M:%S.") + \
+            f"{ms % 1000:03d}Z"
 
 
 def test_iso_date_keeps_leading_zeros_of_milliseconds() -> None:

@@ -55,6 +55,8 @@ LEFT_OUT = {
     "alembic_version": "the schema revision is the manifest's 'revision'",
     "control": "events queued for the servers running at the time, of no use to others",
     "messages_fts": "SQLite's search index, rebuilt from the messages by a restore",
+    "search_backlog": "SQLite's messages waiting for the search index, which a restore "
+                      "rebuilds from every message",
     "search": "PostgreSQL's generated search column of messages, computed again by a restore",
 }
 #: columns derived from others, never archived

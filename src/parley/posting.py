@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import Sequence
 
 from . import activity, moderation, presenter
+from .answers import message_event
 from .context import Context, Handler
 from .errors import ChatMissing, ImageRejected, NotFound
 from .images import decode_in
@@ -80,6 +81,7 @@ def published(ctx: Context, drafts: Sequence[Draft], results: Sequence[Stored]) 
 
 def _publish_message(ctx: Context, draft: Draft, message: StoredMessage) -> None:
     """To the chat's sockets; the sender's own sockets get the frame with its ``Nonce``."""
-    own = presenter.message_pushed(draft.chat, message, draft.nonce) if draft.nonce else None
-    ctx.publish("chat", message.chat_id, presenter.message_pushed(draft.chat, message),
+    shown = presenter.message(draft.chat, message)  # formatted once for both frames
+    own = message_event(shown, draft.nonce) if draft.nonce else None
+    ctx.publish("chat", message.chat_id, message_event(shown, None),
                 message_id=message.id, sender=draft.user_id, own=own)

@@ -9,8 +9,9 @@ the optional keys only when they apply (``text``, ``image``, ``edited``, ``reply
 
 from __future__ import annotations
 
+import functools
+import time
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from urllib.parse import quote
 
 from .answers import (
@@ -34,9 +35,15 @@ from .model import Change, ChatSummary, StoredMessage
 
 
 def iso_date(ms: int) -> str:
-    """``2026-11-24T15:37:42.123Z``: ISO-8601, UTC, milliseconds."""
-    moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    """``2026-11-24T15:37:42.123Z``: ISO-8601, UTC, milliseconds. Every stored message
+    is formatted once at least: the part down to the second is formatted once per
+    second (the messages of one second share it), a fifth of the cost of a datetime."""
+    return _second(ms // 1000) + f"{ms % 1000:03d}Z"
+
+
+@functools.lru_cache(maxsize=256)
+def _second(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(seconds))
 
 
 def image_url(chat: str, name: str) -> str:

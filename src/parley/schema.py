@@ -88,9 +88,10 @@ members = Table(
 )
 
 #: (Its full-text index differs by database and is not described here: on SQLite the
-#: FTS5 table ``messages_fts`` and its triggers, on PostgreSQL the generated column
-#: ``search`` and the indexes ``messages_search`` and ``messages_newest``; see migration
-#: 0007_search and parley.search_rows.)
+#: FTS5 table ``messages_fts``, its triggers and the table ``search_backlog`` of new
+#: messages not indexed yet, on PostgreSQL the generated column ``search`` and the
+#: indexes ``messages_search`` and ``messages_newest``; see migrations 0007_search and
+#: 0010_search_backlog, parley.search_rows and parley.search_index.)
 messages = Table(
     "messages",
     metadata,

@@ -1,13 +1,17 @@
 """Full-text search in one query, for :class:`parley.store.SqlStore` (which takes
-:meth:`SearchRows.search` from :class:`SearchRows`).
+:meth:`SearchRows.search` and the SQLite index's upkeep from :class:`SearchRows`).
 
-The index (migration ``0007_search``) follows each message's current text in the
-transaction that writes it: SQLite's FTS5 table ``messages_fts`` by triggers,
-PostgreSQL's generated column ``messages.search``. A removed message's text is
-NULL, so it is in neither. The query matches every word as a word's beginning,
-keeps only chats the user may read (in the query, so the limit counts readable
-messages only) and reads each found message with the columns history reads
-(:data:`parley.message_rows.COLUMNS`), so a result is the message history shows.
+The index follows each message's current text: PostgreSQL's generated column
+``messages.search`` in the transaction that writes it (migration ``0007_search``);
+SQLite's FTS5 table ``messages_fts`` for edits and removals in that transaction, and
+for new messages a moment after their commit, from a backlog
+(:mod:`parley.search_index`), which a search first empties, so that it finds every
+message stored before it. A removed message's text is NULL, so it is in neither.
+
+The query matches every word as a word's beginning, keeps only chats the user may
+read (in the query, so the limit counts readable messages only) and reads each found
+message with the columns history reads (:data:`parley.message_rows.COLUMNS`), so a
+result is the message history shows.
 
 Order, newest first: on SQLite, the messages' rowids descending, the order they
 were stored in (FTS5 walks its index in rowid order and stops at the limit); on
@@ -17,13 +21,16 @@ PostgreSQL, dates descending, then chat id and message id descending (the index
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import REGCONFIG
 
-from . import message_extras, message_rows
+from . import message_extras, message_rows, search_index
+from .errors import Unavailable
 from .model import StoredMessage
 from .rows import Transactions
 from .schema import chats, members, messages
@@ -48,9 +55,46 @@ def postgresql_query(words: Sequence[str]) -> str:
 
 
 class SearchRows(Transactions):
-    """The search method of the store."""
+    """The search method of the store, and the upkeep of SQLite's index."""
 
     dialect: str
+    #: SQLite: the plain engine and the one thread that write (see SqlStore)
+    _sync_engine: sa.Engine | None
+    _sqlite_writer: ThreadPoolExecutor | None
+    _indexer: search_index.Indexer | None = None
+
+    def start_indexer(self) -> None:
+        """SQLite: start indexing the backlog (what a previous run left, at once)."""
+        if self._sqlite_writer is not None:
+            self._indexer = search_index.Indexer(self.index_backlog)
+            self._indexer.start()
+
+    async def stop_indexer(self) -> None:
+        if self._indexer is not None:
+            await self._indexer.close()
+            self._indexer = None
+
+    def indexed_soon(self) -> None:
+        """Messages were stored: the indexer takes them in a moment."""
+        if self._indexer is not None:
+            self._indexer.nudge()
+
+    async def index_backlog(self) -> int:
+        """SQLite: one transaction indexing the oldest waiting messages, on the writer's
+        thread (between two of its batches: the two never wait for each other's lock);
+        how many it took. PostgreSQL: 0, nothing ever waits."""
+        if self._sqlite_writer is None:
+            return 0
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._sqlite_writer, self._sqlite_index)
+
+    def _sqlite_index(self) -> int:
+        assert self._sync_engine is not None
+        try:
+            with self._sync_engine.begin() as conn:
+                return search_index.index_backlog(conn)
+        except (sa.exc.DBAPIError, sa.exc.SQLAlchemyError, OSError, MemoryError) as exc:
+            raise Unavailable() from exc
 
     async def search(self, user_id: int, words: Sequence[str], *, chat: str | None = None,
                      before: int | None = None, limit: int) -> list[tuple[str, StoredMessage]]:
@@ -59,6 +103,8 @@ class SearchRows(Transactions):
         beginning, in chats the user may read: open chats, closed and direct chats the
         user is a member of; only the chat named ``chat`` if given, and there only ids
         below ``before`` if given. One query."""
+        while await self.index_backlog() >= search_index.CHUNK:
+            pass
         readable = _readable(chats, user_id)
         columns = (chats.c.name.label("chat_name"), messages.c.chat_id,
                    *message_rows.COLUMNS)

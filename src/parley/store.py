@@ -112,9 +112,12 @@ class SqlStore(ReadPointers, DirectRows, ChangeRows, SearchRows, ModerationRows,
             sync_engine = sa.create_engine(engine.url.set(drivername="sqlite"))
             _sqlite_pragmas(sync_engine, sqlite_synchronous, sqlite_busy_ms)
         await migrations.upgrade(engine)
-        return cls(engine, sync_engine)
+        store = cls(engine, sync_engine)
+        store.start_indexer()
+        return store
 
     async def close(self) -> None:
+        await self.stop_indexer()
         if self._sqlite_writer is not None:
             self._sqlite_writer.shutdown(wait=True)
         if self._sync_engine is not None:
@@ -340,11 +343,15 @@ class SqlStore(ReadPointers, DirectRows, ChangeRows, SearchRows, ModerationRows,
 
         On SQLite the whole batch goes to one writer thread in one trip, with
         a plain (synchronous) connection: one hand-over instead of one per
-        statement.
+        statement; the search index takes the messages a moment after the
+        commit (:mod:`parley.search_index`).
         """
         if self._sqlite_writer is not None:
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._sqlite_writer, self._sqlite_batch, list(drafts))
+            stored = await loop.run_in_executor(self._sqlite_writer, self._sqlite_batch,
+                                                list(drafts))
+            self.indexed_soon()
+            return stored
         async with self._tx() as conn:
             return await conn.run_sync(message_rows.insert_batch, drafts)
 
