@@ -1,5 +1,6 @@
-"""SQLite's search index fills after the commit, from a backlog, not in the writer's
-transaction (see :mod:`parley.search_index`).
+"""SQLite's search index fills after the commit, from a backlog.
+
+Not in the writer's transaction any more (see :mod:`parley.search_index`).
 
 Under ``0007_search`` every stored message was tokenized into ``messages_fts`` by a
 trigger inside the writer's transaction: about 60 µs of CPU per message out of 90, so
