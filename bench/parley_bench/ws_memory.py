@@ -47,15 +47,20 @@ const http = require('node:http');
 const { WebSocketServer } = require('ws');
 const server = http.createServer((_q, s) => { s.writeHead(404); s.end(); });
 const wss = new WebSocketServer({ server, perMessageDeflate: false, maxPayload: 1 << 20 });
-wss.on('connection', (ws) => { ws.on('message', (d, isBinary) => ws.send(d, { binary: isBinary })); });
-process.on('SIGUSR2', () => { if (global.gc) global.gc(); console.log(JSON.stringify({ traced: 0 })); });
+wss.on('connection', (ws) => {
+  ws.on('message', (d, isBinary) => ws.send(d, { binary: isBinary }));
+});
+process.on('SIGUSR2', () => {
+  if (global.gc) global.gc();
+  console.log(JSON.stringify({ traced: 0 }));
+});
 server.listen({ host: '127.0.0.1', port: Number(process.argv[1]), backlog: 4096 },
   () => console.log('ready'));
 """
 
 
 def accept_key(key: bytes) -> bytes:
-    return base64.b64encode(hashlib.sha1(key + GUID).digest())  # noqa: S324 (RFC 6455)
+    return base64.b64encode(hashlib.sha1(key + GUID).digest())  # RFC 6455's accept key
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -91,7 +96,7 @@ async def serve_picows(port: int, read_buffer: int) -> None:
     """picows: the frame parser and per-socket state in Cython."""
     import picows
 
-    class Echo(picows.WSListener):  # type: ignore[misc]
+    class Echo(picows.WSListener):
         def on_ws_frame(self, transport: Any, frame: Any) -> None:
             if frame.msg_type == picows.WSMsgType.TEXT:
                 transport.send(picows.WSMsgType.TEXT, frame.get_payload_as_bytes())
@@ -223,13 +228,19 @@ async def serve(engine: str, port: int) -> None:
         print(json.dumps({"traced": traced}), flush=True)
 
     loop.add_signal_handler(signal.SIGUSR2, report)
-    loop.add_signal_handler(signal.SIGTERM, lambda: stop.done() or stop.set_result(None))
+
+    def done() -> None:
+        if not stop.done():
+            stop.set_result(None)
+
+    loop.add_signal_handler(signal.SIGTERM, done)
     if engine == "aiohttp":
         await serve_aiohttp(port)
     elif engine.startswith("picows"):
         await serve_picows(port, 1024 if engine == "picows-1k" else 16384)
     else:
-        factory = {"protocol": Plain, "websockets-sansio": SansIO, "wsproto": WsprotoProtocol}[engine]
+        factories = {"protocol": Plain, "websockets-sansio": SansIO, "wsproto": WsprotoProtocol}
+        factory = factories[engine]
         await loop.create_server(factory, "127.0.0.1", port, backlog=4096)
     print("ready", flush=True)
     await stop
@@ -336,7 +347,7 @@ def main() -> None:
         import uvloop
         uvloop.run(serve(args.engine, args.port))
         return
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     with contextlib.suppress(OSError):
         os.sched_setaffinity(0, {1})
@@ -346,10 +357,11 @@ def main() -> None:
     for engine in args.engines.split(","):
         rss = [measure(engine, args.n, args.port, False) for _ in range(args.repeats)]
         best = min(rss, key=lambda r: r["rss_kb"])
-        heap = "" if engine == "node-ws" else f"{measure(engine, args.n, args.port, True)['heap_kb']:.2f}"
+        heap = ("" if engine == "node-ws"
+                else f"{measure(engine, args.n, args.port, True)['heap_kb']:.2f}")
         spread = ", ".join(f"{r['rss_kb']:.2f}" for r in rss)
-        print(f"| {engine} | {best['rss_kb']:.2f} ({spread}) | {heap} | {best['rss_total_mb']:.1f} |",
-              flush=True)
+        print(f"| {engine} | {best['rss_kb']:.2f} ({spread}) | {heap} "
+              f"| {best['rss_total_mb']:.1f} |", flush=True)
 
 
 if __name__ == "__main__":
