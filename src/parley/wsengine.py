@@ -205,7 +205,7 @@ class LeanSocket(asyncio.Protocol):
 
 
 def accept(key: str) -> str:
-    return base64.b64encode(hashlib.sha1(key.encode() + _GUID).digest()).decode()  # RFC 6455's accept key
+    return base64.b64encode(hashlib.sha1(key.encode() + _GUID).digest()).decode()
 
 
 def hand_over(request: web.Request, service: Service, flusher: Flusher,
