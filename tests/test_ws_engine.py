@@ -25,6 +25,8 @@ PATIENCE = 5.0
 KEY = base64.b64encode(b"0123456789abcdef").decode()
 ACCEPT = base64.b64encode(hashlib.sha1(  # RFC 6455's accept key
     KEY.encode() + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest()).decode()
+NOT_UTF8 = (b'{"Type":"error","Status":"error in json file",'
+            b'"Detail":"malformed JSON: a text frame must be UTF-8"}')
 MISSING_COMMAND = (b'{"Type":"error","Status":"error in json file",'
                    b'"Detail":"Object missing required field `Command`"}')
 
@@ -148,10 +150,12 @@ async def test_a_compressed_frame_is_refused(ws: Raw) -> None:
     assert await ws.ends()
 
 
-async def test_invalid_utf8_closes_with_1007(ws: Raw) -> None:
-    ws.send(0x1, b'{"x":"\xff"}')
-    assert await ws.frame() == close(1007, b"text message is not UTF-8")
-    assert await ws.ends()
+async def test_invalid_utf8_is_answered_like_malformed_json(ws: Raw) -> None:
+    # docs/protocol.md: the socket stays open, the frame gets the JSON error
+    ws.send(0x1, b'{"Type": "chat", "Command": "\xff\xfe"}')
+    assert await ws.frame() == (0x81, NOT_UTF8)
+    ws.send(0x1, b"{}")
+    assert await ws.frame() == (0x81, MISSING_COMMAND)
 
 
 async def test_the_size_limit_is_checked_before_the_payload(ws: Raw) -> None:

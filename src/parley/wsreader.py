@@ -5,9 +5,11 @@ messages and control frames. It keeps the protocol's rules as a server must:
 every client frame masked; no reserved bits (no extension is ever
 negotiated, so no compression); no unknown opcodes; control frames final and
 at most 125 bytes, allowed between the fragments of a message; a continuation
-only inside a fragmented message and a new message only outside one; text
-messages valid UTF-8; a close frame's code one a peer may send and its reason
-UTF-8. A message's size is checked against the limit from the frame header,
+only inside a fragmented message and a new message only outside one; a close
+frame's code one a peer may send and its reason UTF-8. A text message that is
+not UTF-8 is handed on as it is: Parley's protocol answers it like malformed
+JSON, on a socket that stays open (its JSON decoder checks the encoding), as
+it always has on aiohttp. A message's size is checked against the limit from the frame header,
 before its payload is waited for, so a client never makes the server buffer
 more than the limit. A broken rule raises :class:`Violation` with the close
 code to send.
@@ -174,9 +176,4 @@ class FrameReader:
             self._kind = opcode
             self._size = len(payload)
             return None
-        if opcode == OP_TEXT:
-            try:
-                payload.decode("utf-8")
-            except UnicodeDecodeError:
-                raise Violation(CLOSE_INVALID_TEXT, "text message is not UTF-8") from None
         return opcode, payload
