@@ -41,6 +41,13 @@ from typing import Any, cast
 BENCH = Path(__file__).resolve().parent.parent
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 ENGINES = ("aiohttp", "picows", "picows-1k", "protocol", "websockets-sansio", "wsproto", "node-ws")
+#: Parley itself, with each engine: sockets logged in and in chats of ROOM
+PARLEY = ("parley-aiohttp", "parley-lean")
+ROOM = 100
+PARLEY_FLAGS = ("--argon2-profile", "test", "--max-connections-per-ip", "0",
+                "--rate-limit", "100000", "--rate-burst", "100000", "--login-rate", "100000",
+                "--login-burst", "100000", "--chat-rate", "10000000", "--chat-burst", "100000",
+                "--heartbeat", "0")
 
 NODE_SERVER = r"""
 const http = require('node:http');
@@ -256,7 +263,7 @@ def rss_kb(pid: int) -> int:
     raise RuntimeError("no VmRSS")
 
 
-def open_socket(port: int) -> socket.socket:
+def open_socket(port: int, *, echo: bool = True) -> socket.socket:
     """The upgrade, one masked text frame, its echo; the socket is left open."""
     sock = socket.create_connection(("127.0.0.1", port))
     key = base64.b64encode(os.urandom(16))
@@ -272,6 +279,8 @@ def open_socket(port: int) -> socket.socket:
     head, _, data = data.partition(b"\r\n\r\n")
     if not head.startswith(b"HTTP/1.1 101") or accept_key(key) not in head:
         raise RuntimeError(f"bad upgrade: {head!r}")
+    if not echo:
+        return sock
     mask = os.urandom(4)
     payload = b"hello"
     sock.sendall(b"\x81" + bytes([0x80 | len(payload)]) + mask
@@ -286,7 +295,69 @@ def open_socket(port: int) -> socket.socket:
     return sock
 
 
+def read_frame(sock: socket.socket, buf: bytearray) -> bytes:
+    """One whole unmasked server frame's payload (``buf`` keeps what follows it)."""
+    while True:
+        if len(buf) >= 2:
+            n, at = buf[1] & 0x7F, 2
+            if n == 126 and len(buf) >= 4:
+                n, at = int.from_bytes(buf[2:4], "big"), 4
+            elif n == 127 and len(buf) >= 10:
+                n, at = int.from_bytes(buf[2:10], "big"), 10
+            if (n < 126 or at > 2) and len(buf) >= at + n:
+                payload = bytes(buf[at:at + n])
+                del buf[:at + n]
+                return payload
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise RuntimeError("closed")
+        buf += chunk
+
+
+def request(sock: socket.socket, buf: bytearray, body: dict[str, Any]) -> dict[str, Any]:
+    """Send one request; its answer (pushes before it are read and dropped)."""
+    payload = json.dumps(body).encode()
+    mask = os.urandom(4)
+    n = len(payload)
+    head = bytes((0x81, 0x80 | n)) if n < 126 else bytes((0x81, 0xFE)) + n.to_bytes(2, "big")
+    sock.sendall(head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+    while True:
+        answer: dict[str, Any] = json.loads(read_frame(sock, buf))
+        if answer.get("Command") == body["Command"] and (
+                "Status" in answer or answer.get("Chat") == body.get("Chat")):
+            return answer
+
+
+def parley_socket(port: int, i: int) -> socket.socket:
+    """A user registered, logged in and in chat ``i // ROOM`` (the first creates it)."""
+    sock = open_socket(port, echo=False)
+    buf = bytearray()
+    login = f"idle{i}"
+    request(sock, buf, {"Type": "account", "Command": "registration", "Login": login,
+                        "Password": "idle-password"})
+    answer = request(sock, buf, {"Type": "account", "Command": "login", "Login": login,
+                                 "Password": "idle-password"})
+    assert answer["Status"] == "success", answer
+    chat = f"room{i // ROOM}"
+    if i % ROOM == 0:
+        request(sock, buf, {"Type": "chat", "Command": "create", "Chat": chat})
+    request(sock, buf, {"Type": "chat", "Command": "choice", "Chat": chat})
+    return sock
+
+
 def start(engine: str, port: int, traced: bool) -> subprocess.Popen[str]:
+    if engine in PARLEY:
+        data = Path(f"/tmp/parley-ws-memory-{os.getpid()}-{engine}")
+        subprocess.run(["rm", "-rf", str(data)], check=True)
+        cmd = [sys.executable, "-m", "parley", "serve", "--port", str(port), "--data-dir",
+               str(data), "--ws-engine", engine.split("-")[1], *PARLEY_FLAGS]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True,
+                                preexec_fn=lambda: os.sched_setaffinity(0, {0}))
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if "listening on" in line:
+                return proc
+        raise RuntimeError(f"{engine} did not start")
     if engine == "node-ws":
         cmd = ["node", "--expose-gc", "-e", NODE_SERVER, str(port)]
     else:
@@ -304,6 +375,9 @@ def start(engine: str, port: int, traced: bool) -> subprocess.Popen[str]:
 def settle(proc: subprocess.Popen[str]) -> int:
     """A full collection in the server, then its traced heap (0 when not tracing)."""
     time.sleep(0.5)
+    if proc.args[1:3] == ["-m", "parley"]:
+        time.sleep(2.5)  # Parley has no collection signal: its own timers settle
+        return 0
     proc.send_signal(signal.SIGUSR2)
     assert proc.stdout is not None
     answer: int = json.loads(proc.stdout.readline())["traced"]
@@ -314,10 +388,12 @@ def settle(proc: subprocess.Popen[str]) -> int:
 def measure(engine: str, n: int, port: int, traced: bool) -> dict[str, float]:
     proc = start(engine, port, traced)
     try:
-        open_socket(port).close()
+        connect = (lambda i: parley_socket(port, i)) if engine in PARLEY else (
+            lambda _i: open_socket(port))
+        connect(n).close()
         heap0 = settle(proc)
         rss0 = rss_kb(proc.pid)
-        socks = [open_socket(port) for _ in range(n)]
+        socks = [connect(i) for i in range(n)]
         heap1 = settle(proc)
         rss1 = rss_kb(proc.pid)
         for sock in socks:
@@ -357,7 +433,7 @@ def main() -> None:
     for engine in args.engines.split(","):
         rss = [measure(engine, args.n, args.port, False) for _ in range(args.repeats)]
         best = min(rss, key=lambda r: r["rss_kb"])
-        heap = ("" if engine == "node-ws"
+        heap = ("" if engine == "node-ws" or engine in PARLEY
                 else f"{measure(engine, args.n, args.port, True)['heap_kb']:.2f}")
         spread = ", ".join(f"{r['rss_kb']:.2f}" for r in rss)
         print(f"| {engine} | {best['rss_kb']:.2f} ({spread}) | {heap} "
