@@ -372,10 +372,10 @@ def start(engine: str, port: int, traced: bool) -> subprocess.Popen[str]:
     return proc
 
 
-def settle(proc: subprocess.Popen[str]) -> int:
+def settle(proc: subprocess.Popen[str], parley: bool) -> int:
     """A full collection in the server, then its traced heap (0 when not tracing)."""
     time.sleep(0.5)
-    if proc.args[1:3] == ["-m", "parley"]:
+    if parley:
         time.sleep(2.5)  # Parley has no collection signal: its own timers settle
         return 0
     proc.send_signal(signal.SIGUSR2)
@@ -388,13 +388,16 @@ def settle(proc: subprocess.Popen[str]) -> int:
 def measure(engine: str, n: int, port: int, traced: bool) -> dict[str, float]:
     proc = start(engine, port, traced)
     try:
-        connect = (lambda i: parley_socket(port, i)) if engine in PARLEY else (
-            lambda _i: open_socket(port))
+        parley = engine in PARLEY
+
+        def connect(i: int) -> socket.socket:
+            return parley_socket(port, i) if parley else open_socket(port)
+
         connect(n).close()
-        heap0 = settle(proc)
+        heap0 = settle(proc, parley)
         rss0 = rss_kb(proc.pid)
         socks = [connect(i) for i in range(n)]
-        heap1 = settle(proc)
+        heap1 = settle(proc, parley)
         rss1 = rss_kb(proc.pid)
         for sock in socks:
             sock.close()
