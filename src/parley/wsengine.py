@@ -119,6 +119,7 @@ class LeanSocket(asyncio.Protocol):
 
     def _fail(self, code: int, reason: bytes) -> None:
         self._closing = True
+        self.reader.closed = True
         if self.conn is not None:
             self.conn.outbox.closed = True
         self.transport.write(close_frame(code, reason))
