@@ -125,6 +125,12 @@ class Settings:
                   "half of that is dropped, and so is one that reads nothing of what waits "
                   "for it for that long"},
     )
+    ws_engine: str = field(
+        default="aiohttp",
+        metadata={"help": "what carries /ws after the upgrade: 'aiohttp', or 'lean' "
+                  "(experimental: a bare asyncio protocol, about a tenth of the memory "
+                  "per idle socket)"},
+    )
     token_days: float = field(default=30.0, metadata={"help": "days a login token stays valid"})
     hash_threads: int = field(
         default=2, metadata={"help": "threads that hash and check passwords"}
@@ -150,6 +156,8 @@ class Settings:
     def __post_init__(self) -> None:
         networks(self.trusted_proxy)
         networks(self.metrics_allow)
+        if self.ws_engine not in ("aiohttp", "lean"):
+            raise ValueError(f"ws_engine must be aiohttp or lean, not {self.ws_engine!r}")
 
     @property
     def db_url(self) -> str:

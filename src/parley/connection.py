@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from aiohttp import WSCloseCode, WSMsgType, web
 from yarl import URL
@@ -35,12 +35,18 @@ log = logging.getLogger(__name__)
 CLOSE_TIMEOUT = 2.0
 
 
+class Closer(Protocol):
+    """What carries a socket's frames: aiohttp's WebSocketResponse, or a lean socket."""
+
+    async def close(self, *, code: int = ..., message: bytes = ...) -> bool: ...
+
+
 class Conn(Socket):
     """One socket: its session, its outbox, and its live frames' subscription."""
 
     __slots__ = ("_tasks", "last_seen", "outbox", "pinged", "ws")
 
-    def __init__(self, ws: web.WebSocketResponse, outbox: Outbox, address: str = "") -> None:
+    def __init__(self, ws: Closer, outbox: Outbox, address: str = "") -> None:
         super().__init__(address, outbox.push)
         self.ws = ws
         #: when a frame last came from the client (any frame: a pong is enough)
@@ -82,6 +88,16 @@ async def serve_socket(request: web.Request) -> web.StreamResponse:
     if not service.ctx.sockets.admit(address):
         raise refusal(web.HTTPTooManyRequests(text="too many connections from your address\n"))
     conn: Conn | None = None
+    if settings.ws_engine == "lean":
+        from .wsengine import hand_over
+
+        try:
+            answer = hand_over(request, service, flusher, address)
+        except BaseException:
+            service.ctx.sockets.let_go(address)
+            raise
+        if answer is not None:
+            return answer  # the lean socket lets the address go when it ends
     try:
         ws: web.WebSocketResponse = web.WebSocketResponse(
             max_msg_size=settings.max_frame,
@@ -95,7 +111,7 @@ async def serve_socket(request: web.Request) -> web.StreamResponse:
         if transport is None:
             return ws
         outbox = Outbox(transport, flusher, limit=settings.outbox_limit,
-                        on_overflow=lambda: _drop(conn, service))
+                        on_overflow=lambda: drop(conn, service))
         conn = Conn(ws, outbox, address)
         service.connected_socket(conn)
         async for msg in ws:
@@ -169,7 +185,8 @@ class Heartbeat:
                     conn.pinged = False
 
 
-def _drop(conn: Conn | None, service: Service) -> None:
+def drop(conn: Conn | None, service: Service) -> None:
+    """The outbox gave up on ``conn``: count it and close it as too slow."""
     if conn is None:
         return
     service.ctx.metrics.slow_drops.inc()

@@ -161,6 +161,22 @@ class GatedHandler(web.RequestHandler):
         if timeout > 0:
             self._head_handle = self._loop.call_later(timeout, self._head_late)
 
+    def hand_over(self) -> tuple[bytes, tuple[Gate, str] | None]:
+        """The socket leaves aiohttp for another protocol (:mod:`parley.wsengine`):
+        returns what aiohttp read past the request head, and this connection's
+        count at the gate, now the new protocol's to release. aiohttp lets go of
+        its objects for the connection and neither writes to it nor closes it."""
+        tail = self._message_tail
+        self._message_tail = b""
+        counted = (self._gate, self._peer) if self._peer is not None else None
+        self._peer = None
+        if self._head_handle is not None:
+            self._head_handle.cancel()
+            self._head_handle = None
+        self.transport = None
+        web.RequestHandler.connection_lost(self, None)
+        return tail, counted
+
     def _head_late(self) -> None:
         """The first request head did not arrive in time."""
         self._head_handle = None
