@@ -103,7 +103,7 @@ async def serve_picows(port: int, read_buffer: int) -> None:
     """picows: the frame parser and per-socket state in Cython."""
     import picows
 
-    class Echo(picows.WSListener):
+    class Echo(picows.WSListener):  # type: ignore[misc]  # (Any when not installed)
         def on_ws_frame(self, transport: Any, frame: Any) -> None:
             if frame.msg_type == picows.WSMsgType.TEXT:
                 transport.send(picows.WSMsgType.TEXT, frame.get_payload_as_bytes())
