@@ -109,17 +109,18 @@ async def come_back(url: str, chat: str, member: Member, delay: float) -> asynci
     await asyncio.sleep(delay)
     client = await Client.connect(url)
     member.client = client
+    # (generous timeouts: the storm's point is load, and test machines are shared)
     answer = await client.request({"Type": "account", "Command": "login",
-                                   "Token": member.token})
+                                   "Token": member.token}, timeout=60)
     assert answer == {"Type": "account", "Command": "login", "Status": "success",
                       "User": member.login, "Token": member.token}, answer
     # (an ``activity`` push of the room may come first: the user is its member)
-    listing = await client.until(lambda f: f.get("Command") == "list")
+    listing = await client.until(lambda f: f.get("Command") == "list", timeout=60)
     assert chat in [c["name"] for c in listing["Chats"]], listing
     while True:
         await client.send({"Type": "chat", "Command": "choice", "Chat": chat,
                            "After": member.newest})
-        page = await client.until(lambda f: f.get("Command") == "choice")
+        page = await client.until(lambda f: f.get("Command") == "choice", timeout=60)
         if page == {"Type": "chat", "Command": "choice", "Status": "error"}:
             member.retried += 1
             assert member.retried < 20, member

@@ -20,6 +20,14 @@ import { Histogram } from './histogram.mjs';
 import { nowUs, rssBytes, usageDelta, usageSample } from './meter.mjs';
 
 const PAGE = 100; // a full page of `choice` with `After`
+const RETRY_MS = 500; // a request answered `error` (the server could not do it) is sent again
+const MESSAGE = Buffer.from('"Command":"message"');
+const PRESENCE = Buffer.from('"Command":"connected"');
+
+const within = (buf, mark, start, end) => {
+  const at = buf.indexOf(mark, start);
+  return at >= 0 && at < end;
+};
 
 /** What one user received, over both its sockets: each id, and how often twice. */
 class Track {
@@ -51,9 +59,6 @@ export async function storm(env) {
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
   await createRooms([room]);
   const members = await openClients(config.members);
-  await joinRooms(members, () => room);
-  const [sender] = await openClients(1, config.members);
-  await dialect.join(sender, room);
   const probeUsers = config.users.slice(config.members + 1);
   log(`${members.length} in ${room}; ${probeUsers.length} users for new logins`);
 
@@ -73,9 +78,19 @@ export async function storm(env) {
     if (frame.Command === 'message' && frame.Message) delivered(track, frame.Message.id, nowUs());
     else if (frame.Command === 'connected' && counting) presenceFrames++;
   };
-  const sink = (track) => (_client, buf, start, end) =>
-    take(track, JSON.parse(buf.toString('utf8', start, end)));
-  for (const [i, client] of members.entries()) client.sink = sink(tracks[i]);
+  // Only message frames are decoded (the setup's presence deltas are many).
+  const sink = (track) => (_client, buf, start, end) => {
+    if (within(buf, MESSAGE, start, end)) take(track, JSON.parse(buf.toString('utf8', start, end)));
+    else if (counting && within(buf, PRESENCE, start, end)) presenceFrames++;
+  };
+  // Each socket's sink is set as soon as it is in the room: the presence deltas of
+  // the setup (one per member to every member before it) are only counted past.
+  await pool(members, 200, async (client) => {
+    await dialect.join(client, room);
+    client.sink = sink(tracks[client.index]);
+  });
+  const [sender] = await openClients(1, config.members);
+  await dialect.join(sender, room);
   sender.sink = sink(senderTrack);
   await sleep(config.settleMs); // the setup's presence deltas, paced, go out first
 
@@ -122,17 +137,34 @@ export async function storm(env) {
     client.close();
   };
   const prober = setInterval(() => {
-    if (probing && probeUsers.length) probes.push(probe().catch((err) => log(`probe: ${err}`)));
+    if (probing && probeUsers.length) {
+      probes.push(
+        probe().catch((err) => {
+          errors.probe++;
+          log(`probe: ${err}`);
+        }),
+      );
+    }
   }, config.probeMs);
 
   const resumeLatency = new Histogram();
+  const errors = { login: 0, choice: 0, probe: 0 };
   let lastBackUs = dropUs;
   const comeBack = async (i) => {
     await sleep(Math.random() * config.spreadSeconds * 1000);
     const t0 = nowUs();
     const client = new Client(i, members[i].user, dialect, config.host, config.port);
     await client.open();
-    await dialect.login(client, client.user);
+    for (;;) {
+      try {
+        await dialect.login(client, client.user);
+        break;
+      } catch (err) {
+        if (!String(err.message).includes('"Status":"error"')) throw err;
+        errors.login++;
+        await sleep(RETRY_MS);
+      }
+    }
     // From here every frame comes to us (no request waits): pages, and the live
     // frames that follow each page.
     const track = tracks[i];
@@ -140,14 +172,23 @@ export async function storm(env) {
       const ask = () =>
         client.sendText(JSON.stringify({ Type: 'chat', Command: 'choice', Chat: room, After: track.newest }));
       let paging = true;
-      client.sink = (_client, buf, start, end) => {
+      const plain = sink(track);
+      client.sink = (c, buf, start, end) => {
+        if (!paging) {
+          plain(c, buf, start, end);
+          return;
+        }
         const frame = JSON.parse(buf.toString('utf8', start, end));
-        if (!paging || frame.Type !== 'chat' || (frame.Command !== 'choice' && frame.Status === undefined)) {
+        if (frame.Type !== 'chat' || (frame.Command !== 'choice' && frame.Status === undefined)) {
           take(track, frame);
           return;
         }
         if (!Array.isArray(frame.Messages)) {
-          reject(new Error(`choice failed: ${JSON.stringify(frame)}`));
+          if (frame.Status !== 'error') reject(new Error(`choice failed: ${JSON.stringify(frame)}`));
+          else {
+            errors.choice++;
+            setTimeout(ask, RETRY_MS);
+          }
           return;
         }
         const at = nowUs();
@@ -208,6 +249,10 @@ export async function storm(env) {
     resume: resumeLatency.summary(),
     new_logins: loginLatency.summary(),
     presence_frames: presenceFrames,
+    // requests answered `error` during the storm, and sent again
+    login_errors: errors.login,
+    choice_errors: errors.choice,
+    new_login_errors: errors.probe,
     presence_per_socket: presenceFrames / (members.length + 1),
     lost,
     duplicates,
