@@ -30,7 +30,7 @@ from .workloads import Bench, log
 
 SIZES: dict[str, dict[str, Any]] = {
     "quick": {
-        "members": 500, "probeUsers": 50, "rate": 20, "warmSeconds": 3.0,
+        "members": 200, "probeUsers": 50, "rate": 20, "warmSeconds": 3.0,
         "spreadSeconds": 5.0, "tailSeconds": 2.0, "probeMs": 100, "settleMs": 3000,
         "drainMs": 20000,
     },
