@@ -65,17 +65,21 @@ export async function storm(env) {
   const sentAtUs = [0]; // by message id: when it was sent
   let stormFrom = Infinity; // ids at or after this were sent during the storm
   let stormTo = Infinity;
-  const latency = new Histogram();
+  const latency = new Histogram(); // every delivery of a storm message
+  const live = new Histogram(); // those pushed live to a connected socket
   const tracks = members.map(() => new Track());
   const senderTrack = new Track();
   let presenceFrames = 0;
   let counting = false;
-  const delivered = (track, id, atUs) => {
+  const delivered = (track, id, atUs, pushed) => {
     track.add(id);
-    if (id >= stormFrom && id < stormTo) latency.record(atUs - sentAtUs[id]);
+    if (id >= stormFrom && id < stormTo) {
+      latency.record(atUs - sentAtUs[id]);
+      if (pushed) live.record(atUs - sentAtUs[id]);
+    }
   };
   const take = (track, frame) => {
-    if (frame.Command === 'message' && frame.Message) delivered(track, frame.Message.id, nowUs());
+    if (frame.Command === 'message' && frame.Message) delivered(track, frame.Message.id, nowUs(), true);
     else if (frame.Command === 'connected' && counting) presenceFrames++;
   };
   // Only message frames are decoded (the setup's presence deltas are many).
@@ -174,8 +178,10 @@ export async function storm(env) {
     // frames that follow each page.
     const track = tracks[i];
     await new Promise((resolve, reject) => {
+      // After: the newest id it had, then (a full page) the page's last id
+      let after = track.newest;
       const ask = () =>
-        client.sendText(JSON.stringify({ Type: 'chat', Command: 'choice', Chat: room, After: track.newest }));
+        client.sendText(JSON.stringify({ Type: 'chat', Command: 'choice', Chat: room, After: after }));
       let paging = true;
       const plain = sink(track);
       client.sink = (c, buf, start, end) => {
@@ -197,7 +203,8 @@ export async function storm(env) {
           return;
         }
         const at = nowUs();
-        for (const message of frame.Messages) delivered(track, message.id, at);
+        for (const message of frame.Messages) delivered(track, message.id, at, false);
+        if (frame.Messages.length) after = frame.Messages[frame.Messages.length - 1].id;
         if (frame.Messages.length < PAGE) {
           paging = false;
           resolve();
@@ -209,7 +216,16 @@ export async function storm(env) {
     lastBackUs = Math.max(lastBackUs, nowUs());
     return client;
   };
-  const back = await pool(members.map((_, i) => i), members.length, comeBack);
+  // A storm the server does not come out of is reported, not waited for forever.
+  let notBack = members.length;
+  const returning = pool(members.map((_, i) => i), members.length, async (i) => {
+    const client = await comeBack(i);
+    notBack--;
+    return client;
+  });
+  const gaveUp = sleep(config.stormLimitSeconds * 1000).then(() => null);
+  const back = (await Promise.race([returning, gaveUp])) ?? [];
+  if (notBack) log(`${notBack} sockets not back after ${config.stormLimitSeconds} s`);
   const durationS = (lastBackUs - dropUs) / 1e6;
   stormTo = sent + 1;
   probing = false;
@@ -240,6 +256,7 @@ export async function storm(env) {
     if (missing || t.duplicates) usersWrong++;
   }
   for (const client of [...back, sender]) client.close();
+  if (notBack) setTimeout(() => process.exit(0), 100).unref();
   const usage = usageDelta(before, after);
   return {
     connections: members.length,
@@ -249,7 +266,9 @@ export async function storm(env) {
     storm_messages: stormTo - stormFrom,
     duration_s: durationS,
     caught_up_s: caughtUpS,
+    not_back: notBack,
     latency: latency.summary(),
+    live_latency: live.summary(),
     resume: resumeLatency.summary(),
     new_logins: loginLatency.summary(),
     presence_frames: presenceFrames,
