@@ -58,6 +58,10 @@ export async function storm(env) {
   const room = config.room;
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
   await createRooms([room]);
+  // The sender first: once the members are in, the setup's presence deltas (one per
+  // member to every member before it) keep the server busy for a while.
+  const [sender] = await openClients(1, config.members);
+  await dialect.join(sender, room);
   const members = await openClients(config.members);
   const probeUsers = config.users.slice(config.members + 1);
   log(`${members.length} in ${room}; ${probeUsers.length} users for new logins`);
@@ -93,8 +97,6 @@ export async function storm(env) {
     await dialect.join(client, room);
     client.sink = sink(tracks[client.index]);
   });
-  const [sender] = await openClients(1, config.members);
-  await dialect.join(sender, room);
   sender.sink = sink(senderTrack);
   await sleep(config.settleMs); // the setup's presence deltas, paced, go out first
 
@@ -157,13 +159,22 @@ export async function storm(env) {
   probes.push(prober);
 
   const resumeLatency = new Histogram();
-  const errors = { login: 0, choice: 0, probe: 0 };
+  const errors = { connect: 0, login: 0, choice: 0, probe: 0 };
   let lastBackUs = dropUs;
   const comeBack = async (i) => {
     await sleep(Math.random() * config.spreadSeconds * 1000);
     const t0 = nowUs();
-    const client = new Client(i, members[i].user, dialect, config.host, config.port);
-    await client.open();
+    let client;
+    for (;;) {
+      client = new Client(i, members[i].user, dialect, config.host, config.port);
+      try {
+        await client.open();
+        break;
+      } catch (err) {
+        if (++errors.connect > 10 * members.length) throw err;
+        await sleep(RETRY_MS);
+      }
+    }
     for (;;) {
       try {
         await dialect.login(client, client.user);
@@ -273,6 +284,7 @@ export async function storm(env) {
     new_logins: loginLatency.summary(),
     presence_frames: presenceFrames,
     // requests answered `error` during the storm, and sent again
+    connect_errors: errors.connect,
     login_errors: errors.login,
     choice_errors: errors.choice,
     new_login_errors: errors.probe,

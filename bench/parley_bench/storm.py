@@ -66,6 +66,7 @@ ROWS = (
     ("presence frames per socket", "presence_per_socket", "{:,.2f}"),
     ("messages lost (all users)", "lost", "{:,.0f}"),
     ("messages received twice (all users)", "duplicates", "{:,.0f}"),
+    ("connections failed (handshake), tried again", "connect_errors", "{:,.0f}"),
     ("logins answered error, sent again", "login_errors", "{:,.0f}"),
     ("choices answered error, sent again", "choice_errors", "{:,.0f}"),
     ("server CPU during the storm (cores)", "server_cpu", "{:.2f}"),
