@@ -218,10 +218,12 @@ def backend(request: pytest.FixtureRequest, postgres: Postgres) -> Backend:
 
 
 #: the shared server lets tests send, log in, create and delete as fast as they like
-#: (each limit has its own test)
+#: (each limit has its own test), and a closed socket's user leaves at once (the
+#: linger has its tests in test_storm.py)
 FAST = ("--rate-limit", "100000", "--rate-burst", "100000",
         "--login-rate", "100000", "--login-burst", "100000",
-        "--chat-rate", "10000000", "--chat-burst", "100000")
+        "--chat-rate", "10000000", "--chat-burst", "100000",
+        "--presence-linger", "0")
 
 
 @pytest.fixture(scope="session")

@@ -57,6 +57,7 @@ FAST: dict[str, Any] = {
     "chat_rate": 1e9, "chat_burst": 1e6,
     "heartbeat": 0.0,
     "sqlite_synchronous": "NORMAL",
+    "presence_linger": 0.0,
 }
 
 Frame = dict[str, Any]

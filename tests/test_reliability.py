@@ -372,7 +372,8 @@ async def test_flooding_user_is_rate_limited_and_the_others_are_not(
 @pytest.mark.timing
 async def test_silent_peer_is_dropped_by_heartbeat_and_leaves(
         make_server: MakeServer, connect: Connect) -> None:
-    proc = make_server("--heartbeat", "1")
+    # (no linger: the Left times the drop)
+    proc = make_server("--heartbeat", "1", "--presence-linger", "0")
     name, (alice,) = await room(connect, 1, url=proc.ws)
     login = unique("mute")
     async with aiohttp.ClientSession() as http:

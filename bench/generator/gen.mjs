@@ -11,6 +11,7 @@ import { Client, pool } from './client.mjs';
 import { dialects } from './dialects.mjs';
 import { Meter, nowUs, rssBytes, usageDelta, usageSample } from './meter.mjs';
 import { pngWithText } from './png.mjs';
+import { storm } from './storm.mjs';
 import { encodeText } from './wsclient.mjs';
 
 const config = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
@@ -523,7 +524,17 @@ async function register() {
   return { users, seconds: (performance.now() - started) / 1000 };
 }
 
-const modes = { fanout, rooms: manyRooms, idle, store, images, activity, changes, register };
+const modes = {
+  fanout,
+  rooms: manyRooms,
+  idle,
+  store,
+  images,
+  activity,
+  changes,
+  register,
+  storm: () => storm({ config, dialect, openClients, createRooms, joinRooms, log }),
+};
 
 async function main() {
   const hardStop = setTimeout(() => {

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import activity, report, workloads
+from . import activity, report, storm, workloads
 from .machine import describe
 from .plots import write_plots
 from .profiles import PROFILES
@@ -36,10 +36,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="small sizes, short steps (< 3 min)")
     parser.add_argument(
         "--workload",
-        choices=("comparison", "activity"),
+        choices=("comparison", "activity", "storm"),
         default="comparison",
         help="comparison: every server, every workload (default); activity: Parley alone,"
-        " what the activity pushes cost (1,000 members, 900 in another chat)",
+        " what the activity pushes cost (1,000 members, 900 in another chat); storm: Parley"
+        " alone, a room of 5,000 sockets dropping at once and reconnecting",
     )
     parser.add_argument(
         "--repeats", type=int, default=2, help="runs of each variant of --workload activity"
@@ -188,6 +189,16 @@ def main(argv: list[str] | None = None) -> int:
         print((args.report_from / "results.md").read_text())
         return 0
     command = shlex.join(["bash", "bench/run", *argv])
+    if args.workload == "storm":
+        result, where = storm.run(args.quick, args.out, args.nice, command, describe())
+        print((where / "results.md").read_text())
+        if args.publish if args.publish is not None else not args.quick:
+            REPORT_DIR.mkdir(exist_ok=True)
+            for name in ("results.json", "results.md"):
+                shutil.copy(where / name, REPORT_DIR / f"storm-{name}")
+            log(f"wrote {REPORT_DIR}/storm-results.*")
+        log(f"results in {where} after {(time.monotonic() - started) / 60:.1f} min")
+        return 0 if all("error" not in one for one in result["runs"]) else 1
     if args.workload == "activity":
         found, where = activity.run(
             args.quick, args.repeats, args.out, args.nice, command, describe()

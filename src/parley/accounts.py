@@ -158,8 +158,9 @@ def sign_out(ctx: Context, conn: Peer) -> None:
 
 def gone(ctx: Context, conn: Peer) -> None:
     """The socket is gone: it leaves its chat and the logged-in sockets (its session is
-    left as it is, for its messages still on their way to the database)."""
-    chats.leave_chat(ctx, conn)
+    left as it is, for its messages still on their way to the database). Its user
+    lingers in its chat for a while: a reconnect is not a departure."""
+    chats.leave_chat(ctx, conn, closed=True)
     user = conn.session.user
     _signed_out(ctx, conn, None if user is None else user.id)
 

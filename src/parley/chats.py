@@ -305,20 +305,25 @@ async def _enter(ctx: Context, conn: Peer, chat: Chat, user: User) -> bool:
     return await ctx.presence.arrived(chat.id, chat.name, user.login)
 
 
-def leave_chat(ctx: Context, conn: Peer) -> None:
-    """Take ``conn`` out of its chat, telling the others if its user is gone from it."""
+def leave_chat(ctx: Context, conn: Peer, *, closed: bool = False) -> None:
+    """Take ``conn`` out of its chat, telling the others if its user is gone from it.
+    A ``closed`` socket leaves its user lingering for ``--presence-linger`` seconds
+    first (see :mod:`parley.hub`): a client that reconnects within it costs nobody a
+    ``Left`` or a ``Joined``."""
     session = conn.session
     place = session.chat
     if place is None or session.user is None:
         session.left_chat()
         return
-    last = ctx.hub.leave(conn, place.id, session.user.login)
+    linger = ctx.settings.presence_linger if closed else 0.0
+    last = ctx.hub.leave(conn, place.id, session.user.login, linger=linger)
     session.left_chat()
     if last:
-        ctx.background(_departed(ctx, place.id, place.name, session.user.login))
+        ctx.background(departed(ctx, place.id, place.name, session.user.login))
 
 
-async def _departed(ctx: Context, chat_id: int, chat: str, login: str) -> None:
+async def departed(ctx: Context, chat_id: int, chat: str, login: str) -> None:
+    """This process no longer has ``login`` in the chat: ``Left`` if no process has."""
     if await ctx.presence.departed(chat_id, chat, login):
         user_gone(ctx, chat_id, chat, login)
 

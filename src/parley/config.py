@@ -37,6 +37,12 @@ class Settings:
         default=10.0,
         metadata={"help": "seconds after which a silent process's users are taken offline"},
     )
+    presence_linger: float = field(
+        default=10.0,
+        metadata={"help": "seconds a user whose last socket in a chat closed stays in it "
+                  "before Left is pushed; a socket of the user back in the chat within "
+                  "them pushes nothing (0: Left at once)"},
+    )
     image_store: str = field(
         default="auto",
         metadata={"help": "'files' (in the data dir), 'database', or 'auto': "

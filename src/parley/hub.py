@@ -14,6 +14,15 @@ and came back, or came and went). While anything was sent the chat stays held
 for another window. So a socket switching chats as fast as it can costs each
 chat at most one delta per user per window, whichever processes the sockets
 are on, and the last delta of each user is always the true one.
+
+A socket that closes (rather than choosing another chat or logging out) may
+leave its user *lingering* in the chat (``--presence-linger``): the user stays
+in the chat's online list, and ``Left`` waits until the linger is over. A
+socket of the user entering the chat meanwhile ends the linger with nothing
+pushed at all. This is what keeps a reconnect storm linear: when every socket
+of a room drops and comes back within the linger, nobody is owed a ``Joined``
+or a ``Left``, where without it each of N users would be announced to the up
+to N sockets already back (N²/2 frames).
 """
 
 from __future__ import annotations
@@ -49,6 +58,8 @@ class Room:
     counts: dict[str, int] = field(default_factory=dict)
     #: presence held in this window: login -> (kind of its first delta, its last delta)
     held: dict[str, tuple[str, Event]] = field(default_factory=dict)
+    #: users whose last socket here closed, until their linger ends: login -> its end
+    lingering: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
     #: the window's end, while deltas are being held
     window: asyncio.TimerHandle | None = None
     #: when the chat's whole online list was last read for a socket (monotonic)
@@ -89,6 +100,10 @@ class Hub:
         #: told the id of a chat this process no longer has a socket in (set by the
         #: service: the broker's :meth:`~parley.broker.Broker.unsubscribe`)
         self.on_vacated: Callable[[int], None] = lambda chat_id: None
+        #: (chat id, chat name, login): a lingering user's linger ended with no socket of
+        #: theirs back in the chat here (set by the service, which then pushes ``Left``
+        #: unless another process has the user there)
+        self.on_gone: Callable[[int, str, str], None] = lambda chat_id, chat, login: None
         self.deliveries = 0
 
     # -- membership (called by the service) ----------------------------------------
@@ -103,10 +118,18 @@ class Hub:
         room.peers.add(peer)
         count = room.counts.get(login, 0)
         room.counts[login] = count + 1
+        if count == 0:
+            lingering = room.lingering.pop(login, None)
+            if lingering is not None:  # back within the linger: never gone
+                lingering.cancel()
+                return False
         return count == 0
 
-    def leave(self, peer: Peer, chat_id: int, login: str) -> bool:
-        """Take ``peer`` out of the chat; True when it was the user's last socket there."""
+    def leave(self, peer: Peer, chat_id: int, login: str, *, linger: float = 0.0) -> bool:
+        """Take ``peer`` out of the chat; True when it was the user's last socket there.
+        With ``linger`` (seconds), the user's last socket leaves the user lingering
+        instead: False now, and :attr:`on_gone` when the linger ends unless a socket of
+        the user entered the chat meanwhile."""
         room = self.rooms.get(chat_id)
         if room is None or peer not in room.peers:
             return False
@@ -116,11 +139,25 @@ class Hub:
             room.counts[login] = count
             return False
         room.counts.pop(login, None)
-        if not room.peers:
+        if linger > 0:
+            room.lingering[login] = asyncio.get_running_loop().call_later(
+                linger, self._linger_over, chat_id, login)
+            return False
+        self._close_if_empty(chat_id, room)
+        return True
+
+    def _linger_over(self, chat_id: int, login: str) -> None:
+        room = self.rooms.get(chat_id)
+        if room is None or room.lingering.pop(login, None) is None:
+            return
+        self._close_if_empty(chat_id, room)
+        self.on_gone(chat_id, room.name, login)
+
+    def _close_if_empty(self, chat_id: int, room: Room) -> None:
+        if not room.peers and not room.lingering:
             _stop(room)
             del self.rooms[chat_id]
             self.on_vacated(chat_id)
-        return True
 
     def signed_in(self, peer: Peer, user_id: int) -> None:
         self.logged_in.add(peer)
@@ -142,12 +179,14 @@ class Hub:
         if room is None:
             return []
         room.listed = time.monotonic()
-        return sorted(room.counts)
+        return sorted([*room.counts, *room.lingering])
 
     def presence(self) -> Iterable[tuple[int, str, str]]:
-        """Every (chat id, chat name, login) this process has a socket for."""
+        """Every (chat id, chat name, login) this process has a socket (or a lingering
+        user) for."""
         return [(chat_id, room.name, login)
-                for chat_id, room in self.rooms.items() for login in room.counts]
+                for chat_id, room in self.rooms.items()
+                for login in [*room.counts, *room.lingering]]
 
     # -- delivery (called by the broker) ----------------------------------------------
 
@@ -297,3 +336,6 @@ def _stop(room: Room) -> None:
     room.sequencer.close()
     if room.window is not None:
         room.window.cancel()
+    for lingering in room.lingering.values():
+        lingering.cancel()
+    room.lingering.clear()

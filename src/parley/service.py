@@ -64,6 +64,8 @@ class Service:
         ctx.hub.on_leave = lambda peer, event: membership.left_elsewhere(ctx, peer, event)
         ctx.hub.on_sanction = ctx.sanctions.delivered
         ctx.hub.on_vacated = ctx.broker.unsubscribe
+        ctx.hub.on_gone = lambda chat_id, chat, login: ctx.background(
+            chats.departed(ctx, chat_id, chat, login))
         #: this process's activity pushes
         self.activity = activity.ActivityPusher(ctx.hub, ctx.store.member_ids, ctx.background)
         ctx.hub.on_activity = self.activity.deliver
