@@ -220,6 +220,23 @@ export class ReadMarker {
     }, { root: $("messages"), threshold: [0, 0.25, 0.5, 0.75, 1] });
     new MutationObserver(() => this.follow()).observe(this.list, { childList: true });
     document.addEventListener("visibilitychange", () => this.check());
+    // The observer reports crossings only: one missed while the list was being laid out
+    // (a chat opened as the page switches views) would leave the newest message unread
+    // until the next one. Once a second, the geometry itself is asked.
+    setInterval(() => this.recheck(), 1000);
+  }
+
+  /** The newest message's place on screen, measured (not reported by the observer). */
+  recheck() {
+    if (!this.target || this.onScreen || document.visibilityState !== "visible") return;
+    const root = $("messages").getBoundingClientRect();
+    const box = this.target.getBoundingClientRect();
+    const shown = Math.min(box.bottom, root.bottom) - Math.max(box.top, root.top);
+    if (box.height > 0 && root.height > 0 &&
+        (shown >= box.height / 2 || shown >= root.height / 2)) {
+      this.onScreen = true;
+      this.check();
+    }
   }
 
   /** The newest message may have changed: watch it instead. */
