@@ -121,8 +121,7 @@ async def _command(args: argparse.Namespace, settings: Settings) -> Output:
         return await COMMANDS[args.admin_command](engine, settings, args)
     except (OSError, sa.exc.SQLAlchemyError, Unavailable) as exc:
         cause = exc.__cause__ if isinstance(exc, Unavailable) and exc.__cause__ else exc
-        raise migrate.Unreachable(f"cannot reach the database at {migrate.safe_url(url)}: "
-                                  f"{migrate.reason(cause)}") from exc
+        raise migrate.unreachable(url, cause) from exc
     finally:
         await engine.dispose()
 

@@ -48,7 +48,7 @@ from .archive import (
     TableInfo,
 )
 from .config import Settings
-from .migrate import Unreachable, reason, safe_url
+from .migrate import connect, reason
 
 #: tables never archived (see the module's docstring)
 LEFT_OUT = {
@@ -138,11 +138,7 @@ async def _backup(settings: Settings, output: Path, level: int) -> Manifest:
     url = settings.db_url
     engine = create_async_engine(url)
     try:
-        try:
-            conn = await engine.connect()
-        except (OSError, sa.exc.SQLAlchemyError) as exc:
-            raise Unreachable(f"cannot reach the database at {safe_url(url)}: "
-                              f"{reason(exc)}") from exc
+        conn = await connect(engine, url)
         try:
             manifest = await _take(conn, settings, output, level)
         finally:

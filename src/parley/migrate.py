@@ -11,7 +11,7 @@ import sys
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from . import migrations
 from .config import Settings
@@ -39,6 +39,19 @@ def reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def unreachable(url: str, exc: BaseException) -> Unreachable:
+    """The error saying that the database at `url` could not be reached, and why."""
+    return Unreachable(f"cannot reach the database at {safe_url(url)}: {reason(exc)}")
+
+
+async def connect(engine: AsyncEngine, url: str) -> AsyncConnection:
+    """A connection of `engine`, or `Unreachable` naming `url` and the reason."""
+    try:
+        return await engine.connect()
+    except (OSError, sa.exc.SQLAlchemyError) as exc:
+        raise unreachable(url, exc) from exc
+
+
 async def run(settings: Settings, *, check: bool) -> int:
     url = settings.db_url
     try:
@@ -58,8 +71,7 @@ async def run(settings: Settings, *, check: bool) -> int:
             await store.close()
             todo = []
     except (OSError, sa.exc.SQLAlchemyError) as exc:
-        raise Unreachable(f"cannot reach the database at {safe_url(url)}: {reason(exc)}") \
-            from exc
+        raise unreachable(url, exc) from exc
     newest = migrations.head()
     if check:
         if todo:

@@ -15,6 +15,7 @@ as an event of their own, which posting asks at each message without a database 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal
 
 from . import chats, rules
 from .answers import BanNotice, ModeratorAnswer, SanctionAnswer, Staff
@@ -23,6 +24,7 @@ from .context import Context, Handler
 from .errors import Invalid, Muted, NoRight, NotAllowed, NotFound, ParleyError
 from .messages import Ban, Moderator, Moderators, Mute, Unban, Unmute
 from .model import Chat, User, now_ms
+from .moderation_rows import Kind
 from .peer import Peer
 from .rights import Roles, may_appoint, may_be_sanctioned, may_moderate
 
@@ -49,14 +51,7 @@ async def moderator(ctx: Context, conn: Peer, r: Moderator) -> None:
 
 
 async def ban(ctx: Context, conn: Peer, r: Ban) -> None:
-    user = conn.session.need_user()
-    minutes = _minutes(r.Minutes, required=False)
-    chat, target = await _target(ctx, user, r, may_moderate)
-    until = _until(minutes)
-    if not await ctx.store.ban(chat.id, target.id, until):
-        raise NotFound()
-    ctx.broker.publish(Event("ban", chat.id, b"", sender=target.id, until=until))
-    conn.send(_done("ban", chat, target))
+    chat, target = await _sanction(ctx, conn, r, "ban", required=False)
     # those of the user's sockets that have the chat chosen, on every process, leave
     # it and are told (this process's at once: the broker delivers as it publishes)
     ctx.publish("leave", chat.id,
@@ -65,30 +60,15 @@ async def ban(ctx: Context, conn: Peer, r: Ban) -> None:
 
 
 async def unban(ctx: Context, conn: Peer, r: Unban) -> None:
-    user = conn.session.need_user()
-    chat, target = await _target(ctx, user, r, may_moderate)
-    await ctx.store.lift(chat.id, target.id, "ban")
-    ctx.broker.publish(Event("unban", chat.id, b"", sender=target.id))
-    conn.send(_done("unban", chat, target))
+    await _lift(ctx, conn, r, "ban")
 
 
 async def mute(ctx: Context, conn: Peer, r: Mute) -> None:
-    user = conn.session.need_user()
-    minutes = _minutes(r.Minutes, required=True)
-    chat, target = await _target(ctx, user, r, may_moderate)
-    until = _until(minutes)
-    if not await ctx.store.mute(chat.id, target.id, until):
-        raise NotFound()
-    ctx.broker.publish(Event("mute", chat.id, b"", sender=target.id, until=until))
-    conn.send(_done("mute", chat, target))
+    await _sanction(ctx, conn, r, "mute", required=True)
 
 
 async def unmute(ctx: Context, conn: Peer, r: Unmute) -> None:
-    user = conn.session.need_user()
-    chat, target = await _target(ctx, user, r, may_moderate)
-    await ctx.store.lift(chat.id, target.id, "mute")
-    ctx.broker.publish(Event("unmute", chat.id, b"", sender=target.id))
-    conn.send(_done("unmute", chat, target))
+    await _lift(ctx, conn, r, "mute")
 
 
 async def moderators(ctx: Context, conn: Peer, r: Moderators) -> None:
@@ -130,6 +110,32 @@ HANDLERS: dict[type, Handler] = {
     Unmute: unmute,
     Moderators: moderators,
 }
+
+
+async def _sanction(ctx: Context, conn: Peer, r: Ban | Mute, kind: Kind, *,
+                    required: bool) -> tuple[Chat, User]:
+    """Stores a ban or a mute (``Minutes``: how long, `required` or else for good), tells
+    every process's map of sanctions, and answers; returns the chat and the target."""
+    user = conn.session.need_user()
+    minutes = _minutes(r.Minutes, required=required)
+    chat, target = await _target(ctx, user, r, may_moderate)
+    until = _until(minutes)
+    store = ctx.store.ban if kind == "ban" else ctx.store.mute
+    if not await store(chat.id, target.id, until):
+        raise NotFound()
+    ctx.broker.publish(Event(kind, chat.id, b"", sender=target.id, until=until))
+    conn.send(_done(kind, chat, target))
+    return chat, target
+
+
+async def _lift(ctx: Context, conn: Peer, r: Unban | Unmute, kind: Kind) -> None:
+    """Ends the target's ban or mute in the chat, on every process, and answers."""
+    user = conn.session.need_user()
+    chat, target = await _target(ctx, user, r, may_moderate)
+    await ctx.store.lift(chat.id, target.id, kind)
+    lifted: Literal["unban", "unmute"] = "unban" if kind == "ban" else "unmute"
+    ctx.broker.publish(Event(lifted, chat.id, b"", sender=target.id))
+    conn.send(_done(lifted, chat, target))
 
 
 async def _chat(ctx: Context, name: str | None) -> Chat:

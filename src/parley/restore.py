@@ -59,7 +59,7 @@ from .archive import (
 )
 from .backup import SEQUENCED, Shape, shapes
 from .config import Settings
-from .migrate import Unreachable, reason, safe_url
+from .migrate import Unreachable, connect, reason, safe_url
 from .schema import metadata
 
 #: every table Parley ever made, dropped from a PostgreSQL target before loading
@@ -198,11 +198,7 @@ async def _into_postgresql(settings: Settings, path: Path, manifest: Manifest, *
     engine = create_async_engine(url)
     image_staging = _image_staging(settings)
     try:
-        try:
-            conn = await engine.connect()
-        except (OSError, sa.exc.SQLAlchemyError) as exc:
-            raise Unreachable(f"cannot reach the database at {safe_url(url)}: "
-                              f"{reason(exc)}") from exc
+        conn = await connect(engine, url)
         try:
             async with conn.begin():
                 if not force:
