@@ -232,7 +232,8 @@ def targets(results: Results) -> list[tuple[str, str, bool | None]]:
         out.append(
             (
                 f"steady tails at {point['rate']} messages/s: p99 ≤ 15 ms and max ≤ 50 ms",
-                f"p99 {_ms(p99)} ms, max {_ms(top)} ms, lost {point['lost']:,}",
+                f"p99 {_ms(p99)} ms, max {_ms(top)} ms, lost {point['lost']:,}"
+                + (" [busy]" if (point["other_cpu"] or 0) > BUSY_CORES else ""),
                 met,
             )
         )
