@@ -80,6 +80,7 @@ export async function tails(env) {
     const seconds = config.stepSeconds;
     const before = usageSample(config.serverPids);
     const startUs = nowUs();
+    const startedMs = performance.timeOrigin + startUs / 1000; // wall clock, to align with logs
     const windows = new Windows(startUs, Math.ceil(seconds));
     step.series = windows;
     await sendAtRate(meter, sender, dialect, rate, seconds, startUs);
@@ -89,6 +90,7 @@ export async function tails(env) {
     const usage = usageDelta(before, usageSample(config.serverPids));
     const report = {
       rate,
+      started_ms: startedMs,
       sent: step.sent,
       expected: step.expected,
       delivered: step.delivered,

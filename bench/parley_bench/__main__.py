@@ -31,6 +31,14 @@ BEGIN = "<!-- results:begin (written by bench/run) -->"
 END = "<!-- results:end -->"
 
 
+def _yes_no(text: str) -> bool:
+    if text.lower() in ("true", "yes", "on", "1"):
+        return True
+    if text.lower() in ("false", "no", "off", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"true or false, not {text!r}")
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bench/run", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes, short steps (< 3 min)")
@@ -55,9 +63,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--no-calibration", action="store_true", help="skip the generator ceiling")
     parser.add_argument(
         "--publish",
-        action=argparse.BooleanOptionalAction,
+        nargs="?",
+        const=True,
         default=None,
+        type=_yes_no,
+        metavar="true|false",
         help="write bench/report/ and docs/benchmarks.md (default: on in full mode)",
+    )
+    parser.add_argument(
+        "--no-publish", dest="publish", action="store_false", help="the same as --publish false"
     )
     parser.add_argument("--out", type=Path, help="result folder (default bench/results/<time>)")
     parser.add_argument(

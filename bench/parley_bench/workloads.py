@@ -295,6 +295,7 @@ def tails(bench: Bench, spec: ServerSpec) -> dict[str, Any]:
         rates = [
             {
                 "rate": step["rate"],
+                "started_ms": step["started_ms"],  # Unix time, ms: to align with server logs
                 "sent": step["sent"],
                 "delivered": step["delivered"],
                 "lost": step["lost"],
