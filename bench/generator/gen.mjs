@@ -12,6 +12,7 @@ import { dialects } from './dialects.mjs';
 import { Meter, nowUs, rssBytes, usageDelta, usageSample } from './meter.mjs';
 import { pngWithText } from './png.mjs';
 import { storm } from './storm.mjs';
+import { tails } from './tails.mjs';
 import { encodeText } from './wsclient.mjs';
 
 const config = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
@@ -534,6 +535,7 @@ const modes = {
   changes,
   register,
   storm: () => storm({ config, dialect, openClients, createRooms, joinRooms, log }),
+  tails: () => tails({ config, dialect, openClients, createRooms, joinRooms, otherFrames, log }),
 };
 
 async function main() {

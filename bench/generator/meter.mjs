@@ -27,6 +27,7 @@ export class Step {
     this.ackHist = new Histogram();
     this.errors = {};
     this.errorCount = 0;
+    this.series = null; // optional: `record(dueUs, latencyUs)` of every delivery counted
   }
 
   get sent() {
@@ -111,6 +112,7 @@ export class Meter {
       if (count <= step.expectedPerMessage) {
         step.delivered++;
         step.hist.record(latency);
+        if (step.series !== null) step.series.record(due, latency);
       } else {
         step.duplicates++;
       }

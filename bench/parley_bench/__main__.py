@@ -18,11 +18,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import activity, report, storm, workloads
+from . import activity, report, storm, tails, workloads
 from .machine import describe
 from .plots import write_plots
-from .profiles import PROFILES
-from .servers import BENCH, SERVERS, firehose
+from .profiles import PROFILES, Profile
+from .servers import BENCH, SERVERS, ServerSpec, firehose
 from .workloads import Bench, log
 
 REPORT_DIR = BENCH / "report"
@@ -31,31 +31,47 @@ BEGIN = "<!-- results:begin (written by bench/run) -->"
 END = "<!-- results:end -->"
 
 
+def _yes_no(text: str) -> bool:
+    if text.lower() in ("true", "yes", "on", "1"):
+        return True
+    if text.lower() in ("false", "no", "off", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"true or false, not {text!r}")
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bench/run", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes, short steps (< 3 min)")
     parser.add_argument(
         "--workload",
-        choices=("comparison", "activity", "storm"),
+        choices=("comparison", "activity", "storm", "tails"),
         default="comparison",
         help="comparison: every server, every workload (default); activity: Parley alone,"
         " what the activity pushes cost (1,000 members, 900 in another chat); storm: Parley"
-        " alone, a room of 5,000 sockets dropping at once and reconnecting",
+        " alone, a room of 5,000 sockets dropping at once and reconnecting; tails: the"
+        " comparison's steady-tails workload alone (one sender at 20, 50 and 100"
+        " messages/s into a room of 500), for Parley and Node ws unless --servers says",
     )
     parser.add_argument(
         "--repeats", type=int, default=2, help="runs of each variant of --workload activity"
     )
     parser.add_argument(
         "--servers",
-        default=",".join(s.name for s in SERVERS),
-        help="comma-separated servers to run (default: all): " + ", ".join(s.name for s in SERVERS),
+        help="comma-separated servers to run (default: all; --workload tails: those of its"
+        " profile): " + ", ".join(s.name for s in SERVERS),
     )
     parser.add_argument("--no-calibration", action="store_true", help="skip the generator ceiling")
     parser.add_argument(
         "--publish",
-        action=argparse.BooleanOptionalAction,
+        nargs="?",
+        const=True,
         default=None,
+        type=_yes_no,
+        metavar="true|false",
         help="write bench/report/ and docs/benchmarks.md (default: on in full mode)",
+    )
+    parser.add_argument(
+        "--no-publish", dest="publish", action="store_false", help="the same as --publish false"
     )
     parser.add_argument("--out", type=Path, help="result folder (default bench/results/<time>)")
     parser.add_argument(
@@ -80,18 +96,29 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
-    profile = PROFILES["quick" if args.quick else "full"]
-    if args.quiet_wait is not None:
-        profile = dataclasses.replace(profile, quiet_wait_s=args.quiet_wait)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    out_dir: Path = args.out or BENCH / "results" / f"{stamp}-{profile.name}"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    wanted = [name.strip() for name in args.servers.split(",") if name.strip()]
+def chosen(servers: str) -> list[ServerSpec]:
+    """The servers named in the comma-separated `servers`, in the comparison's order."""
+    wanted = [name.strip() for name in servers.split(",") if name.strip()]
     specs = [spec for spec in SERVERS if spec.name in wanted]
     unknown = set(wanted) - {spec.name for spec in specs}
     if unknown:
         raise SystemExit(f"unknown servers: {', '.join(sorted(unknown))}")
+    return specs
+
+
+def profile_of(args: argparse.Namespace) -> Profile:
+    profile = PROFILES["quick" if args.quick else "full"]
+    if args.quiet_wait is not None:
+        profile = dataclasses.replace(profile, quiet_wait_s=args.quiet_wait)
+    return profile
+
+
+def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
+    profile = profile_of(args)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out_dir: Path = args.out or BENCH / "results" / f"{stamp}-{profile.name}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    specs = chosen(args.servers or ",".join(spec.name for spec in SERVERS))
     started = time.monotonic()
     results: dict[str, Any] = {
         "command": command,
@@ -106,6 +133,7 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
             "store": profile.store,
             "images": profile.images,
             "changes": profile.changes,
+            "tails": {**profile.tails, "servers": list(profile.tails_servers)},
         },
         "labels": {spec.name: spec.label for spec in specs},
         "nice": args.nice,
@@ -146,6 +174,9 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
             entry["images"] = workloads.images(bench, spec)
             save()
             entry["changes"] = workloads.changes(bench, spec)
+            save()
+        if spec.name in profile.tails_servers:
+            entry["tails"] = workloads.tails(bench, spec)
             save()
     shutil.rmtree(out_dir / "data", ignore_errors=True)
     save()
@@ -199,6 +230,20 @@ def main(argv: list[str] | None = None) -> int:
             log(f"wrote {REPORT_DIR}/storm-results.*")
         log(f"results in {where} after {(time.monotonic() - started) / 60:.1f} min")
         return 0 if all("error" not in one for one in result["runs"]) else 1
+    if args.workload == "tails":
+        profile = profile_of(args)
+        specs = chosen(args.servers or ",".join(profile.tails_servers))
+        found, where = tails.run(profile, specs, args.out, args.nice, command, describe())
+        if args.publish if args.publish is not None else not args.quick:
+            REPORT_DIR.mkdir(exist_ok=True)
+            for name in ("results.json", "results.md", *found["plots"]):
+                target = name if name in found["plots"] else f"tails-{name}"
+                shutil.copy(where / name, REPORT_DIR / target)
+            log(f"wrote {REPORT_DIR}/tails-*")
+        print((where / "results.md").read_text())
+        log(f"results in {where} after {(time.monotonic() - started) / 60:.1f} min")
+        entries = [server.get("tails", {}) for server in found["servers"].values()]
+        return 0 if all("error" not in entry for entry in entries) else 1
     if args.workload == "activity":
         found, where = activity.run(
             args.quick, args.repeats, args.out, args.nice, command, describe()

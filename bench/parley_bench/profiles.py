@@ -16,6 +16,8 @@ class Profile:
     store: dict[str, Any]
     images: dict[str, Any]
     changes: dict[str, Any]  # edits in one room (Parley only: the peers have none)
+    tails: dict[str, Any]  # one sender at a few low fixed rates: every delivery's latency
+    tails_servers: tuple[str, ...]  # the servers the tails workload runs against
     calibrate_repeats: tuple[int, ...]
     quiet_wait_s: float  # longest wait for a quiet machine before a workload
     quiet_budget_s: float  # longest time spent waiting for quiet in the whole run
@@ -48,6 +50,11 @@ QUICK = Profile(
         "imageBytes": 100_000,
     },
     changes={"receivers": 200, "senders": 10, "window": 4, "stepSeconds": 1.5, "drainMs": 1000},
+    tails={
+        "receivers": 100, "rates": [20, 50, 100], "stepSeconds": 3.0, "drainMs": 1000,
+        "pauseMs": 200, "settleMs": 500,
+    },
+    tails_servers=("parley", "node-ws"),
     calibrate_repeats=(20,),
     quiet_wait_s=10.0,
     quiet_budget_s=20.0,
@@ -75,6 +82,11 @@ FULL = Profile(
     },
     changes={"receivers": 1000, "senders": 20, "window": 4, "stepSeconds": 10.0,
              "drainMs": 3000},
+    tails={
+        "receivers": 500, "rates": [20, 50, 100], "stepSeconds": 60.0, "drainMs": 3000,
+        "pauseMs": 1000, "settleMs": 2000,
+    },
+    tails_servers=("parley", "node-ws"),
     calibrate_repeats=(1, 20),
     quiet_wait_s=20.0,
     quiet_budget_s=240.0,

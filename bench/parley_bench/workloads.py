@@ -283,3 +283,44 @@ def calibrate(bench: Bench, spec: ServerSpec) -> dict[str, Any]:
 
     log(f"generator ceiling against {spec.label}")
     return _attempt(f"calibrate x{repeat}", go)
+
+
+def tails(bench: Bench, spec: ServerSpec) -> dict[str, Any]:
+    """One sender at a few low fixed rates: the latency of every delivery, per rate and
+    per 1-s window (its p99 and maximum), so that rare spikes show."""
+
+    def go() -> dict[str, Any]:
+        config = {**bench.profile.tails, "hardLimitSeconds": 900}
+        result = bench.run(spec, "tails", config)
+        rates = [
+            {
+                "rate": step["rate"],
+                "started_ms": step["started_ms"],  # Unix time, ms: to align with server logs
+                "sent": step["sent"],
+                "delivered": step["delivered"],
+                "lost": step["lost"],
+                "errors": step["error_count"],
+                "p50_ms": step["latency"]["p50_ms"],
+                "p99_ms": step["latency"]["p99_ms"],
+                "p999_ms": step["latency"]["p999_ms"],
+                "max_ms": step["latency"]["max_ms"],
+                "server_cpu": step["server_cpu"],
+                "generator_cpu": step["generator_cpu"],
+                "other_cpu": step["other_cpu"],
+                "windows": step["windows"],
+            }
+            for step in result["steps"]
+        ]
+        return {
+            "connections": result["connections"],
+            "senders": result["senders"],
+            "rates": rates,
+            "lost": sum(r["lost"] for r in rates),
+            "errors": sum(r["errors"] for r in rates),
+            "other_cpu": max((r["other_cpu"] for r in rates), default=0.0),
+            "valid": all(r["generator_cpu"] < COMMON["generatorCpuLimit"] for r in rates),
+            "server_exited": bool(result.get("server_exited")),
+        }
+
+    log(f"{spec.label}: steady tails")
+    return _attempt(f"{spec.name} tails", go)
