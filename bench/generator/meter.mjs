@@ -1,12 +1,12 @@
 // Counting deliveries: every benchmark message's text starts with a marker,
-// its sequence number and the time it was due to be sent, `@@B<seq>.<us>.`,
+// its sequence number and the time it was due to be sent, `%%B<seq>.<us>.`,
 // so a delivery is recognised and timed by scanning bytes, without decoding
 // JSON. Each message belongs to the step in which it was sent.
 
 import fs from 'node:fs';
 import { Histogram } from './histogram.mjs';
 
-const MARK = Buffer.from('@@B');
+const MARK = Buffer.from('%%B');
 const DOT = 0x2e;
 const FILLER = 'the quick brown fox jumps over the lazy dog '.repeat(100);
 
@@ -67,7 +67,7 @@ export class Meter {
     const seq = this.seq++;
     this.sender[seq] = client.index;
     this.current.endSeq = this.seq;
-    const head = `@@B${seq}.${dueUs}.`;
+    const head = `%%B${seq}.${dueUs}.`;
     const pad = Math.max(0, this.textBytes - head.length);
     return head + FILLER.slice(0, pad);
   }
