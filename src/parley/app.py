@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
 
+import aiohttp
 from aiohttp import WSCloseCode, web
 
 from . import image_sweep
@@ -26,7 +27,7 @@ from .connection import FLUSHER, SERVICE, Conn, Heartbeat, serve_socket
 from .context import Context
 from .control import ControlReader
 from .errors import Unavailable
-from .gate import allowed
+from .gate import allowed, lean_supported
 from .hub import Hub
 from .images import CONTENT_TYPES, FILE_NAME, DatabaseImageStore, FileImageStore, ImageStore
 from .metrics import CONTENT_TYPE_LATEST, Metrics
@@ -63,6 +64,9 @@ def make_app(settings: Settings) -> web.Application:
 async def lifespan(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if settings.ws_engine == "lean" and not lean_supported():
+        log.warning("this aiohttp (%s) cannot hand a socket over: /ws runs on the "
+                    "aiohttp engine", aiohttp.__version__)
     store = await SqlStore.open(
         settings.db_url,
         sqlite_synchronous=settings.sqlite_synchronous,

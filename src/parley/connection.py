@@ -22,7 +22,7 @@ from yarl import URL
 from . import frames, tasks
 from .errors import BadRequest
 from .frames import Outgoing
-from .gate import refusal, request_client
+from .gate import lean_supported, refusal, request_client
 from .outbox import CLOSE_TOO_SLOW, OP_PONG, PING, Flusher, Outbox, control_frame
 from .peer import Socket
 
@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     from .service import Service
 
 log = logging.getLogger(__name__)
+
+#: whether ``--ws-engine lean`` can be had with this aiohttp (else /ws runs on aiohttp)
+LEAN = lean_supported()
 
 #: seconds a closing socket gets to answer our close frame
 CLOSE_TIMEOUT = 2.0
@@ -88,7 +91,7 @@ async def serve_socket(request: web.Request) -> web.StreamResponse:
     if not service.ctx.sockets.admit(address):
         raise refusal(web.HTTPTooManyRequests(text="too many connections from your address\n"))
     conn: Conn | None = None
-    if settings.ws_engine == "lean":
+    if settings.ws_engine == "lean" and LEAN:
         from .wsengine import hand_over
 
         try:

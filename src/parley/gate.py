@@ -140,6 +140,12 @@ class Gate:
         self.open.close(peer)
 
 
+def lean_supported() -> bool:
+    """Whether this aiohttp lets :meth:`GatedHandler.hand_over` take a socket from it
+    (it reads aiohttp's unread bytes past the request head, a private slot)."""
+    return "_message_tail" in getattr(web.RequestHandler, "__slots__", ())
+
+
 class GatedHandler(web.RequestHandler):
     __slots__ = ("_gate", "_head_handle", "_peer")
 
