@@ -64,3 +64,10 @@ class ReadPointers(Transactions):
             rows = await conn.execute(
                 sa.select(members.c.user_id).where(members.c.chat_id == chat_id))
             return [int(uid) for uid in rows.scalars()]
+
+    async def member_chats(self, user_id: int) -> list[int]:
+        """The ids of the chats the user is a member of (the ``members_user`` index)."""
+        async with self._tx() as conn:
+            rows = await conn.execute(
+                sa.select(members.c.chat_id).where(members.c.user_id == user_id))
+            return [int(chat_id) for chat_id in rows.scalars()]
