@@ -1,15 +1,18 @@
 """Fan-out by chat over Redis: three real processes (PostgreSQL and Redis).
 
 A process listens to a chat's channel while it has a socket in the chat or a
-logged-in socket of one of its members, seen here from Redis itself (``PUBSUB CHANNELS``, ``PUBSUB NUMSUB``); and a socket
-choosing a chat while another process sends into it meets the live stream
-right after its page, nothing lost and nothing twice, messages and changes alike,
-also when its process subscribes to the chat at that very moment.
+logged-in socket of one of its members, seen here from Redis itself (``PUBSUB
+CHANNELS``, ``PUBSUB NUMSUB``); a member's socket on another process gets the
+chat's ``activity`` from its login's answer on; and a socket choosing a chat while
+another process sends into it meets the live stream right after its page, nothing
+lost and nothing twice, messages and changes alike, also when its process
+subscribes to the chat at that very moment.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -132,6 +135,53 @@ async def test_subscriptions_follow_the_sockets(
     await eventually(channels, {cy: 1})
     await carol.close()
     await eventually(channels, {})
+
+
+async def test_activity_reaches_a_member_elsewhere_from_its_login_on(
+    cluster: list[ServerProcess], clients: Clients, cluster_config: tuple[str, str],
+    rds: redis.Redis,
+) -> None:
+    """``activity`` travels on the chat's channel. A member logging in on a process that
+    listens to none of the member's chats subscribes it, and the login answer waits for
+    Redis to confirm: the push of a message sent right after the answer arrives, each
+    of four times (B's linger running out between them). A direct chat's members
+    elsewhere are listened for from its creation."""
+    a, b, c = cluster
+    prefix = cluster_config[1]
+    name = unique("act")
+    sender = await clients(a.ws, unique("s"))
+    await create(sender, name)
+    channel = f"{prefix}:chat:{await chat_id(a, name)}"
+
+    async def listeners(channel: str = channel) -> int:
+        [(_, count)] = await rds.pubsub_numsub(channel)
+        return int(count)
+
+    member = await clients(b.ws, unique("m"))
+    await choose(member, name)  # a member from now on
+    assert member.token is not None
+    await member.close()
+    for k in range(1, 5):
+        await eventually(listeners, 1)  # only A
+        away = await clients(b.ws)
+        answer = await away.login(token=member.token)
+        assert answer["Status"] == "success"
+        assert await listeners() == 2  # B, confirmed before the answer
+        await sender.say(f"m{k}")
+        assert await away.until(lambda f: f.get("Command") == "activity") == {
+            "Type": "chat", "Command": "activity", "Chat": name, "Id": k,
+            "User": sender.user, "Mention": False}
+        await away.close()
+    # a direct chat: C listens to it for carol, who has not chosen it
+    carol = await clients(c.ws, unique("c"))
+    await sender.send({"Type": "chat", "Command": "direct", "With": [carol.user]})
+    shown = await sender.until(lambda f: f.get("Command") == "direct")
+    direct = f"{prefix}:chat:{await chat_id(a, shown['Chat'])}"
+    await eventually(functools.partial(listeners, direct), 2)
+    await sender.say("hello")
+    assert await carol.until(lambda f: f.get("Command") == "activity") == {
+        "Type": "chat", "Command": "activity", "Chat": shown["Chat"], "Id": 1,
+        "User": sender.user, "Mention": False}
 
 
 N = 300  # messages sent, one at a time, by one socket
