@@ -6,13 +6,16 @@ is delivered unless it came from this process. Events published while Redis is
 unreachable are dropped for the other processes; their clients fill the gap with
 ``choice`` + ``After``.
 
-Events for the sockets that have a chat chosen (:data:`parley.broker.CHAT_KINDS`)
-go on the chat's channel, ``PREFIX:chat:ID``; the others on ``PREFIX:events``,
-which every process listens to. A process listens to a chat's channel while it
-has a socket in the chat (:meth:`RedisBroker.subscribe`, then
-:meth:`~RedisBroker.unsubscribe` when the last one leaves, acted on after
-:data:`LINGER` so that sockets flapping between chats cost no churn). So a
-process decodes the traffic of the chats its sockets are in, not of every chat.
+Events for the sockets that have a chat chosen or are its members' (the kinds of
+:data:`parley.broker.CHAT_KINDS`) go on the chat's channel, ``PREFIX:chat:ID``; the
+others on ``PREFIX:events``, which every process listens to. A process listens to a
+chat's channel while it has a socket in the chat or of one of its members
+(:mod:`parley.subscriptions` decides: :meth:`RedisBroker.subscribe`, then
+:meth:`~RedisBroker.unsubscribe` when neither is left, acted on after :data:`LINGER`
+so that sockets flapping between chats cost no churn). So a process decodes the
+traffic of its sockets' chats, not of every chat. Subscribing to many chats at once
+(a user in 500 chats logging in) is one ``SUBSCRIBE`` for those not subscribed yet:
+the commands go out in order from one queue, those of one verb in a row merged.
 
 No gap when a socket chooses a chat: :meth:`~RedisBroker.subscribe` returns once
 Redis has confirmed the subscription, and Redis delivers every message published
