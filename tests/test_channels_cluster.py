@@ -3,7 +3,7 @@
 A process listens to a chat's channel while it has a socket in the chat or a
 logged-in socket of one of its members, seen here from Redis itself (``PUBSUB
 CHANNELS``, ``PUBSUB NUMSUB``); a member's socket on another process gets the
-chat's ``activity`` from its login's answer on; and a socket choosing a chat while
+chat's ``activity`` from its login's chat list on; and a socket choosing a chat while
 another process sends into it meets the live stream right after its page, nothing
 lost and nothing twice, messages and changes alike, also when its process
 subscribes to the chat at that very moment.
@@ -119,7 +119,7 @@ async def test_subscriptions_follow_the_sockets(
     await asyncio.sleep(LINGER / 2)
     assert await channels() == {cx: 2, cy: 2}  # (lingering)
     await eventually(channels, {cx: 1, cy: 2})
-    # ... and listens to it again before the answer to bob's login, no chat chosen
+    # ... and listens to it again before the chat list of bob's login, no chat chosen
     assert (await bob.login(bob.user, PASSWORD))["Status"] == "success"
     assert await channels() == {cx: 2, cy: 2}
     # alice bans bob from x: B stops listening to it
@@ -137,13 +137,14 @@ async def test_subscriptions_follow_the_sockets(
     await eventually(channels, {})
 
 
-async def test_activity_reaches_a_member_elsewhere_from_its_login_on(
+async def test_activity_reaches_a_member_elsewhere_from_its_chat_list_on(
     cluster: list[ServerProcess], clients: Clients, cluster_config: tuple[str, str],
     rds: redis.Redis,
 ) -> None:
     """``activity`` travels on the chat's channel. A member logging in on a process that
-    listens to none of the member's chats subscribes it, and the login answer waits for
-    Redis to confirm: the push of a message sent right after the answer arrives, each
+    listens to none of the member's chats subscribes it, and the chat list after the
+    login's answer waits for Redis to confirm: the push of a message sent right after
+    the list arrives, each
     of four times (B's linger running out between them). A direct chat's members
     elsewhere are listened for from its creation."""
     a, b, c = cluster
@@ -166,7 +167,7 @@ async def test_activity_reaches_a_member_elsewhere_from_its_login_on(
         away = await clients(b.ws)
         answer = await away.login(token=member.token)
         assert answer["Status"] == "success"
-        assert await listeners() == 2  # B, confirmed before the answer
+        assert await listeners() == 2  # B, confirmed before the list
         await sender.say(f"m{k}")
         assert await away.until(lambda f: f.get("Command") == "activity") == {
             "Type": "chat", "Command": "activity", "Chat": name, "Id": k,

@@ -67,10 +67,10 @@ async def login(ctx: Context, conn: Peer, r: Login) -> None:
     if user.disabled:
         raise Disabled()
     _become(ctx, conn, user, token_digest(token))
-    # (the activity of the user's chats reaches this process from the answer on)
-    await ctx.subscriptions.signed_in(user.id)
     conn.send(AccountAnswer(Type="account", Command="login", Status="success",
                             User=user.login, Token=token))
+    # the activity of the user's chats reaches this process from the list on
+    await ctx.subscriptions.signed_in(user.id)
     await chats.send_list(ctx, conn, r.ListChanges)
 
 

@@ -11,8 +11,9 @@ in here:
 
 - a user's chats are read once, when the user's first socket here logs in (one
   query), and subscribed in one ``SUBSCRIBE`` for those not yet listened to; the
-  login answer waits for Redis to confirm it (one round trip, none when every chat
-  was listened to already), so every ``activity`` after it reaches the socket;
+  chat list that follows the login answer waits for Redis to confirm it (one round
+  trip, none when every chat was listened to already), so every ``activity`` after
+  the list reaches the socket;
 - they change with the events that change members, which reach every process:
   ``members`` (the user ``sender`` joined, or created the chat), ``direct`` (a direct
   chat and its members), ``leave`` (left, or banned), ``deleted``;
