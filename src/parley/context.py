@@ -112,7 +112,8 @@ class Context:
         #: every open socket of this process, and the count per address
         self.sockets = Sockets(s.max_connections_per_ip, metrics)
         #: the chats this process listens to for its users' memberships
-        self.subscriptions = Subscriptions(broker, hub.rooms, hub.users, store.member_chats)
+        self.subscriptions = Subscriptions(broker, hub.rooms, hub.users, store.member_chats,
+                                           self.background)
         #: the chat list: kept, pushed, deltas
         self.lists = ChatList(self._read_list, hub.logged_in, hub.count,
                               self._read_direct, hub.users)

@@ -9,11 +9,13 @@ chat are the hub's rooms (choosing a chat subscribes to it, the hub says when th
 last socket left); the members are counted here, per chat, over the users logged
 in here:
 
-- a user's chats are read once, when the user's first socket here logs in (one
-  query), and subscribed in one ``SUBSCRIBE`` for those not yet listened to; the
+- a user's chats are read once, when the user's first socket here logs in, and
+  subscribed in one ``SUBSCRIBE`` for those not yet listened to; the
   chat list that follows the login answer waits for Redis to confirm it (one round
   trip, none when every chat was listened to already), so every ``activity`` after
-  the list reaches the socket;
+  the list reaches the socket. The logins that come while a read is under way are
+  read together next, in one query: a reconnect storm of N users costs a few
+  queries, not N;
 - they change with the events that change members, which reach every process:
   ``members`` (the user ``sender`` joined, or created the chat), ``direct`` (a direct
   chat and its members), ``leave`` (left, or banned), ``deleted``;
@@ -28,24 +30,32 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Container
+from collections.abc import Awaitable, Callable, Container, Sequence
 
 from .broker import Broker, Event
 
 log = logging.getLogger(__name__)
 
+#: at most this many users' chats are read in one query
+READ_BATCH = 500
+
 
 class Subscriptions:
     """This process's chats by member (see the module's doc). ``rooms`` and ``users`` are
     the hub's live chats with a socket here and logged-in users; ``member_chats`` reads
-    the ids of a user's chats."""
+    the ids of some users' chats; ``spawn`` runs the reads."""
 
     def __init__(self, broker: Broker, rooms: Container[int], users: Container[int],
-                 member_chats: Callable[[int], Awaitable[list[int]]]) -> None:
+                 member_chats: Callable[[Sequence[int]], Awaitable[dict[int, list[int]]]],
+                 spawn: Callable[[Awaitable[None]], None]) -> None:
         self._broker = broker
         self._rooms = rooms
         self._users = users
         self._read = member_chats
+        self._spawn = spawn
+        #: users waiting for the next read, and whether a read is under way
+        self._queued: list[int] = []
+        self._reading = False
         #: user id -> the chats the user is a member of, for the users logged in here
         self.chats: dict[int, set[int]] = {}
         #: chat id -> how many of those users are its members (never 0)
@@ -53,6 +63,7 @@ class Subscriptions:
         #: users whose chats are being read -> the changes delivered meanwhile
         #: ((joined, chat id), in order), applied to what the read returns
         self._changes: dict[int, list[tuple[bool, int]]] = {}
+        #: users queued or being read -> settled when their chats are known (or not)
         self._reads: dict[int, asyncio.Future[None]] = {}
 
     async def signed_in(self, user_id: int, *, new: bool = False) -> None:
@@ -67,7 +78,7 @@ class Subscriptions:
         if chats is None:
             read = self._reads.get(user_id)
             if read is None:
-                read = self._reads[user_id] = asyncio.ensure_future(self._load(user_id))
+                read = self._queue(user_id)
             await asyncio.shield(read)
             chats = self.chats.get(user_id)
         if chats:
@@ -99,17 +110,37 @@ class Subscriptions:
             for user_id in {*self._changes, *self.chats}:
                 self._left(user_id, event.chat_id)
 
-    async def _load(self, user_id: int) -> None:
-        changes = self._changes[user_id] = []
+    def _queue(self, user_id: int) -> asyncio.Future[None]:
+        read = self._reads[user_id] = asyncio.get_running_loop().create_future()
+        self._changes[user_id] = []
+        self._queued.append(user_id)
+        if not self._reading:
+            self._reading = True
+            self._spawn(self._read_queued())
+        return read
+
+    async def _read_queued(self) -> None:
+        """Read the queued users' chats, those queued meanwhile next, in one query each."""
         try:
-            found = set(await self._read(user_id))
-        except Exception:
-            log.warning("the chats of user %d could not be read: no activity for them "
-                        "until the user logs in again", user_id, exc_info=True)
-            return
+            while self._queued:
+                users = self._queued[:READ_BATCH]
+                del self._queued[:READ_BATCH]
+                try:
+                    found: dict[int, list[int]] | None = await self._read(users)
+                except Exception:
+                    log.warning("the chats of %d users could not be read: no activity for "
+                                "them until they log in again", len(users), exc_info=True)
+                    found = None
+                for user_id in users:
+                    changes = self._changes.pop(user_id)
+                    if found is not None:
+                        self._load(user_id, set(found.get(user_id, ())), changes)
+                    self._reads.pop(user_id).set_result(None)
         finally:
-            del self._changes[user_id]
-            del self._reads[user_id]
+            self._reading = False
+
+    def _load(self, user_id: int, found: set[int], changes: list[tuple[bool, int]]) -> None:
+        """The user's chats as read, with the ``changes`` delivered meanwhile applied."""
         for joined, chat_id in changes:
             if joined:
                 found.add(chat_id)
