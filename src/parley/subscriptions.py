@@ -133,9 +133,12 @@ class Subscriptions:
                     found = None
                 for user_id in users:
                     changes = self._changes.pop(user_id)
-                    if found is not None:
-                        self._load(user_id, set(found.get(user_id, ())), changes)
-                    self._reads.pop(user_id).set_result(None)
+                    try:
+                        if found is not None:
+                            self._load(user_id, set(found.get(user_id, ())), changes)
+                    except Exception:
+                        log.exception("the chats of user %d could not be kept", user_id)
+                    self._reads.pop(user_id).set_result(None)  # (the logins wait for it)
         finally:
             self._reading = False
 
