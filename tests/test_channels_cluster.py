@@ -1,15 +1,18 @@
 """Fan-out by chat over Redis: three real processes (PostgreSQL and Redis).
 
-A process listens to a chat's channel while it has a socket in the chat, seen
-here from Redis itself (``PUBSUB CHANNELS``, ``PUBSUB NUMSUB``); and a socket
-choosing a chat while another process sends into it meets the live stream
-right after its page, nothing lost and nothing twice, messages and changes alike,
-also when its process subscribes to the chat at that very moment.
+A process listens to a chat's channel while it has a socket in the chat or a
+logged-in socket of one of its members, seen here from Redis itself (``PUBSUB
+CHANNELS``, ``PUBSUB NUMSUB``); a member's socket on another process gets the
+chat's ``activity`` from its login's chat list on; and a socket choosing a chat while
+another process sends into it meets the live stream right after its page, nothing
+lost and nothing twice, messages and changes alike, also when its process
+subscribes to the chat at that very moment.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -17,7 +20,7 @@ from typing import Any
 import pytest
 import redis.asyncio as redis
 
-from conftest import REDIS_URL, ServerProcess, unique
+from conftest import PASSWORD, REDIS_URL, ServerProcess, unique
 from parley.client import Client, Frame
 from parley.redis_broker import LINGER
 from test_scale_out import clients, cluster, cluster_config, spawn
@@ -65,6 +68,8 @@ async def test_subscriptions_follow_the_sockets(
     cluster: list[ServerProcess], clients: Clients, cluster_config: tuple[str, str],
     rds: redis.Redis,
 ) -> None:
+    """A process listens to a chat while it has a socket in it or a logged-in socket
+    of one of its members (becoming one by creating or choosing it)."""
     a, b, c = cluster
     prefix = cluster_config[1]
 
@@ -76,7 +81,7 @@ async def test_subscriptions_follow_the_sockets(
     alice = await clients(a.ws, unique("a"))
     bob = await clients(b.ws, unique("b"))
     carol = await clients(c.ws, unique("c"))
-    assert await channels() == {}  # logged in, no chat chosen: no chat's traffic
+    assert await channels() == {}  # logged in, a member of no chat: no chat's traffic
     x, y = unique("x"), unique("y")
     await create(alice, x)
     cx = f"{prefix}:chat:{await chat_id(a, x)}"
@@ -93,25 +98,91 @@ async def test_subscriptions_follow_the_sockets(
     # alice's first socket moves to y: A is now in both
     await choose(alice, y)
     await eventually(channels, {cx: 2, cy: 2})
-    # A's last socket in x closes: after the linger A no longer listens to x
+    # A's last socket in x closes: A still listens to x, alice (logged in) is a member
     await alice2.close()
+    await asyncio.sleep(LINGER * 1.5)
+    assert await channels() == {cx: 2, cy: 2}
+    # carol joins x and moves back to y: C stays in x as well, for its member
+    await choose(carol, x)
+    await eventually(channels, {cx: 3, cy: 2})
+    await choose(carol, y)
+    await asyncio.sleep(LINGER * 1.5)
+    assert await channels() == {cx: 3, cy: 2}
+    # carol leaves x: no longer a member, C stops listening to it after the linger
+    await carol.send({"Type": "chat", "Command": "leave", "Chat": x})
+    await carol.until(lambda f: f.get("Command") == "leave")
+    await eventually(channels, {cx: 2, cy: 2})
+    # bob logs out, his socket open: B stops listening to x after the linger
+    await bob.send({"Type": "account", "Command": "logout"})
+    assert await bob.until(lambda f: f.get("Command") == "logout") == {
+        "Type": "account", "Command": "logout", "Status": "success"}
     await asyncio.sleep(LINGER / 2)
     assert await channels() == {cx: 2, cy: 2}  # (lingering)
     await eventually(channels, {cx: 1, cy: 2})
-    # a socket that comes back within the linger keeps the subscription as it was
-    await choose(carol, x)
-    await eventually(channels, {cx: 2, cy: 2})
-    await choose(carol, y)
-    await choose(carol, x)
-    await asyncio.sleep(LINGER * 1.5)
-    assert await channels() == {cx: 2, cy: 1}
+    # ... and listens to it again before the chat list of bob's login, no chat chosen
+    assert (await bob.login(bob.user, PASSWORD))["Status"] == "success"
+    assert await channels() == {cx: 2, cy: 2}
+    # alice bans bob from x: B stops listening to it
+    await alice.send({"Type": "chat", "Command": "ban", "Chat": x, "Login": bob.user})
+    await alice.until(lambda f: f.get("Command") == "ban")
+    await eventually(channels, {cx: 1, cy: 2})
     # the chat deleted by its owner (alice, in y): every process stops listening to it
     await alice.send({"Type": "chat", "Command": "delete", "Chat": x})
     assert (await alice.until(lambda f: f.get("Command") == "delete")) == {
         "Type": "chat", "Command": "delete", "Status": "success", "Chat": x}
-    await eventually(channels, {cy: 1})
+    await eventually(channels, {cy: 2})
     await alice.close()
+    await eventually(channels, {cy: 1})
+    await carol.close()
     await eventually(channels, {})
+
+
+async def test_activity_reaches_a_member_elsewhere_from_its_chat_list_on(
+    cluster: list[ServerProcess], clients: Clients, cluster_config: tuple[str, str],
+    rds: redis.Redis,
+) -> None:
+    """``activity`` travels on the chat's channel. A member logging in on a process that
+    listens to none of the member's chats subscribes it, and the chat list after the
+    login's answer waits for Redis to confirm: the push of a message sent right after
+    the list arrives, each
+    of four times (B's linger running out between them). A direct chat's members
+    elsewhere are listened for from its creation."""
+    a, b, c = cluster
+    prefix = cluster_config[1]
+    name = unique("act")
+    sender = await clients(a.ws, unique("s"))
+    await create(sender, name)
+    channel = f"{prefix}:chat:{await chat_id(a, name)}"
+
+    async def listeners(channel: str = channel) -> int:
+        [(_, count)] = await rds.pubsub_numsub(channel)
+        return int(count)
+
+    member = await clients(b.ws, unique("m"))
+    await choose(member, name)  # a member from now on
+    assert member.token is not None
+    await member.close()
+    for k in range(1, 5):
+        await eventually(listeners, 1)  # only A
+        away = await clients(b.ws)
+        answer = await away.login(token=member.token)
+        assert answer["Status"] == "success"
+        assert await listeners() == 2  # B, confirmed before the list
+        await sender.say(f"m{k}")
+        assert await away.until(lambda f: f.get("Command") == "activity") == {
+            "Type": "chat", "Command": "activity", "Chat": name, "Id": k,
+            "User": sender.user, "Mention": False}
+        await away.close()
+    # a direct chat: C listens to it for carol, who has not chosen it
+    carol = await clients(c.ws, unique("c"))
+    await sender.send({"Type": "chat", "Command": "direct", "With": [carol.user]})
+    shown = await sender.until(lambda f: f.get("Command") == "direct")
+    direct = f"{prefix}:chat:{await chat_id(a, shown['Chat'])}"
+    await eventually(functools.partial(listeners, direct), 2)
+    await sender.say("hello")
+    assert await carol.until(lambda f: f.get("Command") == "activity") == {
+        "Type": "chat", "Command": "activity", "Chat": shown["Chat"], "Id": 1,
+        "User": sender.user, "Mention": False}
 
 
 N = 300  # messages sent, one at a time, by one socket
@@ -203,8 +274,10 @@ async def test_nothing_lost_or_twice_while_processes_subscribe(
 
     async def visit(client: Client, delay: float, first: bool) -> None:
         await asyncio.sleep(delay)
-        if not first:  # C's linger ran out: only A and B listen to the chat
-            assert await rds.pubsub_numsub(channel) == [(channel.encode(), 2)]
+        if not first:  # C's linger runs out: only A and B listen to the chat
+            async def listeners() -> list[tuple[bytes, int]]:
+                return list(await rds.pubsub_numsub(channel))
+            await eventually(listeners, [(channel.encode(), 2)])
         await client.send({"Type": "chat", "Command": "choice", "Chat": name})
         answer, live = await _watch(client, name, None)
         await client.close()

@@ -81,8 +81,9 @@ async def test_chat_events_reach_only_the_subscribed(
     await _arrived(got, len(want))
     await asyncio.sleep(0.2)  # (and nothing more comes)
     assert got == want
-    assert one.received == {"chat": 1, "joined": 1, "left": 1, "members": 1, "typing": 1}
-    assert len(want) == 5
+    assert one.received == {"activity": 1, "chat": 1, "joined": 1, "left": 1, "members": 1,
+                            "typing": 1}
+    assert len(want) == 6
     assert one.received_bytes > 0
 
 
@@ -112,6 +113,44 @@ async def test_unsubscribe_after_the_linger_unless_wanted_again(
     two.publish(Event("chat", 7, b"back", 2))
     await _arrived(got, 1)
     assert got == [Event("chat", 7, b"back", 2)]
+
+
+async def test_many_chats_in_one_subscribe_and_only_those_not_subscribed(
+    pair: tuple[RedisBroker, RedisBroker, list[Event], str], rds: redis.Redis,
+) -> None:
+    """A user in many chats logging in: one ``SUBSCRIBE`` for every chat not subscribed
+    yet, all confirmed when ``subscribe`` returns; those subscribed cost nothing."""
+    one, two, got, prefix = pair
+    await one.subscribe(1, 2)
+    sent: list[tuple[str, int]] = []
+    pubsub = one._pubsub
+    assert pubsub is not None
+    execute = pubsub.execute_command
+
+    async def counted(*args: object) -> None:
+        sent.append((str(args[0]), len(args) - 1))
+        await execute(*args)
+    pubsub.execute_command = counted  # type: ignore[method-assign]
+    chats = list(range(1, 501))
+    await one.subscribe(*chats)
+    assert sent == [("SUBSCRIBE", 498)]
+    assert one.subscribed() == chats
+    channels = [f"{prefix}:chat:{n}" for n in chats]
+    assert {count for _, count in await rds.pubsub_numsub(*channels)} == {1}
+    await one.subscribe(*chats)  # all confirmed: nothing sent, nothing waited for
+    assert sent == [("SUBSCRIBE", 498)]
+    two.publish(Event("activity", 500, b"a", 9))
+    await _arrived(got, 1)
+    assert got == [Event("activity", 500, b"a", 9)]
+    # unsubscribed after the linger, those due together in one UNSUBSCRIBE
+    for n in chats:
+        one.unsubscribe(n)
+
+    async def gone() -> bool:
+        return one.subscribed() == []
+    await _until(gone)
+    assert {verb for verb, _ in sent[1:]} == {"UNSUBSCRIBE"}
+    assert sum(count for _, count in sent[1:]) == 500
 
 
 async def test_own_events_delivered_at_once_and_not_again(

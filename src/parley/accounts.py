@@ -44,6 +44,7 @@ async def registration(ctx: Context, conn: Peer, r: Registration) -> None:
         raise Conflict(status="user exist")
     token = await _new_token(ctx, user)
     _become(ctx, conn, user, token_digest(token))
+    await ctx.subscriptions.signed_in(user.id, new=True)
     if r.ListChanges:
         ctx.lists.take_deltas(conn)
     conn.send(AccountAnswer(Type="account", Command="registration", Status="success",
@@ -68,6 +69,8 @@ async def login(ctx: Context, conn: Peer, r: Login) -> None:
     _become(ctx, conn, user, token_digest(token))
     conn.send(AccountAnswer(Type="account", Command="login", Status="success",
                             User=user.login, Token=token))
+    # the activity of the user's chats reaches this process from the list on
+    await ctx.subscriptions.signed_in(user.id)
     await chats.send_list(ctx, conn, r.ListChanges)
 
 
@@ -170,6 +173,7 @@ def _signed_out(ctx: Context, conn: Peer, user_id: int | None) -> None:
     ctx.lists.forget(conn)
     if user_id is not None and user_id not in ctx.hub.users:
         ctx.seen.mark(user_id)  # the user's last socket here
+        ctx.subscriptions.signed_out(user_id)
 
 
 def _become(ctx: Context, conn: Peer, user: User, digest: str) -> None:

@@ -4,13 +4,14 @@ have the chat chosen, ``{"Type":"chat","Command":"activity","Chat":N,"Id":ID,"Us
 
 :func:`publish` sends one ``activity`` event per stored message, after the commit (with
 the message's other events, see :func:`parley.posting.published`), framed twice (with
-``Mention`` false and true) and carrying the author's and the mentioned users' ids.
-Every process's :class:`ActivityPusher` (the hub hands it these events) finds its own
-sockets of the chat's members. The members of a chat are kept per process, read from
-the store the first time a chat's activity arrives and forgotten whenever they may have
-changed (``members`` events on a join, ``leave``, ``deleted``): an event carrying the
-member ids would carry thousands of them for ``general``, to every process, for every
-message.
+``Mention`` false and true) and carrying the author's and the mentioned users' ids,
+on the chat's channel: it reaches the processes with a logged-in socket of a member
+(see :mod:`parley.subscriptions`). Each one's :class:`ActivityPusher` (the hub hands
+it these events) finds its own sockets of the chat's members. The members of a chat are
+kept per process, read from the store the first time a chat's activity arrives and
+forgotten whenever they may have changed (``members`` events on a join, ``leave``,
+``deleted``): an event carrying the member ids would carry thousands of them for
+``general``, to many processes, for every message.
 
 Coalescing, per chat, so that a message costs the same whatever the number of sockets
 away from the chat: the first message's push goes to them at once; for :data:`WINDOW`
@@ -46,7 +47,8 @@ clock: Callable[[], float] = time.monotonic
 
 def publish(broker: Broker, chat: str, message: StoredMessage,
             mentions: tuple[int, ...]) -> None:
-    """The ``activity`` event of a newly stored message, to every process."""
+    """The ``activity`` event of a newly stored message, to the processes of its chat's
+    members."""
     def framed(mention: bool) -> bytes:
         return frame(Activity(Type="chat", Command="activity", Chat=chat, Id=message.id,
                               User=message.login, Mention=mention))

@@ -6,9 +6,10 @@ Events carry the frame ready to write, so a process never re-encodes what
 another one encoded.
 
 Where an event goes between processes (see :mod:`parley.redis_broker`): the kinds
-whose only receivers are the sockets that have the chat chosen travel on a channel
-of that chat, which a process listens to only while it has such a socket; every
-other kind travels on the one channel every process listens to.
+whose only receivers are the sockets that have the chat chosen, or the sockets of its
+members, travel on a channel of that chat, which a process listens to only while it
+has such a socket (see :mod:`parley.subscriptions`); every other kind travels on the
+one channel every process listens to.
 
 =============  ==========  ====================================================
 kind           channel     why
@@ -17,15 +18,17 @@ kind           channel     why
 ``joined``     the chat's  presence deltas go to the chat's sockets alone
 ``left``       the chat's  (the same)
 ``typing``     the chat's  (the same)
+``activity``   the chat's  for members' sockets that do *not* have the chat chosen
 ``deleted``    global      every process forgets the chat's members (activity)
-``activity``   global      for members' sockets that do *not* have the chat chosen
-``members``    global      every process forgets what it knew of the members
+``members``    global      every process forgets what it knew of the members, and
+                           the joining user's processes listen to the chat
 ``leave``      global      found by user: the user's sockets, whatever they chose
 ``ban`` ...    global      every process's map of sanctions (``ban``, ``unban``,
                            ``mute``, ``unmute``)
 ``all``        global      every logged-in socket
 ``list``       global      the chat list: sockets that take deltas, then all
-``direct``     global      the new direct chat's members' sockets
+``direct``     global      the new direct chat's members' sockets (and their
+                           processes listen to it)
 ``user``       global      the user's sockets, logged out
 ``mine``       global      every socket of one user
 =============  ==========  ====================================================
@@ -33,7 +36,7 @@ kind           channel     why
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Literal, Protocol
 
 import msgspec
@@ -53,8 +56,9 @@ class Event(msgspec.Struct, array_like=True, frozen=True):
     socket of the user ``sender``; ``activity``: a message (``message_id``, by
     ``sender``) stored in the chat, for the sockets of its members that do not have it
     chosen (``frame``; ``own`` for those it mentions, ``mentions`` their user ids; see
-    :mod:`parley.activity`); ``members``: the chat's members changed (the hubs forget
-    what they knew of them); ``direct``: the direct chat ``chat_id`` was created: to the
+    :mod:`parley.activity`); ``members``: the user ``sender`` became a member of the
+    chat (the hubs forget what they knew of its members; the processes with a socket of
+    the user listen to the chat); ``direct``: the direct chat ``chat_id`` was created: to the
     sockets of its members (``users``) only, each of which gets its user's new chat list
     (``frame``: the delta, for the sockets that take deltas; ``entry``: the chat's
     encoded list entry, see :meth:`parley.chatlist.ChatList.direct_created`); ``ban``,
@@ -82,7 +86,7 @@ class Event(msgspec.Struct, array_like=True, frozen=True):
     #: with the nonce for the sender's own sockets (see :meth:`Hub.sender_frame`);
     #: ``typing``: the typist's user id, whose sockets get nothing; ``leave``: the user
     #: who left (or was banned); ``mine``: the user; ``ban``, ``mute`` and the lifting
-    #: of either: the user;
+    #: of either: the user; ``members``: the user who joined;
     #: ``activity``: the message's author (the frame with
     #: ``Mention`` true in ``own``)
     sender: int | None = None
@@ -99,7 +103,7 @@ class Event(msgspec.Struct, array_like=True, frozen=True):
 
 
 #: the kinds that travel on a chat's own channel (see the module's table)
-CHAT_KINDS: frozenset[str] = frozenset(("chat", "joined", "left", "typing"))
+CHAT_KINDS: frozenset[str] = frozenset(("chat", "joined", "left", "typing", "activity"))
 
 
 def user_event(user_id: int, frame: bytes = b"", *, close: int = 0, token: str | None = None,
@@ -114,6 +118,9 @@ Deliver = Callable[[Event], None]
 
 
 class Broker(Protocol):
+    #: whether a process receives a chat's events only while it listens to the chat
+    #: (:meth:`subscribe`); False: every event reaches every process anyway
+    by_chat: bool
     #: events (by kind), and their bytes, that arrived from the engine between processes
     #: (Redis): the traffic this process decodes, whether or not a socket wanted it
     received: dict[str, int]
@@ -126,14 +133,19 @@ class Broker(Protocol):
         those subscribed to its chat); never blocks."""
         ...
 
-    async def subscribe(self, chat_id: int) -> None:
-        """This process has a socket in the chat: from when this returns, every event
-        of the chat published anywhere reaches it (so a history read after it meets
-        the live events with no gap)."""
+    async def subscribe(self, *chat_ids: int) -> None:
+        """This process has a socket in the chats, or of their members: from when this
+        returns, every event of the chats published anywhere reaches it (so a history
+        read after it meets the live events with no gap)."""
+        ...
+
+    def want(self, chat_ids: Iterable[int]) -> object:
+        """As :meth:`subscribe`, without waiting for the events to start coming."""
         ...
 
     def unsubscribe(self, chat_id: int) -> None:
-        """This process's last socket in the chat left it: its events may stop coming."""
+        """This process's last socket in the chat, and of its members, is gone: its
+        events may stop coming."""
         ...
 
     async def close(self) -> None: ...
@@ -141,6 +153,8 @@ class Broker(Protocol):
 
 class MemoryBroker:
     """One process: publishing is delivering, at once and in order."""
+
+    by_chat = False
 
     def __init__(self) -> None:
         self._deliver: Deliver | None = None
@@ -154,8 +168,11 @@ class MemoryBroker:
         if self._deliver is not None:
             self._deliver(event)
 
-    async def subscribe(self, chat_id: int) -> None:
+    async def subscribe(self, *chat_ids: int) -> None:
         """Every event is this process's already."""
+
+    def want(self, chat_ids: Iterable[int]) -> None:
+        """(The same.)"""
 
     def unsubscribe(self, chat_id: int) -> None:
         """(Nothing to stop.)"""

@@ -82,6 +82,8 @@ async def create(ctx: Context, conn: Peer, r: Create) -> None:
         raise Invalid(f"You may own at most {most} chats") from None
     if chat is None:
         raise Conflict(status="chat exist")
+    # the owner is a member: the processes with the owner's other sockets listen to it
+    ctx.broker.publish(Event("members", chat.id, b"", sender=user.id))
     leave_chat(ctx, conn)
     conn.hold()
     conn.session.chose(chat, None, 0)
@@ -112,7 +114,8 @@ async def choice(ctx: Context, conn: Peer, r: Choice) -> None:
         if chat.closed and chat.owner_id != user.id:
             await _check_password(ctx, chat, user, r.Password)
         await ctx.store.add_member(chat.id, user.id)
-        ctx.broker.publish(Event("members", chat.id, b""))  # (see parley.activity)
+        # (see parley.activity and parley.subscriptions)
+        ctx.broker.publish(Event("members", chat.id, b"", sender=user.id))
     await show(ctx, conn, chat, user, r.After, _chosen, changes=r.Changes, around=r.Around)
 
 

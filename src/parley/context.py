@@ -40,6 +40,7 @@ from .sanctions import Sanctions
 from .seen import LastSeen
 from .sockets import Sockets
 from .store import Store
+from .subscriptions import Subscriptions
 from .writer import MessageWriter
 
 #: a command's handler: ``(ctx, peer, request)``, the request of the type it is listed for
@@ -110,6 +111,9 @@ class Context:
         self.typing = Spacing(TYPING_INTERVAL)
         #: every open socket of this process, and the count per address
         self.sockets = Sockets(s.max_connections_per_ip, metrics)
+        #: the chats this process listens to for its users' memberships
+        self.subscriptions = Subscriptions(broker, hub.rooms, hub.users, store.member_chats,
+                                           self.background)
         #: the chat list: kept, pushed, deltas
         self.lists = ChatList(self._read_list, hub.logged_in, hub.count,
                               self._read_direct, hub.users)
@@ -150,11 +154,11 @@ class Context:
                                   sender=sender, own=None if own is None else frame(own),
                                   change=change))
 
-    def publish_direct(self, chat: ChatSummary, member_ids: list[int]) -> None:
+    def publish_direct(self, chat_id: int, chat: ChatSummary, member_ids: list[int]) -> None:
         """The direct chat was created: its members' sockets, on every process, get
         their new list (see :meth:`parley.chatlist.ChatList.direct_created`)."""
         info = presenter.chat_info(chat)
-        self.broker.publish(Event("direct", 0, frame(chat_changes([info], [])),
+        self.broker.publish(Event("direct", chat_id, frame(chat_changes([info], [])),
                                   users=member_ids, entry=encode(info)))
 
     def log_out(self, user_id: int, *, answer: Struct | None = None, close: int = 0,

@@ -50,8 +50,8 @@ async def direct(ctx: Context, conn: Peer, r: Direct) -> None:
             raise Invalid(f"The chat {name!r} cannot be made: a chat of that name exists")
     await chats.show(ctx, conn, chat, user, None, _answer, "direct")
     if created:
-        ctx.publish_direct(ChatSummary(chat.name, True, None, tuple(u.login for u in people)),
-                           [u.id for u in people])
+        summary = ChatSummary(chat.name, True, None, tuple(u.login for u in people))
+        ctx.publish_direct(chat.id, summary, [u.id for u in people])
         await ctx.lists.pushed()
 
 

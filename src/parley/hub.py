@@ -45,7 +45,7 @@ REORDER_WAIT = ordering.REORDER_WAIT
 #: presence deltas of a chat are sent at most once per this many seconds (per user)
 PRESENCE_WINDOW = 0.25
 #: the events :attr:`Hub.on_activity` is told
-_ACTIVITY = frozenset(("activity", "members", "leave", "deleted"))
+_ACTIVITY = frozenset(("activity", "members", "leave", "deleted", "direct"))
 #: the events :attr:`Hub.on_sanction` is told
 _SANCTIONS = frozenset(("ban", "unban", "mute", "unmute"))
 
@@ -84,7 +84,8 @@ class Hub:
         #: called for each socket of the user a ``leave`` event names (set by the service)
         self.on_leave: Callable[[Peer, Event], None] | None = None
         #: told ``activity`` events and those that may change a chat's members
-        #: (``members``, ``leave``, ``deleted``): see parley.activity (set by the service)
+        #: (``members``, ``leave``, ``deleted``, ``direct``): see parley.activity and
+        #: parley.subscriptions (set by the service)
         self.on_activity: Callable[[Event], None] = lambda event: None
         #: ``all`` and ``list`` events are told to the chat list's owner (set by the
         #: service: :meth:`parley.chatlist.ChatList.delivered`), which says how many
@@ -98,7 +99,7 @@ class Hub:
         #: map of sanctions (set by the service: :meth:`parley.sanctions.Sanctions.delivered`)
         self.on_sanction: Callable[[Event], None] = lambda event: None
         #: told the id of a chat this process no longer has a socket in (set by the
-        #: service: the broker's :meth:`~parley.broker.Broker.unsubscribe`)
+        #: service: :meth:`parley.subscriptions.Subscriptions.vacated`)
         self.on_vacated: Callable[[int], None] = lambda chat_id: None
         #: (chat id, chat name, login): a lingering user's linger ended with no socket of
         #: theirs back in the chat here (set by the service, which then pushes ``Left``

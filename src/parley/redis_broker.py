@@ -6,13 +6,16 @@ is delivered unless it came from this process. Events published while Redis is
 unreachable are dropped for the other processes; their clients fill the gap with
 ``choice`` + ``After``.
 
-Events for the sockets that have a chat chosen (:data:`parley.broker.CHAT_KINDS`)
-go on the chat's channel, ``PREFIX:chat:ID``; the others on ``PREFIX:events``,
-which every process listens to. A process listens to a chat's channel while it
-has a socket in the chat (:meth:`RedisBroker.subscribe`, then
-:meth:`~RedisBroker.unsubscribe` when the last one leaves, acted on after
-:data:`LINGER` so that sockets flapping between chats cost no churn). So a
-process decodes the traffic of the chats its sockets are in, not of every chat.
+Events for the sockets that have a chat chosen or are its members' (the kinds of
+:data:`parley.broker.CHAT_KINDS`) go on the chat's channel, ``PREFIX:chat:ID``; the
+others on ``PREFIX:events``, which every process listens to. A process listens to a
+chat's channel while it has a socket in the chat or of one of its members
+(:mod:`parley.subscriptions` decides: :meth:`RedisBroker.subscribe`, then
+:meth:`~RedisBroker.unsubscribe` when neither is left, acted on after :data:`LINGER`
+so that sockets flapping between chats cost no churn). So a process decodes the
+traffic of its sockets' chats, not of every chat. Subscribing to many chats at once
+(a user in 500 chats logging in) is one ``SUBSCRIBE`` for those not subscribed yet:
+the commands go out in order from one queue, those of one verb in a row merged.
 
 No gap when a socket chooses a chat: :meth:`~RedisBroker.subscribe` returns once
 Redis has confirmed the subscription, and Redis delivers every message published
@@ -31,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import msgspec
@@ -78,6 +82,8 @@ class _Channel:
 
 
 class RedisBroker:
+    by_chat = True
+
     def __init__(self, url: str, origin: str, *, prefix: str = "parley",
                  linger: float = LINGER) -> None:
         self._url = url
@@ -98,7 +104,9 @@ class RedisBroker:
         self._decode = msgspec.msgpack.Decoder(_Envelope).decode
         self._chats: dict[int, _Channel] = {}
         self._pubsub: PubSub | None = None
-        self._commands: set[asyncio.Task[None]] = set()
+        #: SUBSCRIBE and UNSUBSCRIBE commands to send, in order: (the connection, the
+        #: verb, the chats)
+        self._commands: asyncio.Queue[tuple[PubSub | None, str, list[int]]] = asyncio.Queue()
         self.connected = asyncio.Event()
         self.received: dict[str, int] = {}
         self.received_bytes = 0
@@ -111,6 +119,7 @@ class RedisBroker:
         self._tasks = [
             asyncio.create_task(self._listen(), name="redis-listen"),
             asyncio.create_task(self._publish(), name="redis-publish"),
+            asyncio.create_task(self._send(), name="redis-subscriptions"),
         ]
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.connected.wait(), 5)
@@ -125,30 +134,51 @@ class RedisBroker:
             self._outgoing.get_nowait()
         self._outgoing.put_nowait((channel, data))
 
-    async def subscribe(self, chat_id: int) -> None:
-        state = self._chats.get(chat_id)
-        if state is None:
-            state = self._chats[chat_id] = _Channel()
-        state.wanted = True
-        if state.linger is not None:
-            state.linger.cancel()
-            state.linger = None
-        pubsub = self._pubsub
-        if pubsub is None or not self.connected.is_set():
-            return  # Redis is away: the listener subscribes to it when it is back
-        if state.last == "SUBSCRIBE" and state.subscribed:
-            return
-        waiter = asyncio.get_running_loop().create_future()
-        state.waiters.append(waiter)
-        try:
+    def want(self, chat_ids: Iterable[int]) -> list[int]:
+        """The chats are wanted (their lingers end): one ``SUBSCRIBE`` goes out for
+        those whose channel is neither subscribed nor being subscribed on this
+        connection. Returns at once, with the chats whose subscription Redis has not
+        confirmed yet (none while Redis is away: the listener subscribes to every
+        wanted chat when it is back)."""
+        connected = self._pubsub is not None and self.connected.is_set()
+        send: list[int] = []
+        unconfirmed: list[int] = []
+        for chat_id in chat_ids:
+            state = self._chats.get(chat_id)
+            if state is None:
+                state = self._chats[chat_id] = _Channel()
+            state.wanted = True
+            if state.linger is not None:
+                state.linger.cancel()
+                state.linger = None
+            if not connected:
+                continue
             if state.last != "SUBSCRIBE":
-                await self._command(pubsub, "SUBSCRIBE", chat_id, state)
-            await asyncio.wait_for(asyncio.shield(waiter), SUBSCRIBE_WAIT)
-        except TimeoutError:
-            log.warning("Redis did not confirm the subscription to chat %d", chat_id)
+                send.append(chat_id)
+            elif state.subscribed:
+                continue
+            unconfirmed.append(chat_id)
+        if send:
+            self._command("SUBSCRIBE", send)
+        return unconfirmed
+
+    async def subscribe(self, *chat_ids: int) -> None:
+        unconfirmed = self.want(chat_ids)
+        if not unconfirmed:
+            return
+        loop = asyncio.get_running_loop()
+        waiting = [(self._chats[chat_id], loop.create_future()) for chat_id in unconfirmed]
+        for state, waiter in waiting:
+            state.waiters.append(waiter)
+        try:
+            _, late = await asyncio.wait([waiter for _, waiter in waiting],
+                                         timeout=SUBSCRIBE_WAIT)
+            if late:
+                log.warning("Redis did not confirm the subscription to %d chats", len(late))
         finally:
-            with contextlib.suppress(ValueError):
-                state.waiters.remove(waiter)
+            for state, waiter in waiting:
+                with contextlib.suppress(ValueError):
+                    state.waiters.remove(waiter)
 
     def unsubscribe(self, chat_id: int) -> None:
         state = self._chats.get(chat_id)
@@ -164,9 +194,9 @@ class RedisBroker:
         return sorted(chat_id for chat_id, state in self._chats.items() if state.subscribed)
 
     async def close(self) -> None:
-        for task in [*self._tasks, *self._commands]:
+        for task in self._tasks:
             task.cancel()
-        for task in [*self._tasks, *self._commands]:
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         for state in self._chats.values():
@@ -193,17 +223,39 @@ class RedisBroker:
             state.linger = asyncio.get_running_loop().call_later(
                 self._linger, self._lingered, chat_id)
             return
-        task = asyncio.create_task(self._command(self._pubsub, "UNSUBSCRIBE", chat_id, state))
-        self._commands.add(task)
-        task.add_done_callback(self._commands.discard)
+        self._command("UNSUBSCRIBE", [chat_id])
 
-    async def _command(self, pubsub: PubSub, verb: str, chat_id: int, state: _Channel) -> None:
-        state.last = verb
-        state.inflight += 1
-        try:
-            await pubsub.execute_command(verb, self.chat_channel(chat_id))
-        except (RedisError, OSError) as exc:  # the listener reconnects and subscribes again
-            log.warning("%s of chat %d failed (%s)", verb, chat_id, exc)
+    def _command(self, verb: str, chat_ids: list[int]) -> None:
+        """Queue ``verb`` for the chats' channels on the current connection (the chats'
+        states say so at once; :meth:`_send` sends the queue in order)."""
+        for chat_id in chat_ids:
+            state = self._chats[chat_id]
+            state.last = verb
+            state.inflight += 1
+        self._commands.put_nowait((self._pubsub, verb, chat_ids))
+
+    async def _send(self) -> None:
+        """Send the queued commands in order, those of one verb in a row as one command
+        (a user in 500 chats logging in costs one ``SUBSCRIBE``). Redis answers them
+        on the subscription (see :meth:`_confirmed`), not here: nothing is awaited but
+        the write."""
+        while True:
+            batch = [await self._commands.get()]
+            while not self._commands.empty():
+                batch.append(self._commands.get_nowait())
+            merged: list[tuple[PubSub | None, str, list[int]]] = []
+            for pubsub, verb, chat_ids in batch:
+                if merged and merged[-1][0] is pubsub and merged[-1][1] == verb:
+                    merged[-1][2].extend(chat_ids)
+                else:
+                    merged.append((pubsub, verb, list(chat_ids)))
+            for pubsub, verb, chat_ids in merged:
+                if pubsub is None or pubsub is not self._pubsub:
+                    continue  # a connection since replaced: the new one subscribed anew
+                try:
+                    await pubsub.execute_command(verb, *map(self.chat_channel, chat_ids))
+                except (RedisError, OSError) as exc:  # the listener reconnects, subscribes
+                    log.warning("%s of %d chats failed (%s)", verb, len(chat_ids), exc)
 
     def _confirmed(self, kind: str, channel: bytes) -> None:
         """A ``subscribe`` or ``unsubscribe`` confirmation of a chat's channel."""
@@ -260,10 +312,10 @@ class RedisBroker:
         await pubsub.subscribe(self._channel, *map(self.chat_channel, wanted))
         self._pubsub = pubsub
         self.connected.set()
-        late = [(chat_id, state) for chat_id, state in self._chats.items()
+        late = [chat_id for chat_id, state in self._chats.items()
                 if state.wanted and state.last is None]
-        for chat_id, state in late:
-            await self._command(pubsub, "SUBSCRIBE", chat_id, state)
+        if late:
+            self._command("SUBSCRIBE", late)
 
     async def _listen(self) -> None:
         delay = 0.1

@@ -30,6 +30,7 @@ from . import (
     unread,
 )
 from .answers import Answer
+from .broker import Event
 from .context import Context, Handler
 from .errors import BadRequest, Invalid, ParleyError
 from .messages import ACCOUNT_FRAME, AnyRequest, Refused, Send, account_command, decode_request
@@ -63,12 +64,17 @@ class Service:
         ctx.hub.on_user = lambda peer, event: accounts.user_event(ctx, peer, event)
         ctx.hub.on_leave = lambda peer, event: membership.left_elsewhere(ctx, peer, event)
         ctx.hub.on_sanction = ctx.sanctions.delivered
-        ctx.hub.on_vacated = ctx.broker.unsubscribe
+        ctx.hub.on_vacated = ctx.subscriptions.vacated
         ctx.hub.on_gone = lambda chat_id, chat, login: ctx.background(
             chats.departed(ctx, chat_id, chat, login))
         #: this process's activity pushes
         self.activity = activity.ActivityPusher(ctx.hub, ctx.store.member_ids, ctx.background)
-        ctx.hub.on_activity = self.activity.deliver
+        ctx.hub.on_activity = self._members_event
+
+    def _members_event(self, event: Event) -> None:
+        """``activity``, or an event that may change a chat's members."""
+        self.activity.deliver(event)
+        self.ctx.subscriptions.delivered(event)
 
     async def receive(self, conn: Peer, frame: bytes | str) -> None:
         """Handle one frame from ``conn``: every outcome is an answer, never an exception."""

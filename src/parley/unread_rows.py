@@ -10,6 +10,8 @@ pointer and of the mentions' key (user, chat, message) per chat of the user.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import sqlalchemy as sa
 
 from .model import Unread
@@ -64,3 +66,15 @@ class ReadPointers(Transactions):
             rows = await conn.execute(
                 sa.select(members.c.user_id).where(members.c.chat_id == chat_id))
             return [int(uid) for uid in rows.scalars()]
+
+    async def member_chats(self, user_ids: Sequence[int]) -> dict[int, list[int]]:
+        """The ids of the chats each user is a member of (the ``members_user`` index), for
+        many users in one statement; a user of no chat is not in it."""
+        found: dict[int, list[int]] = {}
+        async with self._tx() as conn:
+            rows = await conn.execute(
+                sa.select(members.c.user_id, members.c.chat_id)
+                .where(members.c.user_id.in_(list(user_ids))))
+            for user_id, chat_id in rows:
+                found.setdefault(int(user_id), []).append(int(chat_id))
+        return found
