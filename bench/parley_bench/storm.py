@@ -122,7 +122,8 @@ def run(
     mode = "quick" if quick else "full"
     sizes = dict(SIZES[mode])
     if members is not None:
-        sizes["members"] = members
+        # (the setup's token logins 50 at a time, as at the full size)
+        sizes.update(members=members, connectConcurrency=50)
     users = sizes["members"] + 1 + sizes["probeUsers"]
     profile = dataclasses.replace(PROFILES[mode], users=users)
     out_dir = out or Path(__file__).resolve().parent.parent / "results" / (
