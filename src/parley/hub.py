@@ -81,6 +81,9 @@ class Hub:
         self.users: dict[int, set[Peer]] = {}
         #: called for each socket of the user a ``user`` event names (set by the service)
         self.on_user: Callable[[Peer, Event], None] | None = None
+        #: called with the user id of every ``user`` event, sockets here or not (set by
+        #: the app: the store forgets the user's tokens kept in memory)
+        self.on_revoked: Callable[[int], None] | None = None
         #: called for each socket of the user a ``leave`` event names (set by the service)
         self.on_leave: Callable[[Peer, Event], None] | None = None
         #: told ``activity`` events and those that may change a chat's members
@@ -242,6 +245,8 @@ class Hub:
                 peer.push(event.frame)
             self.deliveries += len(mine)
         elif event.kind == "user":
+            if self.on_revoked is not None:
+                self.on_revoked(event.chat_id)
             peers = self.users.get(event.chat_id)
             if peers and self.on_user is not None:
                 for peer in list(peers):  # the callback signs them out
