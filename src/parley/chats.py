@@ -104,9 +104,10 @@ async def choice(ctx: Context, conn: Peer, r: Choice) -> None:
     chat = await ctx.store.find_chat(r.Chat) if r.Chat else None
     if chat is None:
         raise ChatMissing()
-    if not chat.direct and await ctx.store.banned(chat.id, user.id, now_ms()):
+    member, banned = await ctx.store.standing(chat.id, user.id, now_ms())
+    if banned and not chat.direct:
         raise AccessDenied()  # (as a closed chat refuses: see parley.moderation)
-    if not await ctx.store.is_member(chat.id, user.id):
+    if not member:
         if chat.direct:  # its members never change
             raise AccessDenied()
         if chat.closed and chat.owner_id != user.id:

@@ -88,6 +88,11 @@ class QueuedStore(SqlStore):
         return await self.reads.run(("banned", chat_id, user_id, now),
                                     lambda: super(QueuedStore, self).banned(chat_id, user_id, now))
 
+    async def standing(self, chat_id: int, user_id: int, now: int) -> tuple[bool, bool]:
+        return await self.reads.run(
+            ("standing", chat_id, user_id, now),
+            lambda: super(QueuedStore, self).standing(chat_id, user_id, now))
+
     async def positions(self, chat_id: int) -> tuple[int, int] | None:
         return await self.reads.run(("positions", chat_id),
                                     lambda: super(QueuedStore, self).positions(chat_id))
