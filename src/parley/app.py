@@ -79,6 +79,7 @@ async def lifespan(app: web.Application) -> AsyncIterator[None]:
         broker, presence = _fan_out(settings, origin)
         hub = Hub(held_start=bool(settings.redis_url))
         hub.on_revoked = store.forget_user
+        hub.busy = lambda: store.reads.waiting > 0
         metrics = Metrics()
         metrics.count_deliveries(lambda: hub.deliveries)
         metrics.count_broker(lambda: (broker.received, broker.received_bytes))
