@@ -99,3 +99,22 @@ async def test_a_failure_reaches_every_asker() -> None:
         with pytest.raises(LookupError):
             await asker
     assert queue.joined == 2
+
+
+async def test_different_reads_one_query_can_answer_are_merged_while_waiting() -> None:
+    queue = ReadQueue(1)
+    gate = asyncio.Event()
+    asked: list[list[object]] = []
+
+    async def read_all(items: list[object]) -> list[object]:
+        asked.append(list(items))
+        return sorted(items, key=str)
+
+    blocker = asyncio.ensure_future(queue.run("x", gate.wait))
+    askers = [asyncio.ensure_future(queue.merged("k", n, read_all)) for n in (3, 1, 2)]
+    await settle()
+    gate.set()
+    await blocker
+    assert [await asker for asker in askers] == [[1, 2, 3]] * 3
+    later = await queue.merged("k", 9, read_all)  # (a new read: the last one ended)
+    assert (asked, later) == ([[3, 1, 2], [9]], [9])

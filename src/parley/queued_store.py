@@ -12,6 +12,8 @@ store.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -20,6 +22,8 @@ from .read_queue import ReadQueue
 from .store import SqlStore
 from .token_cache import TokenCache
 
+#: ``choice`` with ``After``: the most messages one read takes for the pages asked together
+MERGED_ROWS = 1000
 #: reads under way at once: SQLite's pool holds 5 connections (and 10 more for a
 #: while), PostgreSQL's 10 (and 10 more); the rest of each is left to the writes
 READS = {"sqlite": 4, "postgresql": 8}
@@ -100,11 +104,34 @@ class QueuedStore(SqlStore):
     async def history(
         self, chat_id: int, *, before: int | None = None, after: int | None = None, limit: int
     ) -> list[StoredMessage]:
+        if after is not None and before is None:
+            page = await self._after(chat_id, after, limit)
+            if page is not None:
+                return page
         page = await self.reads.run(
             ("history", chat_id, before, after, limit),
             lambda: super(QueuedStore, self).history(chat_id, before=before, after=after,
                                                      limit=limit))
         return list(page)  # (the askers' own lists: a caller may extend its page)
+
+    async def _after(self, chat_id: int, after: int, limit: int) -> list[StoredMessage] | None:
+        """The page of ``limit`` messages after ``after``, cut from one read that answers
+        every such page of the chat asked while it waited: the messages after the least
+        of their ids, ``limit`` for each page asked, :data:`MERGED_ROWS` at most. None
+        when that read stopped short of this page (the caller reads it alone)."""
+        rows, span = await self.reads.merged(
+            ("after", chat_id, limit), after,
+            lambda afters: self._after_rows(chat_id, afters, limit))
+        page = [message for message in rows if message.id > after][:limit]
+        if len(page) < limit and len(rows) == span:
+            return None  # (the read was cut before this page's end)
+        return page
+
+    async def _after_rows(self, chat_id: int, afters: list[Hashable],
+                          limit: int) -> tuple[list[StoredMessage], int]:
+        ids = [int(after) for after in afters if isinstance(after, int)]
+        span = max(limit, min(MERGED_ROWS, limit * len(set(ids))))
+        return await super().history(chat_id, after=min(ids), limit=span), span
 
     async def changed(self, chat_id: int, *, upto: int, after: int,
                       limit: int) -> list[StoredMessage]:
