@@ -1,7 +1,8 @@
 """Token logins kept in each process's memory, against two server processes sharing
 PostgreSQL and Redis: a token revoked on one process (``logout``, ``logout`` with
-``Everywhere``, ``password``) is refused on the other as soon as that process has
-logged out the token's sockets there, though both had logged it in before."""
+``Everywhere``, ``password``) or by ``parley admin disable`` is refused on every
+process as soon as that process has logged out the token's sockets there, though
+each had logged it in before."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from admin_kit import closed_within
+from admin_kit import closed_within, run_cli
 from conftest import PASSWORD, Postgres, ServerProcess, cluster, unique
 from parley.client import Client
 
@@ -89,3 +90,26 @@ async def test_a_new_password_on_one_process_refuses_the_old_tokens_on_the_other
         await on_b.close()
         await refused(old, a, b)
         await (await logged_in(b, answer["Token"])).close()  # (the new one works)
+
+
+@pytest.fixture
+def pair_url(tmp_path: Path, services: Postgres) -> Iterator[tuple[str, list[ServerProcess]]]:
+    for made in cluster(tmp_path, services, "tokadm", 2):
+        yield made[0].db_url, made
+
+
+async def test_parley_admin_disable_refuses_the_kept_token_on_every_process(
+    pair_url: tuple[str, list[ServerProcess]],
+) -> None:
+    db_url, (a, b) = pair_url
+    async with await Client.connect(a.ws) as owner:
+        assert (await owner.register(unique("tok"), PASSWORD))["Status"] == "success"
+        token = owner.token
+        sockets = [await logged_in(a, token), await logged_in(b, token)]
+        done = await run_cli("--database-url", db_url, "disable", str(owner.user))
+        assert done.code == 0, done
+        for client in sockets:
+            code, reason, _ = await closed_within(client, 5.0)
+            assert (code, reason) == (4003, "account disabled")
+            await client.close()
+        await refused(token, a, b)
