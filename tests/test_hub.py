@@ -70,6 +70,31 @@ def test_same_socket_twice() -> None:
     assert hub.online(1) == []
 
 
+async def test_a_linger_ends_late_while_the_server_is_busy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(hub_module, "LINGER_EXTENSION", 0.02)
+    monkeypatch.setattr(hub_module, "LINGER_EXTENSIONS", 3)
+    hub, gone = Hub(), []
+    hub.on_gone = lambda chat_id, chat, login: gone.append((chat_id, login))
+    behind = [True]
+    hub.busy = lambda: behind[0]
+    tab = Peer("alice")
+    enter(hub, tab, 1)
+    assert hub.leave(tab, 1, "alice", linger=0.01) is False
+    await asyncio.sleep(0.05)
+    assert (gone, hub.online(1)) == ([], ["alice"])  # behind: still lingering
+    behind[0] = False
+    await asyncio.sleep(0.05)
+    assert (gone, hub.online(1)) == ([(1, "alice")], [])
+    # busy for good: the linger ends after its extensions all the same
+    behind[0] = True
+    enter(hub, tab, 1)
+    hub.leave(tab, 1, "alice", linger=0.01)
+    await asyncio.sleep(0.2)
+    assert gone == [(1, "alice"), (1, "alice")]
+
+
 def test_same_user_in_two_chats() -> None:
     hub = Hub()
     assert enter(hub, Peer("alice"), 1) is True

@@ -548,9 +548,11 @@ async function main() {
   const mode = modes[config.mode];
   if (mode === undefined) throw new Error(`unknown mode ${config.mode}`);
   const result = await mode();
-  process.stdout.write(`${JSON.stringify({ mode: config.mode, ...result })}\n`);
-  // Sockets may linger in closing; the result is out, so leave now.
-  setTimeout(() => process.exit(0), 200);
+  // Sockets may linger in closing: leave once the result is out (a result longer than
+  // the pipe's buffer, the tokens of thousands of users, takes a while on a busy machine).
+  process.stdout.write(`${JSON.stringify({ mode: config.mode, ...result })}\n`, () =>
+    setTimeout(() => process.exit(0), 50),
+  );
 }
 
 main().catch((err) => {

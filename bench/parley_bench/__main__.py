@@ -60,6 +60,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="comma-separated servers to run (default: all; --workload tails: those of its"
         " profile): " + ", ".join(s.name for s in SERVERS),
     )
+    parser.add_argument(
+        "--members",
+        type=int,
+        help="storm: sockets in the room (default 200 with --quick, else 5,000)",
+    )
+    parser.add_argument(
+        "--variants",
+        choices=("both", "linger"),
+        default="both",
+        help="storm: both variants (default), or the default linger alone",
+    )
     parser.add_argument("--no-calibration", action="store_true", help="skip the generator ceiling")
     parser.add_argument(
         "--publish",
@@ -221,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     command = shlex.join(["bash", "bench/run", *argv])
     if args.workload == "storm":
-        result, where = storm.run(args.quick, args.out, args.nice, command, describe())
+        result, where = storm.run(args.quick, args.out, args.nice, command, describe(),
+                                  members=args.members, variants=args.variants)
         print((where / "results.md").read_text())
         if args.publish if args.publish is not None else not args.quick:
             REPORT_DIR.mkdir(exist_ok=True)

@@ -114,11 +114,16 @@ def markdown(results: dict[str, Any]) -> str:
 
 
 def run(
-    quick: bool, out: Path | None, nice: int, command: str, machine: dict[str, Any]
+    quick: bool, out: Path | None, nice: int, command: str, machine: dict[str, Any],
+    *, members: int | None = None, variants: str = "both",
 ) -> tuple[dict[str, Any], Path]:
-    """Registers the users once, then runs each variant on a fresh server."""
+    """Registers the users once, then runs each variant on a fresh server (``variants``
+    "linger": the default linger alone); ``members`` replaces the size's room."""
     mode = "quick" if quick else "full"
-    sizes = SIZES[mode]
+    sizes = dict(SIZES[mode])
+    if members is not None:
+        # (the setup's token logins 50 at a time, as at the full size)
+        sizes.update(members=members, connectConcurrency=50)
     users = sizes["members"] + 1 + sizes["probeUsers"]
     profile = dataclasses.replace(PROFILES[mode], users=users)
     out_dir = out or Path(__file__).resolve().parent.parent / "results" / (
@@ -132,7 +137,7 @@ def run(
     }  # fmt: skip
     bench = Bench(profile, out_dir, nice=nice, fast_hashing=True)
     bench.register(PARLEY)  # the storm logs in by token alone
-    for variant, flags in VARIANTS:
+    for variant, flags in VARIANTS if variants == "both" else VARIANTS[:1]:
         log(f"storm, {variant}")
         spec = dataclasses.replace(PARLEY, extra=flags)
         config = {**sizes, "mode": "storm", "hardLimitSeconds": 900}

@@ -35,9 +35,9 @@ from .outbox import Flusher
 from .passwords import Hasher, token_digest
 from .pools import WorkPool
 from .presence import MemoryPresence, Presence, RedisPresence
+from .queued_store import QueuedStore
 from .rules import MAX_CHAT_NAME, MAX_LOGIN, MAX_NONCE, MAX_PASSWORD, MAX_TEXT, MIN_PASSWORD
 from .service import Service
-from .store import SqlStore
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ async def lifespan(app: web.Application) -> AsyncIterator[None]:
     if settings.ws_engine == "lean" and not lean_supported():
         log.warning("this aiohttp (%s) cannot hand a socket over: /ws runs on the "
                     "aiohttp engine", aiohttp.__version__)
-    store = await SqlStore.open(
+    store = await QueuedStore.open(
         settings.db_url,
         sqlite_synchronous=settings.sqlite_synchronous,
         sqlite_busy_ms=settings.sqlite_busy_ms,
@@ -82,6 +82,8 @@ async def lifespan(app: web.Application) -> AsyncIterator[None]:
         origin = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         broker, presence = _fan_out(settings, origin)
         hub = Hub(held_start=bool(settings.redis_url))
+        hub.on_revoked = store.forget_user
+        hub.busy = lambda: store.reads.waiting > 0
         metrics = Metrics()
         metrics.count_deliveries(lambda: hub.deliveries)
         metrics.count_broker(lambda: (broker.received, broker.received_bytes))

@@ -106,9 +106,17 @@ async def choice(ctx: Context, conn: Peer, r: Choice) -> None:
     chat = await ctx.store.find_chat(r.Chat) if r.Chat else None
     if chat is None:
         raise ChatMissing()
-    if not chat.direct and await ctx.store.banned(chat.id, user.id, now_ms()):
+    current = conn.session.chat
+    if current is not None and current.id == chat.id and not conn.session.chat_gone:
+        # Paging on in the chat this socket has chosen (a client catching up from the
+        # page's last id): its membership was read when it chose it, and a `leave` or
+        # a ban takes the socket out; a ban stored meanwhile is in the map of sanctions.
+        member, banned = True, ctx.sanctions.banned(chat.id, user.id)
+    else:
+        member, banned = await ctx.store.standing(chat.id, user.id, now_ms())
+    if banned and not chat.direct:
         raise AccessDenied()  # (as a closed chat refuses: see parley.moderation)
-    if not await ctx.store.is_member(chat.id, user.id):
+    if not member:
         if chat.direct:  # its members never change
             raise AccessDenied()
         if chat.closed and chat.owner_id != user.id:

@@ -64,16 +64,24 @@ class DirectRows(Transactions):
     async def direct_chats(self, user_id: int) -> list[ChatSummary]:
         """The user's direct chats, in creation order, each with its members' logins in
         the order of its name (by login key): one query."""
-        mine, every = members.alias("mine"), members.alias("every")
         async with self._tx() as conn:
-            rows = (await conn.execute(
-                sa.select(chats.c.id, chats.c.name, users.c.login)
-                .select_from(mine.join(chats, chats.c.id == mine.c.chat_id)
-                             .join(every, every.c.chat_id == chats.c.id)
-                             .join(users, users.c.id == every.c.user_id))
-                .where(mine.c.user_id == user_id, chats.c.direct_key.is_not(None))
-                .order_by(chats.c.id, users.c.login_key))).all()
+            rows = (await conn.execute(_DIRECT_CHATS, {"user_id": user_id})).all()
         found: dict[int, tuple[str, list[str]]] = {}
         for row in rows:
             found.setdefault(row.id, (row.name, []))[1].append(row.login)
         return [ChatSummary(name, True, None, tuple(logins)) for name, logins in found.values()]
+
+
+def _direct_chats() -> sa.Select[tuple[int, str, str]]:
+    """The query of :meth:`DirectRows.direct_chats`, built once (a login asks it: its
+    aliases cost more to build than the query costs to run)."""
+    mine, every = members.alias("mine"), members.alias("every")
+    return (sa.select(chats.c.id, chats.c.name, users.c.login)
+            .select_from(mine.join(chats, chats.c.id == mine.c.chat_id)
+                         .join(every, every.c.chat_id == chats.c.id)
+                         .join(users, users.c.id == every.c.user_id))
+            .where(mine.c.user_id == sa.bindparam("user_id"), chats.c.direct_key.is_not(None))
+            .order_by(chats.c.id, users.c.login_key))
+
+
+_DIRECT_CHATS = _direct_chats()

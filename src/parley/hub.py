@@ -44,6 +44,12 @@ __all__ = ["PRESENCE_WINDOW", "REORDER_WAIT", "Hub", "Peer", "Room"]
 REORDER_WAIT = ordering.REORDER_WAIT
 #: presence deltas of a chat are sent at most once per this many seconds (per user)
 PRESENCE_WINDOW = 0.25
+#: a linger that ends while :attr:`Hub.busy` says the server is behind (the returns of a
+#: reconnect storm still waiting for the database) is extended by this many seconds at a
+#: time, LINGER_EXTENSIONS times at most: a user whose socket is on its way back is not
+#: announced as gone, then as back
+LINGER_EXTENSION = 1.0
+LINGER_EXTENSIONS = 60
 #: the events :attr:`Hub.on_activity` is told
 _ACTIVITY = frozenset(("activity", "members", "leave", "deleted", "direct"))
 #: the events :attr:`Hub.on_sanction` is told
@@ -81,6 +87,9 @@ class Hub:
         self.users: dict[int, set[Peer]] = {}
         #: called for each socket of the user a ``user`` event names (set by the service)
         self.on_user: Callable[[Peer, Event], None] | None = None
+        #: called with the user id of every ``user`` event, sockets here or not (set by
+        #: the app: the store forgets the user's tokens kept in memory)
+        self.on_revoked: Callable[[int], None] | None = None
         #: called for each socket of the user a ``leave`` event names (set by the service)
         self.on_leave: Callable[[Peer, Event], None] | None = None
         #: told ``activity`` events and those that may change a chat's members
@@ -105,6 +114,9 @@ class Hub:
         #: theirs back in the chat here (set by the service, which then pushes ``Left``
         #: unless another process has the user there)
         self.on_gone: Callable[[int, str, str], None] = lambda chat_id, chat, login: None
+        #: True while the server is behind with the requests of returning sockets (set by
+        #: the app: reads waiting in the store's queue); lingers end later meanwhile
+        self.busy: Callable[[], bool] = lambda: False
         self.deliveries = 0
 
     # -- membership (called by the service) ----------------------------------------
@@ -142,15 +154,20 @@ class Hub:
         room.counts.pop(login, None)
         if linger > 0:
             room.lingering[login] = asyncio.get_running_loop().call_later(
-                linger, self._linger_over, chat_id, login)
+                linger, self._linger_over, chat_id, login, LINGER_EXTENSIONS)
             return False
         self._close_if_empty(chat_id, room)
         return True
 
-    def _linger_over(self, chat_id: int, login: str) -> None:
+    def _linger_over(self, chat_id: int, login: str, extensions: int) -> None:
         room = self.rooms.get(chat_id)
-        if room is None or room.lingering.pop(login, None) is None:
+        if room is None or login not in room.lingering:
             return
+        if extensions > 0 and self.busy():
+            room.lingering[login] = asyncio.get_running_loop().call_later(
+                LINGER_EXTENSION, self._linger_over, chat_id, login, extensions - 1)
+            return
+        del room.lingering[login]
         self._close_if_empty(chat_id, room)
         self.on_gone(chat_id, room.name, login)
 
@@ -243,6 +260,8 @@ class Hub:
                 peer.push(event.frame)
             self.deliveries += len(mine)
         elif event.kind == "user":
+            if self.on_revoked is not None:
+                self.on_revoked(event.chat_id)
             peers = self.users.get(event.chat_id)
             if peers and self.on_user is not None:
                 for peer in list(peers):  # the callback signs them out

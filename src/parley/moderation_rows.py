@@ -37,6 +37,7 @@ class ModerationStore(Protocol):
     async def mute(self, chat_id: int, user_id: int, until_ms: int | None) -> bool: ...
     async def lift(self, chat_id: int, user_id: int, kind: Kind) -> None: ...
     async def banned(self, chat_id: int, user_id: int, now: int) -> bool: ...
+    async def standing(self, chat_id: int, user_id: int, now: int) -> tuple[bool, bool]: ...
     async def sanctions(self, now: int) -> list[tuple[str, int, int, int | None]]: ...
 
 
@@ -139,6 +140,18 @@ class ModerationRows(Transactions):
             sanctions.c.chat_id == chat_id, sanctions.c.user_id == user_id,
             sanctions.c.kind == "ban", _active(now)))
         return row is not None
+
+    async def standing(self, chat_id: int, user_id: int, now: int) -> tuple[bool, bool]:
+        """Whether the user is a member of the chat, and whether banned from it at
+        ``now``: one query (``choice`` asks both)."""
+        member = sa.exists().where(members.c.chat_id == chat_id, members.c.user_id == user_id)
+        ban = sa.exists().where(
+            sanctions.c.chat_id == chat_id, sanctions.c.user_id == user_id,
+            sanctions.c.kind == "ban", _active(now))
+        async with self._tx() as conn:
+            row = (await conn.execute(
+                sa.select(member.label("member"), ban.label("banned")))).one()
+        return bool(row.member), bool(row.banned)
 
     async def sanctions(self, now: int) -> list[tuple[str, int, int, int | None]]:
         """Every ban and mute in force at ``now``: (kind, chat id, user id, end or None)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -101,7 +101,7 @@ class SqlStore(ReadPointers, DirectRows, ChangeRows, SearchRows, ModerationRows,
     @classmethod
     async def open(
         cls, url: str, *, sqlite_synchronous: str = "FULL", sqlite_busy_ms: int = 5000
-    ) -> SqlStore:
+    ) -> Self:
         """Connect, apply migrations, and return the store."""
         kwargs: dict[str, Any] = {}
         if url.startswith("postgresql"):
@@ -179,12 +179,18 @@ class SqlStore(ReadPointers, DirectRows, ChangeRows, SearchRows, ModerationRows,
             )
 
     async def user_by_token(self, digest: str) -> User | None:
+        found = await self.token_user(digest)
+        return None if found is None else found[0]
+
+    async def token_user(self, digest: str) -> tuple[User, int] | None:
+        """The user of the live token ``digest``, and the token's expiry (ms)."""
         row = await self._first(
-            sa.select(users.c.id, users.c.login, users.c.disabled)
+            sa.select(users.c.id, users.c.login, users.c.disabled, tokens.c.expires_ms)
             .join(tokens, tokens.c.user_id == users.c.id)
             .where(tokens.c.digest == digest, tokens.c.expires_ms > now_ms())
         )
-        return None if row is None else User(row.id, row.login, bool(row.disabled))
+        return None if row is None else (User(row.id, row.login, bool(row.disabled)),
+                                         int(row.expires_ms))
 
     async def revoke_token(self, digest: str) -> None:
         async with self._tx() as conn:
