@@ -1,16 +1,18 @@
 """`python -m parley_bench.rooms_cost`: the CPU of the many-rooms path, in this process.
 
-The real service (``Service.receive``, rules, the message writer on a SQLite file, the
-broker, the hub, activity pushes, the real :class:`~parley.connection.Conn`,
-:class:`~parley.outbox.Outbox` and :class:`~parley.outbox.Flusher`) with sockets whose
-transport only counts what it is given: no network, no generator, so the number moves
-little on a busy machine. ``--rooms`` rooms of ``--size`` sockets; message *k* goes to
-room *k* mod rooms, sent by its members in turn (the many-rooms workload's shape), at
-most ``--window`` messages in flight per sender, ``--burst`` messages handed over per
-event-loop turn. Sockets are spread over ``--users``
-users as in the benchmark (socket *i* logs in as user *i* mod users): with fewer users
-than sockets, each user's other sockets are in other rooms, so every message also owes
-them ``activity`` pushes (see :mod:`parley.activity`).
+The real service (the lean engine's ``LeanSocket.data_received``, ``Service.receive``,
+rules, the message writer on a SQLite file, the broker, the hub, activity pushes, the
+real :class:`~parley.connection.Conn`, :class:`~parley.outbox.Outbox` and
+:class:`~parley.outbox.Flusher`) with sockets whose transport only counts what it is
+given: no network, no generator, so the number moves little on a busy machine.
+``--rooms`` rooms of ``--size`` sockets; message *k* goes to room *k* mod rooms, sent by
+its members in turn (the many-rooms workload's shape), at most ``--window`` messages in
+flight per sender, ``--burst`` messages handed over per event-loop turn. Sockets are
+spread over ``--users`` users as in the benchmark (socket *i* logs in as user *i* mod
+users): with fewer users than sockets, each user's other sockets are in other rooms, so
+every message also owes them ``activity`` pushes (see :mod:`parley.activity`), whose
+windows run on a clock of ``--rate`` messages a second (the offered rate), not of this
+loop's own, faster pace.
 
 Printed: process CPU time (event loop and SQLite writer threads) per 1,000 deliveries
 of the message frames, the message frames and activity frames written per message, and
@@ -46,6 +48,7 @@ from parley.pools import WorkPool
 from parley.presence import MemoryPresence
 from parley.service import Service
 from parley.store import SqlStore
+from parley.wsengine import LeanSocket
 
 #: the benchmark's server settings that matter here (limits lifted)
 SETTINGS: dict[str, Any] = {
@@ -80,6 +83,12 @@ class CountingTransport:
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return default
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
 
 
 class _Closer:
@@ -122,7 +131,6 @@ async def _run(data_dir: Path, *, rooms: int, size: int, users: int, messages: i
                window: int, burst: int, rate: float,
                profile: cProfile.Profile | None) -> dict[str, float]:
     s = Settings(data_dir=data_dir, **SETTINGS)
-    data_dir.mkdir(parents=True, exist_ok=True)
     store = await SqlStore.open(s.db_url, sqlite_synchronous=s.sqlite_synchronous)
     broker, presence, hub = MemoryBroker(), MemoryPresence(), Hub()
     image_pool = WorkPool("images", threads=1, queue=1, budget=s.image_memory)
@@ -151,6 +159,7 @@ async def _run(data_dir: Path, *, rooms: int, size: int, users: int, messages: i
             service.disconnected(conn)
         conns: list[Conn] = []
         transports: list[CountingTransport] = []
+        leans: list[LeanSocket] = []
         for i in range(rooms * size):
             t = CountingTransport()
             conn = Conn(_Closer(), Outbox(t, flusher, limit=1 << 30, on_overflow=lambda: None))  # type: ignore[arg-type]
@@ -161,20 +170,26 @@ async def _run(data_dir: Path, *, rooms: int, size: int, users: int, messages: i
                                           "Chat": f"room{i // size}"})
             conns.append(conn)
             transports.append(t)
+            lean = LeanSocket(t, service, "127.0.0.1", None, s.max_frame)  # type: ignore[arg-type]
+            lean.conn = conn
+            leans.append(lean)
         await service.drain()
         await asyncio.sleep(0.3)  # presence deltas and list pushes of the setup
         text = b'{"Type":"chat","Command":"message","Text":"hello there, how is it going today"}'
+        # one masked client frame (a zero mask: the payload as it is)
+        data = bytes((0x81, 0x80 | len(text))) + b"\0\0\0\0" + text
 
         # activity windows on a clock of the offered rate, not of this (faster) loop
         now, next_flush = [0.0], [0.1]
         activity.clock = lambda: now[0]
 
-        def sender(k: int) -> Conn:
-            return conns[(k % rooms) * size + (k // rooms) % size]
+        def sender(k: int) -> int:
+            return (k % rooms) * size + (k // rooms) % size
 
         async def send(first: int, count: int) -> None:
             for k in range(first, first + count):
-                conn = sender(k)
+                index = sender(k)
+                conn = conns[index]
                 while len(conn.pending) >= window:
                     await asyncio.wait(conn.pending[:1])
                     await asyncio.sleep(0)  # (its done callback leaves the list)
@@ -182,9 +197,11 @@ async def _run(data_dir: Path, *, rooms: int, size: int, users: int, messages: i
                 if now[0] >= next_flush[0]:
                     next_flush[0] += 0.1
                     service.activity.flush()
-                await service.receive(conn, text)
+                leans[index].data_received(data)  # the lean engine's reading, as from a socket
                 if k % burst == 0:
                     await asyncio.sleep(0)
+            while any(lean._worker is not None for lean in leans):  # noqa: ASYNC110
+                await asyncio.sleep(0)
             for conn in conns:
                 if conn.pending:
                     await asyncio.gather(*conn.pending)
@@ -242,6 +259,7 @@ def main() -> None:
     for repeat in range(args.repeats):
         profile = cProfile.Profile() if args.profile and repeat == 0 else None
         with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / "data").mkdir()
             result = asyncio.run(_run(Path(tmp) / "data", rooms=args.rooms, size=args.size,
                                       users=args.users, messages=args.messages,
                                       window=args.window,
