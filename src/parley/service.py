@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 from . import (
     accounts,
@@ -105,12 +106,35 @@ class Service:
             # being stored. They reach the writer, and are answered, in arrival order.
             if len(pending) >= PIPELINE:
                 await pending[0]
-            task = asyncio.ensure_future(self._answer(conn, request, after=list(pending)))
-            pending.append(task)
-            task.add_done_callback(pending.remove)
+            self._pipeline(conn, request)
             return
-        if pending:  # anything else waits for the messages sent before it
-            await asyncio.gather(*pending)
+        await self._in_turn(conn, request)
+
+    def start(self, conn: Peer, frame: bytes | str) -> Coroutine[Any, Any, None] | None:
+        """:meth:`receive`, as far as it goes without waiting: a text message that joins
+        the socket's pipeline at once is started here and None returned (no task, no
+        coroutine of its own: the common case of a socket's reader); for anything else,
+        what is left to await."""
+        if len(frame) > ACCOUNT_FRAME or len(conn.pending) >= PIPELINE:
+            return self.receive(conn, frame)
+        try:
+            request = decode_request(frame)
+        except Exception:  # answered by receive, which decodes it again
+            return self.receive(conn, frame)
+        if type(request) is Send and not request.Image:
+            self._pipeline(conn, request)
+            return None
+        return self._in_turn(conn, request)
+
+    def _pipeline(self, conn: Peer, request: Send) -> None:
+        pending = conn.pending
+        task = asyncio.ensure_future(self._answer(conn, request, after=list(pending)))
+        pending.append(task)
+        task.add_done_callback(pending.remove)
+
+    async def _in_turn(self, conn: Peer, request: AnyRequest) -> None:
+        if conn.pending:  # anything else waits for the messages sent before it
+            await asyncio.gather(*conn.pending)
         await self._answer(conn, request)
 
     async def _answer(self, conn: Peer, request: AnyRequest,

@@ -24,7 +24,8 @@ import hashlib
 import logging
 import time
 from collections import deque
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -126,6 +127,17 @@ class LeanSocket(asyncio.Protocol):
         self.transport.close()
 
     def _queue(self, payload: bytes) -> None:
+        conn = self.conn
+        assert conn is not None
+        if self._worker is None and not conn.outbox.backlogged():
+            # Nothing of this socket waits: the frame is handled at once, and a text
+            # message that joins the pipeline needs no task of the reader's.
+            first = self.service.start(conn, payload)
+            if first is None:
+                return
+            self._inbox = deque()
+            self._worker = asyncio.get_running_loop().create_task(self._work(first))
+            return
         if self._inbox is None:
             self._inbox = deque()
         self._inbox.append(payload)
@@ -135,13 +147,19 @@ class LeanSocket(asyncio.Protocol):
             self._paused = True
             self.transport.pause_reading()
 
-    async def _work(self) -> None:
-        """This socket's messages, one after another, then the task ends."""
+    async def _work(self, first: Coroutine[Any, Any, None] | None = None) -> None:
+        """This socket's messages, one after another (``first``: the rest of one
+        started already), then the task ends."""
         conn = self.conn
         inbox = self._inbox
         assert conn is not None
         assert inbox is not None
         try:
+            if first is not None:
+                if self._done:  # gone before its turn, as a frame of the inbox would be
+                    first.close()
+                else:
+                    await first
             while inbox and not self._done:
                 # The client has not read its last answers yet: its next request waits.
                 while conn.outbox.backlogged():  # noqa: ASYNC110
