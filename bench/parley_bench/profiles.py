@@ -9,7 +9,7 @@ from typing import Any
 @dataclass(frozen=True)
 class Profile:
     name: str
-    users: int  # registered Parley users; sockets are spread over them
+    users: int  # registered Parley users: one per socket of the largest workload
     fanout: dict[str, Any]
     rooms: dict[str, Any]
     idle: dict[str, Any]
@@ -32,7 +32,7 @@ COMMON: dict[str, Any] = {
 
 QUICK = Profile(
     name="quick",
-    users=20,
+    users=500,
     fanout={
         "receivers": 200, "senders": 10, "stepSeconds": 1.0, "warmupSeconds": 0.5,
         "startRate": 10_000, "factor": 2.0, "refine": 1, "maxSteps": 8, "maxSeconds": 8,
@@ -62,7 +62,7 @@ QUICK = Profile(
 
 FULL = Profile(
     name="full",
-    users=100,
+    users=10_000,
     fanout={
         "receivers": 1000, "senders": 20, "stepSeconds": 3.0, "warmupSeconds": 2.0,
         "startRate": 10_000,
