@@ -104,6 +104,41 @@ async def test_max_batch(store: SqlStore, room: tuple[Chat, User]) -> None:
     assert [r.message.id for r in results if r.message] == list(range(1, 11))
 
 
+async def test_idle_waits_for_what_was_submitted_not_for_what_keeps_coming(
+    store: SqlStore, room: tuple[Chat, User]
+) -> None:
+    """Senders that send again as each message is stored (clients sending on every
+    acknowledgement, as when a server shuts down under load) keep the queue from ever
+    being empty: idle returns once what was submitted before it is stored."""
+    follow: list[asyncio.Future[Stored]] = []
+    recorder = Recorder()
+
+    def again(drafts: Sequence[Draft], results: Sequence[Stored]) -> None:
+        recorder(drafts, results)
+        for _ in drafts:
+            if len(follow) < 200:
+                follow.append(asyncio.ensure_future(
+                    writer.submit(draft(room, f"f{len(follow)}"))))
+
+    writer = MessageWriter(store, again, max_batch=2)
+    writer.start()
+    first = [asyncio.ensure_future(writer.submit(draft(room, f"m{i}"))) for i in range(4)]
+    await asyncio.sleep(0)  # the four are submitted
+    async with asyncio.timeout(10):
+        await writer.idle()
+    assert all(f.done() for f in first)
+    assert [f.result().message.text for f in first if f.result().message] == [
+        "m0", "m1", "m2", "m3"]
+    assert not all(f.done() for f in follow)  # the stream goes on
+    async with asyncio.timeout(30):
+        while len(follow) < 200:
+            await asyncio.sleep(0.01)
+        await asyncio.gather(*follow)
+    await writer.close()
+    chat, _ = room
+    assert len(await store.history(chat.id, limit=300)) == 204
+
+
 async def test_on_stored_runs_after_commit(
     store: SqlStore, room: tuple[Chat, User], tmp_path: Path
 ) -> None:

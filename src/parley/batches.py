@@ -27,8 +27,7 @@ class Batcher(Generic[T, R]):
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._writing: list[tuple[T, asyncio.Future[R]]] = []  # the batch being written
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=self.name)
@@ -43,13 +42,16 @@ class Batcher(Generic[T, R]):
             raise RuntimeError(f"the {self.what} is closed")
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._queue.append((item, future))
-        self._idle.clear()
         self._wakeup.set()
         return await future
 
     async def idle(self) -> None:
-        """Wait until every item submitted so far is written (or failed)."""
-        await self._idle.wait()
+        """Wait until every item submitted so far is written (or failed). Items
+        submitted meanwhile are not waited for: on a busy server new ones keep
+        coming, and the queue may not be empty for a long time."""
+        waiting = [future for _, future in (*self._writing, *self._queue)]
+        if waiting:
+            await asyncio.wait(waiting)
 
     async def close(self) -> None:
         """Write what is queued, then stop."""
@@ -65,8 +67,11 @@ class Batcher(Generic[T, R]):
             while self._queue:
                 batch = self._queue[: self._max_batch]
                 del self._queue[: self._max_batch]
-                await self.write(batch)
-            self._idle.set()
+                self._writing = batch
+                try:
+                    await self.write(batch)
+                finally:
+                    self._writing = []
             if self._closing:
                 return
 
