@@ -111,6 +111,7 @@ async def test_idle_waits_for_what_was_submitted_not_for_what_keeps_coming(
     acknowledgement, as when a server shuts down under load) keep the queue from ever
     being empty: idle returns once what was submitted before it is stored."""
     follow: list[asyncio.Future[Stored]] = []
+    all_sent = asyncio.Event()
     recorder = Recorder()
 
     def again(drafts: Sequence[Draft], results: Sequence[Stored]) -> None:
@@ -119,6 +120,8 @@ async def test_idle_waits_for_what_was_submitted_not_for_what_keeps_coming(
             if len(follow) < 200:
                 follow.append(asyncio.ensure_future(
                     writer.submit(draft(room, f"f{len(follow)}"))))
+        if len(follow) == 200:
+            all_sent.set()
 
     writer = MessageWriter(store, again, max_batch=2)
     writer.start()
@@ -131,8 +134,7 @@ async def test_idle_waits_for_what_was_submitted_not_for_what_keeps_coming(
         "m0", "m1", "m2", "m3"]
     assert not all(f.done() for f in follow)  # the stream goes on
     async with asyncio.timeout(30):
-        while len(follow) < 200:
-            await asyncio.sleep(0.01)
+        await all_sent.wait()
         await asyncio.gather(*follow)
     await writer.close()
     chat, _ = room
