@@ -3,9 +3,8 @@
 Raw frames over a plain TCP socket against a real ``parley serve``: masking,
 fragmentation with control frames between fragments, the close handshake and
 its codes, UTF-8 validation, the size limit checked on the header before the
-payload is read, ping and pong, and no compression offered back. It is the
-default engine, so the whole suite runs on it; ``./dev test`` runs the
-protocol's own tests again on ``PARLEY_WS_ENGINE=aiohttp``.
+payload is read, ping and pong, and no compression offered back. The
+protocol's own tests run on this engine too with ``PARLEY_WS_ENGINE=lean``.
 """
 
 from __future__ import annotations

@@ -33,6 +33,8 @@ PARLEY_SETTINGS = (
     ("--chat-rate", "1000000"),
     ("--chat-burst", "1000000"),
     ("--log-level", "WARNING"),
+    # the lean WebSocket engine, measured for the idle target (not yet the default)
+    ("--ws-engine", "lean"),
 )
 
 

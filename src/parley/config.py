@@ -132,10 +132,10 @@ class Settings:
                   "for it for that long"},
     )
     ws_engine: str = field(
-        default="lean",
-        metadata={"help": "what carries /ws after the upgrade: 'lean' (a bare asyncio "
-                  "protocol, about a quarter of aiohttp's memory per idle socket) or "
-                  "'aiohttp'"},
+        default="aiohttp",
+        metadata={"help": "what carries /ws after the upgrade: 'aiohttp', or 'lean' "
+                  "(experimental: a bare asyncio protocol, about a tenth of the memory "
+                  "per idle socket)"},
     )
     token_days: float = field(default=30.0, metadata={"help": "days a login token stays valid"})
     hash_threads: int = field(

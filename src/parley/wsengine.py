@@ -1,4 +1,4 @@
-"""The lean WebSocket engine (``--ws-engine lean``, the default): ``/ws`` on a bare
+"""The lean WebSocket engine (``--ws-engine lean``, experimental): ``/ws`` on a bare
 asyncio Protocol after aiohttp has read and checked the upgrade request.
 
 Why: aiohttp keeps about 13 KB of objects per open WebSocket (the request, its
