@@ -23,11 +23,11 @@ from aiohttp import WSCloseCode, web
 from . import image_sweep
 from .broker import Broker, MemoryBroker
 from .config import Settings
-from .connection import FLUSHER, SERVICE, Conn, Heartbeat, serve_socket
+from .connection import FLUSHER, LEAN, SERVICE, Conn, Heartbeat, serve_socket
 from .context import Context
 from .control import ControlReader
 from .errors import Unavailable
-from .gate import allowed, lean_supported
+from .gate import allowed
 from .hub import Hub
 from .images import CONTENT_TYPES, FILE_NAME, DatabaseImageStore, FileImageStore, ImageStore
 from .metrics import CONTENT_TYPE_LATEST, Metrics
@@ -64,7 +64,7 @@ def make_app(settings: Settings) -> web.Application:
 async def lifespan(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if settings.ws_engine == "lean" and not lean_supported():
+    if settings.ws_engine == "lean" and not LEAN:
         log.warning("this aiohttp (%s) cannot hand a socket over: /ws runs on the "
                     "aiohttp engine", aiohttp.__version__)
     store = await QueuedStore.open(
